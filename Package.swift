@@ -279,7 +279,7 @@ let package = Package(
         // TestSupport.SpawnedProcess.
         .target(name: "CPosixSpawn", path: "Tests/CPosixSpawn"),
         // What several test targets share: finding the executables they run as child processes, and starting them
-        // (SpawnedProcess: Foundation's Process.run() could crash the test process).
+        // (SpawnedProcess: Foundation's Process.run() could crash the test process), and a seeded generator.
         .target(
             name: "TestSupport",
             dependencies: ["CPosixSpawn", .product(name: "Logging", package: "swift-log")],
@@ -287,7 +287,7 @@ let package = Package(
         .testTarget(
             name: "NumberWireTests",
             dependencies: [
-                "NumberWire",
+                "NumberWire", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
@@ -328,7 +328,8 @@ let package = Package(
         .testTarget(
             name: "NumberClientTests",
             dependencies: [
-                "NumberClient", "NumberWire", "NumberAPI", "NumberTLS", .product(name: "NIOCore", package: "swift-nio"),
+                "NumberClient", "NumberWire", "NumberAPI", "NumberTLS", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict

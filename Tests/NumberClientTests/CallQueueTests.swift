@@ -1,4 +1,5 @@
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import NumberClient
@@ -69,7 +70,7 @@ struct CallQueueTests {
     /// old queue).
     @Test("random operations agree with a scanned array", arguments: [1, 2, 3, 4, 5] as [UInt64])
     func agreesWithScans(seed: UInt64) {
-        var random = SplitMix(seed: seed)
+        var random = SplitMix64(seed: seed)
         var queue = CallQueue<Int>()
         var model: [(value: Int, key: Key, deadline: NIODeadline?)] = []
         var now: Int64 = 0
@@ -101,18 +102,5 @@ struct CallQueueTests {
             #expect(queue.count == model.count)
             #expect(queue.earliestDeadline() == model.compactMap(\.deadline).min())
         }
-    }
-}
-
-/// A small seeded generator (SplitMix64), so a failing seed replays.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

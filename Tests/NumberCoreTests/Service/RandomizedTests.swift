@@ -1,5 +1,6 @@
 import Foundation
 import NumberCore
+import TestSupport
 import Testing
 
 @Suite("Randomized concurrent operations with provider faults")

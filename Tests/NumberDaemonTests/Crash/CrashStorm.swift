@@ -4,6 +4,7 @@ import NumberAPI
 import NumberClient
 import NumberCore
 import Synchronization
+import TestSupport
 import TwilioSimulator
 
 #if canImport(Glibc)
@@ -456,17 +457,4 @@ extension CrashStorm {
 final class StormFlags: Sendable {
     let stop = Atomic<Bool>(false)
     let operations = Atomic<Int>(0)
-}
-
-/// A small seeded generator, so a failing kill schedule can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var value = state
-        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-        return value ^ (value >> 31)
-    }
 }

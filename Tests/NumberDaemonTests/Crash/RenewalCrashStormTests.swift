@@ -4,6 +4,7 @@ import NumberAPI
 import NumberClient
 import NumberCore
 import Synchronization
+import TestSupport
 import Testing
 import TwilioSimulator
 

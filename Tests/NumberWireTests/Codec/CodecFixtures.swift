@@ -216,18 +216,6 @@ func protoError<T: Encodable>(encoding value: T, options: ProtoEncoder.Options =
     }
 }
 
-/// SplitMix64: a seeded generator so random tests replay.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Enums through a hand-written unkeyed container, nested in a repeated field of messages.
 struct CustomColors: Codable, Equatable {
     var colors: [Color]

@@ -1,5 +1,6 @@
 import Foundation
 import NumberWire
+import TestSupport
 import Testing
 
 /// Bad bytes give a typed error (kind, field number, offset) inside a DecodingError, never a trap.
@@ -214,7 +215,7 @@ struct MalformedInputTests {
 
     @Test("random and mutated bytes only ever throw", arguments: 0..<4)
     func fuzz(seed: Int) throws {
-        var random = SeededGenerator(state: UInt64(seed) &* 0x1234_5678_9abc)
+        var random = SplitMix64(seed: UInt64(seed) &* 0x1234_5678_9abc)
         let samples: [[UInt8]] = try [
             ProtoEncoder().encode(Outer(inner: Inner(a: -5, s: "héllo"), tag: 300)),
             ProtoEncoder().encode(
@@ -245,7 +246,7 @@ struct MalformedInputTests {
         }
     }
 
-    private func mutate(_ bytes: inout [UInt8], using random: inout SeededGenerator) {
+    private func mutate(_ bytes: inout [UInt8], using random: inout SplitMix64) {
         switch Int.random(in: 0..<4, using: &random) {
         case 0 where !bytes.isEmpty:
             bytes[Int.random(in: 0..<bytes.count, using: &random)] = UInt8.random(in: 0...255, using: &random)

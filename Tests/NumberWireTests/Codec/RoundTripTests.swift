@@ -1,5 +1,6 @@
 import Foundation
 import NumberWire
+import TestSupport
 import Testing
 
 /// Property-style round trips: random values, including extremes, negatives, unicode and empties.
@@ -7,7 +8,7 @@ import Testing
 struct RoundTripTests {
     static let strings = ["", "a", "héllo", "🌍🚀", "日本語", "\u{0}", String(repeating: "z", count: 300), "a\u{301}"]
 
-    static func randomString(_ random: inout SeededGenerator) -> String {
+    static func randomString(_ random: inout SplitMix64) -> String {
         if Bool.random(using: &random) { return strings.randomElement(using: &random)! }
         let scalars = (0..<Int.random(in: 0...20, using: &random)).compactMap { _ in
             Unicode.Scalar(UInt32.random(in: 0...0x10FFFF, using: &random))
@@ -15,7 +16,7 @@ struct RoundTripTests {
         return String(String.UnicodeScalarView(scalars))
     }
 
-    static func extreme<T: FixedWidthInteger>(_: T.Type, _ random: inout SeededGenerator) -> T {
+    static func extreme<T: FixedWidthInteger>(_: T.Type, _ random: inout SplitMix64) -> T {
         switch Int.random(in: 0..<6, using: &random) {
         case 0: return .min
         case 1: return .max
@@ -25,7 +26,7 @@ struct RoundTripTests {
         }
     }
 
-    static func randomScalars(_ random: inout SeededGenerator) -> Scalars {
+    static func randomScalars(_ random: inout SplitMix64) -> Scalars {
         let doubles: [Double] = [
             0, -0.0, 1.5, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, .infinity, -.infinity,
         ]
@@ -48,7 +49,7 @@ struct RoundTripTests {
 
     @Test("every scalar type", arguments: 0..<3)
     func scalars(seed: Int) throws {
-        var random = SeededGenerator(state: UInt64(seed + 1))
+        var random = SplitMix64(seed: UInt64(seed + 1))
         for _ in 0..<300 {
             let value = Self.randomScalars(&random)
             let decoded = try ProtoDecoder().decode(Scalars.self, from: ProtoEncoder().encode(value))
@@ -66,7 +67,7 @@ struct RoundTripTests {
 
     @Test("repeated fields, maps and optionals", arguments: 0..<3)
     func collections(seed: Int) throws {
-        var random = SeededGenerator(state: UInt64(seed + 100))
+        var random = SplitMix64(seed: UInt64(seed + 100))
         for _ in 0..<150 {
             func count() -> Int { Int.random(in: 0...12, using: &random) }
             let repeated = Repeated(
@@ -106,7 +107,7 @@ struct RoundTripTests {
 
     @Test("dates across the Timestamp range")
     func dates() throws {
-        var random = SeededGenerator(state: 7)
+        var random = SplitMix64(seed: 7)
         for _ in 0..<500 {
             // Whole milliseconds near now round-trip exactly; anywhere in range, to within a microsecond.
             let nearNow = Date(
@@ -136,7 +137,7 @@ struct RoundTripTests {
 
     @Test("a time of whole milliseconds is exactly those milliseconds on the wire, and they read back to its Double")
     func wholeMilliseconds() async throws {
-        var random = SeededGenerator(state: 11)
+        var random = SplitMix64(seed: 11)
         for index in 0..<20_000 {
             if index % 500 == 0 { await Task.yield() }
             // As numberd stamps its times (`NumberService.now()`), before 1970 too.
@@ -183,7 +184,7 @@ struct RoundTripTests {
         #expect(after > Self.stamp(1_784_982_559_221) && after < Self.stamp(1_784_982_559_222))
         let before = try Self.read(RawTimestamp(seconds: 1_784_982_559, nanos: 220_999_999))
         #expect(before < Self.stamp(1_784_982_559_221) && before > Self.stamp(1_784_982_559_220))
-        var random = SeededGenerator(state: 13)
+        var random = SplitMix64(seed: 13)
         for index in 0..<10_000 {
             if index % 200 == 0 { await Task.yield() }
             // Near now, then anywhere a millisecond and its two neighbours fit in a Timestamp.
