@@ -274,7 +274,8 @@ public struct RpcStatus: Codable, Sendable, Hashable {
 public struct SearchNumbersRequest: Codable, Sendable, Hashable {
     /// Field 1, `account_id`.
     public var accountId: String
-    /// seed: country (ISO code, e.g. US, CA, GB); required
+    /// seed: country (ISO code, e.g. US, CA, GB); required; a code of no country or territory with telephone numbers
+    /// (XX, AQ) is INVALID_ARGUMENT / INVALID_FIELD, field=country, Twilio not asked
     public var country: String
     /// default LOCAL
     public var type: NumberType
@@ -2022,7 +2023,8 @@ public struct AdoptNumberRequest: Codable, Sendable, Hashable {
     /// E.164, as the provider audit lists it
     public var phoneNumber: String
     /// ISO 3166-1 alpha-2, required: with `type`, what the number is priced and listed as; the operator's word (Twilio's
-    /// record of a number it has sold does not name it)
+    /// record of a number it has sold does not name it), checked against the number's country calling code (a +1 number
+    /// is not GB's: INVALID_ARGUMENT / INVALID_FIELD, field=country; US and CA, sharing +1, are not told apart)
     public var country: String
     /// Default LOCAL, as for PurchaseNumbers; checked against Twilio's typed lists (IncomingPhoneNumbers/TollFree.json…):
     /// a number Twilio has as another kind is INVALID_ARGUMENT / INVALID_FIELD, field=type, nothing done

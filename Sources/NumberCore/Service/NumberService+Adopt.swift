@@ -17,7 +17,8 @@ public struct AdoptionRequest: Sendable, Hashable {
     /// E.164.
     public var phoneNumber: String
     /// ISO 3166-1 alpha-2 country of the number: with ``type``, what it is priced and listed as. The operator's word
-    /// (Twilio's record of a number it has sold does not name it).
+    /// (Twilio's record of a number it has sold does not name it), checked against the number's country calling code:
+    /// a `+1` number is not GB's (countries sharing a code, as US and CA share +1, are not told apart).
     public var country: String
     /// The kind of number, checked against the provider's typed lists (``NumberProvider/lookUp(phoneNumber:type:)``).
     public var type: NumberType
@@ -276,6 +277,7 @@ extension NumberService {
             request.idempotencyKey, max: config.idempotency.keyLengthMax)
         request.phoneNumber = try Validation.phoneNumber(request.phoneNumber, field: "phone_number")
         request.country = try Validation.country(request.country)
+        try Validation.phoneNumber(request.phoneNumber, isIn: request.country)
         if request.trunkId?.isEmpty == true { request.trunkId = nil }
         let feeMax = config.pricing.feeMax
         request.maxMonthlyFee = try Validation.feeLimit(request.maxMonthlyFee, field: "max_monthly_fee", max: feeMax)

@@ -167,12 +167,35 @@ enum Validation {
         return value
     }
 
-    /// An ISO 3166-1 alpha-2 code: two upper-case letters.
+    /// An ISO 3166-1 alpha-2 code: two upper-case letters naming a country or territory that has telephone numbers
+    /// (``CallingCodes``; one without, or no country, would only be refused by the provider's 404, which reads as a
+    /// missing number).
     static func country(_ value: String) throws(NumberError) -> String {
         guard value.count == 2, value.unicodeScalars.allSatisfy({ ("A"..."Z").contains($0) }) else {
             throw .invalid("country", "country must be an ISO 3166-1 alpha-2 code like US")
         }
+        guard CallingCodes.byRegion[value] != nil else {
+            throw .invalid(
+                "country", "\(value) is not an ISO 3166-1 alpha-2 code of a country or territory with telephone numbers"
+            )
+        }
         return value
+    }
+
+    /// Refuses `phone` (E.164) as a number of `country` (checked by ``country(_:)``) when it begins with another
+    /// country calling code: a `+1` number is not GB's. Numbers sharing a code (NANP: US, CA and 23 more under +1) are
+    /// not told apart here.
+    static func phoneNumber(_ phone: String, isIn country: String) throws(NumberError) {
+        guard let code = CallingCodes.byRegion[country], !phone.hasPrefix("+" + code) else { return }
+        let digits = phone.dropFirst()
+        let theirs = (1...3).lazy.map { String(digits.prefix($0)) }.first { CallingCodes.mainRegionByCode[$0] != nil }
+        var what = "\(country) numbers begin +\(code)"
+        if let theirs, let main = CallingCodes.mainRegionByCode[theirs] {
+            let others = CallingCodes.byRegion.values.count { $0 == theirs } - 1
+            what += ", this one +\(theirs): \(main)"
+            if others > 0 { what += " and \(others) other countr\(others == 1 ? "y" : "ies")" }
+        }
+        throw .invalid("country", "\(phone) is not a number of \(country) (\(what))")
     }
 
     /// An E.164 number: `+`, a non-zero digit, then 1 to 14 digits. Refused naming the field as the proto does

@@ -534,6 +534,19 @@ struct AdoptNumberTests {
         request.country = "usa"
         let country = await numberError { _ = try await h.service.adoptNumber(request) }
         #expect(country?.reason == .invalidField && country?.details["field"] == "country")
+        // The operator's word, but not against the number's calling code: a +1 number is not GB's (found walking the
+        // operator's flows: it was adopted, listed and priced as a GB number). No such country at all either.
+        request.country = "GB"
+        let british = await numberError { _ = try await h.service.adoptNumber(request) }
+        #expect(british?.reason == .invalidField && british?.details["field"] == "country")
+        #expect(
+            british?.message
+                == "\(Self.phone) is not a number of GB (GB numbers begin +44, this one +1: US and 24 other countries)",
+            "\(String(describing: british))")
+        request.country = "XX"
+        let nowhere = await numberError { _ = try await h.service.adoptNumber(request) }
+        #expect(nowhere?.reason == .invalidField && nowhere?.details["field"] == "country")
+        #expect(nowhere?.message.contains("XX is not an ISO 3166-1 alpha-2 code of a country") == true)
         let negative = await numberError {
             _ = try await h.service.adoptNumber(Self.request(account.id, Self.phone, maxMonthlyFee: -1))
         }
@@ -551,7 +564,8 @@ struct AdoptNumberTests {
         #expect(Self.providerCalls(h) == calls, "nothing asked of the provider")
         #expect(h.service.durableState().phoneOwners.isEmpty)
 
-        // An empty trunk id is no trunk.
+        // An empty trunk id is no trunk; CA shares +1 with the US and is not told apart.
+        #expect(throws: Never.self) { try Validation.phoneNumber(Self.phone, isIn: "CA") }
         let adopted = try await h.service.adoptNumber(Self.request(account.id, Self.phone, trunkId: ""))
         #expect(adopted.number.trunkId == nil)
         try await h.check()

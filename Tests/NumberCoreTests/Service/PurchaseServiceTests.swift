@@ -39,6 +39,8 @@ struct PurchaseServiceTests {
         let h = try await Harness(kind)
         let bad: [ProviderSearchQuery] = [
             ProviderSearchQuery(country: "usa"), ProviderSearchQuery(country: "US", limit: 0),
+            // No country or territory with telephone numbers: the provider's 404 read as a missing number.
+            ProviderSearchQuery(country: "XX"), ProviderSearchQuery(country: "AQ"),
             ProviderSearchQuery(country: "US", limit: 101), ProviderSearchQuery(country: "US", areaCode: "41a"),
             ProviderSearchQuery(country: "US", contains: "55%"),
             ProviderSearchQuery(country: "US", contains: String(repeating: "5", count: 17)),
