@@ -599,10 +599,13 @@ struct Keys: AsyncParsableCommand {
 
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "numbers keys revoke KEY_… [--yes]",
+            abstract: "numbers keys revoke KEY_… [--account ACC_…] [--yes]",
             discussion: """
                 Asks first on stderr and reads the answer from stdin: anything but 'yes' (or end of input) revokes \
-                nothing and exits 1; --yes skips the question. A revoked key is refused from then on, for good.
+                nothing and exits 1; --yes skips the question. A revoked key is refused from then on, for good. \
+                With an account (--account or NUMBERS_ACCOUNT) the key must be one of that account's or an admin \
+                key, else nothing is revoked (exit 4, API_KEY_NOT_FOUND: another account's), and the question names \
+                its owner, scope and name. Prints the key revoked with its account (or admin), scope and name.
                 """)
         @OptionGroup var global: GlobalOptions
         @Argument var id: String
@@ -610,21 +613,53 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
+                let account = global.accountId
                 let response = try await global.withClient(unkeyedAdvice: UnknownOutcome.Unkeyed.keyRevoke) { client in
+                    // The account named is checked, not ignored: an operator revoking one tenant's key by a
+                    // mistyped id must not revoke another's.
+                    let key = account.isEmpty ? nil : try await Self.key(id, of: account, client)
                     if !yes {
                         // "by this run": a rerun after an unknown outcome may find it revoked already.
                         try Question.confirm(
-                            "Revoke \(id) for good? Calls with it are refused from then on.",
+                            "Revoke \(key.map(Self.described) ?? id) for good? Calls with it are refused from then on.",
                             refusal: "not revoked by this run (numbers keys list shows whether an earlier one did)")
                     }
                     return try await client.revokeApiKey(RevokeApiKeyRequest(keyId: id))
                 }
                 // With when: revoking a key revoked before changes nothing, and its earlier time says so.
                 try global.output(response) {
-                    print("revoked \(response.apiKey.id) at \(Format.date(response.apiKey.revokedAt))")
+                    print("revoked \(Self.described(response.apiKey)) at \(Format.date(response.apiKey.revokedAt))")
                 }
             }
         }
+    }
+}
+
+extension Keys.Revoke {
+    /// `id` among `account`'s keys or the admin keys (every page: an account named by NUMBERS_ACCOUNT must not stop
+    /// an admin key's revocation), or API_KEY_NOT_FOUND naming the account, nothing revoked: another account's key.
+    static func key(_ id: String, of account: String, _ client: NumbersClient) async throws -> ApiKey {
+        for owner in [account, ""] {
+            var token = ""
+            repeat {
+                let page = try await client.listApiKeys(
+                    ListApiKeysRequest(accountId: owner, pageSize: 500, pageToken: token))
+                if let key = page.apiKeys.first(where: { $0.id == id }) { return key }
+                token = page.nextPageToken
+            } while !token.isEmpty
+        }
+        throw RPCError(
+            code: .notFound,
+            message: "\(id) is neither a key of account \(account) nor an admin key: nothing revoked (numbers keys "
+                + "list --account \(account) lists its keys)",
+            reason: "API_KEY_NOT_FOUND", details: ["keyId": id, "accountId": account])
+    }
+
+    /// "KEY_… (account ACC_…, read-only key "name")", or "(admin key …)".
+    static func described(_ key: ApiKey) -> String {
+        let scope = Format.name(key.scope, dropping: "KEY_SCOPE_")
+        let owner = key.accountId.isEmpty ? "admin key" : "account \(key.accountId), \(scope) key"
+        return "\(key.id) (\(owner)\(key.name.isEmpty ? "" : " \"\(Format.visible(key.name))\""))"
     }
 }
 

@@ -12,6 +12,11 @@ struct KeysRevokeCommandTests {
     func asksFirst() async throws {
         let revoked = Recorded<String>()
         var router = RPCRouter()
+        router.register(NumbersMethods.listApiKeys) { request, _ in
+            // The connection names ACC_1, which has none of them: they are admin keys.
+            ListApiKeysResponse(
+                apiKeys: request.accountId.isEmpty ? ["KEY_1", "KEY_2", "KEY_3"].map { ApiKey(id: $0) } : [])
+        }
         router.register(NumbersMethods.revokeApiKey) { request, _ in
             revoked.append(request.keyId)
             // KEY_3 was revoked before: the answer keeps its time.
@@ -22,7 +27,7 @@ struct KeysRevokeCommandTests {
             let connection = UnknownOutcomeTests.connection(server)
             let declined = try await runNumbers(["keys", "revoke", "KEY_1"] + connection, input: "")
             #expect(declined.status == 1, "\(declined)")
-            #expect(declined.stderr.contains("Revoke KEY_1 for good?"), "\(declined.stderr)")
+            #expect(declined.stderr.contains("Revoke KEY_1 (admin key) for good?"), "\(declined.stderr)")
             #expect(declined.stderr.contains("not revoked by this run"), "\(declined.stderr)")
             #expect(declined.stdout.isEmpty, "\(declined.stdout)")
             let agreed = try await runNumbers(["keys", "revoke", "KEY_2"] + connection, input: "yes\n")
@@ -30,8 +35,56 @@ struct KeysRevokeCommandTests {
             let unasked = try await runNumbers(["keys", "revoke", "KEY_3", "--yes"] + connection, input: "")
             #expect(unasked.status == 0, "\(unasked)")
             #expect(!unasked.stderr.contains("for good?"), "\(unasked.stderr)")
-            #expect(unasked.stdout.contains("revoked KEY_3 at 2026-01-01T00:00:00"), "\(unasked.stdout)")
+            #expect(unasked.stdout.contains("revoked KEY_3 (admin key) at 2026-01-01T00:00:00"), "\(unasked.stdout)")
         }
         #expect(revoked.all == ["KEY_2", "KEY_3"])
+    }
+
+    /// Found walking the operator's flows: `--account` was ignored, so a mistyped id revoked another tenant's key,
+    /// and nothing printed said whose key went.
+    @Test(
+        "with an account the key must be that account's or an admin key (exit 4, nothing revoked); its owner is named")
+    func accountChecked() async throws {
+        let revoked = Recorded<String>()
+        var router = RPCRouter()
+        router.register(NumbersMethods.listApiKeys) { request, _ in
+            guard request.accountId == "ACC_1" else {
+                return ListApiKeysResponse(apiKeys: [ApiKey(id: "KEY_ADMIN", scope: .admin, name: "ops")])
+            }
+            // Two pages: the key is looked for on every one.
+            if request.pageToken.isEmpty {
+                return ListApiKeysResponse(
+                    apiKeys: [ApiKey(id: "KEY_A0", accountId: "ACC_1", scope: .account)], nextPageToken: "p2")
+            }
+            return ListApiKeysResponse(
+                apiKeys: [ApiKey(id: "KEY_A1", accountId: "ACC_1", scope: .readOnly, name: "billing")])
+        }
+        router.register(NumbersMethods.revokeApiKey) { request, _ in
+            revoked.append(request.keyId)
+            return RevokeApiKeyResponse(
+                apiKey: ApiKey(
+                    id: request.keyId, accountId: "ACC_1", scope: .readOnly, name: "billing", revokedAt: Date()))
+        }
+        try await withStubServer(router: router) { server in
+            let connection = UnknownOutcomeTests.connection(server)
+            let other = try await runNumbers(
+                ["keys", "revoke", "KEY_B7", "--account", "ACC_1", "--yes"] + connection, input: "")
+            #expect(other.status == 4, "\(other)")
+            #expect(other.stderr.contains("API_KEY_NOT_FOUND"), "\(other.stderr)")
+            #expect(
+                other.stderr.contains("KEY_B7 is neither a key of account ACC_1 nor an admin key: nothing revoked"),
+                "\(other.stderr)")
+            // An admin key with an account named (NUMBERS_ACCOUNT set, say) is found among the admin keys.
+            let admin = try await runNumbers(
+                ["keys", "revoke", "KEY_ADMIN", "--account", "ACC_1"] + connection, input: "yes\n")
+            #expect(admin.stderr.contains(#"Revoke KEY_ADMIN (admin key "ops") for good?"#), "\(admin)")
+            let theirs = try await runNumbers(
+                ["keys", "revoke", "KEY_A1", "--account", "ACC_1"] + connection, input: "yes\n")
+            #expect(theirs.status == 0, "\(theirs)")
+            let named = #"KEY_A1 (account ACC_1, read-only key "billing")"#
+            #expect(theirs.stderr.contains("Revoke \(named) for good?"), "\(theirs.stderr)")
+            #expect(theirs.stdout.contains("revoked \(named) at "), "\(theirs.stdout)")
+        }
+        #expect(revoked.all == ["KEY_ADMIN", "KEY_A1"])
     }
 }

@@ -199,6 +199,10 @@ struct UnknownOutcomeTests {
             calls.append("SetAccountStatus")
             throw lost
         }
+        // `keys revoke` with an account looks the key up first (an admin key here).
+        router.register(NumbersMethods.listApiKeys) { request, _ in
+            ListApiKeysResponse(apiKeys: request.accountId.isEmpty ? [ApiKey(id: "KEY_1", scope: .admin)] : [])
+        }
         return router
     }
 
