@@ -562,7 +562,8 @@ public struct NumberdConfiguration: Sendable {
         // call (the burst is twice the rate) or one number, so every call or purchase would be refused for ever.
         if let rate = value("rate-limit") {
             guard let parsed = Double(rate), Self.rateLimitRange.contains(parsed) else {
-                throw ConfigurationError("rate-limit must be \(Self.rangeText(Self.rateLimitRange)) calls per second")
+                throw ConfigurationError(
+                    "rate-limit must be \(Self.rangeText(Self.rateLimitRange)) calls per second, not '\(rate)'")
             }
             configuration.rateLimits.callsPerSecond = parsed
             configuration.rateLimits.callsBurst = parsed * 2
@@ -570,7 +571,7 @@ public struct NumberdConfiguration: Sendable {
         if let cap = value("purchase-cap") {
             guard let parsed = Double(cap), Self.purchaseCapRange.contains(parsed) else {
                 throw ConfigurationError(
-                    "purchase-cap must be \(Self.rangeText(Self.purchaseCapRange)) numbers per hour")
+                    "purchase-cap must be \(Self.rangeText(Self.purchaseCapRange)) numbers per hour, not '\(cap)'")
             }
             configuration.rateLimits.purchasedNumbersPerHour = parsed
         }

@@ -308,7 +308,9 @@ struct GlobalOptions: ParsableArguments {
     /// Why no call is made: no CA file at `path`. The default one (`isDefault`) is looked for in the local data
     /// directory, so the message also says how to name numberd's.
     static func noCACertificate(at path: String, isDefault: Bool) -> String {
-        "no CA certificate at \(path): pass --ca or start numberd first" + (isDefault ? ", \(dataDirectoryHint)" : "")
+        isDefault
+            ? "no CA certificate at \(path): pass --ca or start numberd first, \(dataDirectoryHint)"
+            : "no CA certificate at \(path) (--ca or NUMBERS_CA): name numberd's ca.pem (in its data directory's tls/)"
     }
 
     /// What to add to a connect failure whose cause is numberd's certificate not verifying, when it was checked
@@ -330,12 +332,19 @@ struct GlobalOptions: ParsableArguments {
     /// numberd's own words name the request's field, not a flag — an admin key with no account named got
     /// "account_id is required with an admin key; field=account_id" from `balance`, `list`, `search`, `funds add`
     /// or `trunks create`, with nothing saying that `--account` gives it. nil for a field with no flag of its own.
+    /// A value refused for being taken (ALREADY_EXISTS: a trunk's name or SID registered already) was given right:
+    /// no advice on how to give it.
     static func fieldAdvice(_ error: RPCError) -> String? {
-        guard error.reason == "INVALID_FIELD", let field = error.details["field"] else { return nil }
+        guard error.reason == "INVALID_FIELD", error.code != .alreadyExists, let field = error.details["field"]
+        else { return nil }
         switch field {
         case "account_id":
             return "give the account: --account ACC_… or NUMBERS_ACCOUNT"
         case "originationSipUri", "origination_sip_uri":
+            // Given with --sid, where it does not belong (numberd sets nothing on a trunk it did not make).
+            guard !error.message.hasPrefix("originationSipUri is for a trunk numberd creates") else {
+                return "leave out --origination: a trunk given by --sid keeps the routing it was configured with"
+            }
             return "give where the trunk's calls go: --origination sip:… (or --sid TK… for a trunk made elsewhere)"
         case "providerTrunkSid", "provider_trunk_sid":
             return "the trunk's SID is --sid TK… (TK and 32 hex digits)"

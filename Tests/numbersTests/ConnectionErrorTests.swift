@@ -145,6 +145,14 @@ struct ConnectionErrorTests {
         #expect(noCA.status == 7, "\(noCA)")
         #expect(noCA.stderr.contains("no CA certificate at \(data)/tls/ca.pem"), "\(noCA.stderr)")
         #expect(noCA.stderr.contains("set NUMBERD_DATA_DIR to numberd's --data-dir"), "\(noCA.stderr)")
+        // One named with --ca: not "pass --ca", which it did.
+        let namedCA = try await runNumbers(
+            ["health", "--server", "127.0.0.1:7443", "--ca", data + "/nowhere.pem"], environment: environment)
+        #expect(namedCA.status == 7, "\(namedCA)")
+        #expect(
+            namedCA.stderr.contains("no CA certificate at \(data)/nowhere.pem (--ca or NUMBERS_CA): name numberd's"),
+            "\(namedCA.stderr)")
+        #expect(!namedCA.stderr.contains("pass --ca"), "\(namedCA.stderr)")
         // A CA given (any file: nothing is sent), no key: the usage error names the variable too.
         let noKey = try await runNumbers(
             ["balance", "--server", "127.0.0.1:7443", "--ca", "/dev/null", "--account", "ACC_1"],

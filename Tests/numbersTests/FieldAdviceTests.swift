@@ -52,6 +52,43 @@ struct FieldAdviceTests {
         }
     }
 
+    /// Found walking the operator's flows: the advice contradicted the refusal (--origination given with --sid was
+    /// told to give --origination) or had nothing to do with it (a SID registered already was told how SIDs look).
+    @Test("trunks create: --origination with --sid is told to leave it out; a SID taken gets no advice on SIDs")
+    func adviceFitsTheRefusal() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.createTrunk) { request, _ -> CreateTrunkResponse in
+            guard request.originationSipUri.isEmpty else {
+                // numberd's words (NumberService+Trunks.swift), which the advice is chosen by.
+                throw RPCError(
+                    code: .invalidArgument,
+                    message: "originationSipUri is for a trunk numberd creates; a trunk registered by its SID is "
+                        + "routed where it was configured",
+                    reason: "INVALID_FIELD", details: ["field": "originationSipUri"])
+            }
+            throw RPCError(
+                code: .alreadyExists, message: "a trunk with provider SID TK… is already registered",
+                reason: "INVALID_FIELD", details: ["field": "providerTrunkSid"])
+        }
+        try await withStubServer(router: router) { server in
+            let sid = "TK" + String(repeating: "a", count: 32)
+            let both = try await runNumbers(
+                [
+                    "trunks", "create", "--name", "pbx", "--sid", sid, "--origination", "sip:pbx.example.com",
+                    "--account", "ACC_1",
+                ] + Self.connection(server), environment: Self.adminKey)
+            #expect(both.status == 3, "\(both)")
+            #expect(both.stderr.contains("leave out --origination"), "\(both.stderr)")
+            #expect(!both.stderr.contains("give where the trunk's calls go"), "\(both.stderr)")
+            let taken = try await runNumbers(
+                ["trunks", "create", "--name", "pbx", "--sid", sid, "--account", "ACC_1"] + Self.connection(server),
+                environment: Self.adminKey)
+            #expect(taken.status == 5, "\(taken)")
+            #expect(taken.stderr.contains("already registered"), "\(taken.stderr)")
+            #expect(!taken.stderr.contains("TK and 32 hex digits"), "\(taken.stderr)")
+        }
+    }
+
     @Test("a field with no flag of its own: numberd's words alone")
     func otherField() async throws {
         var router = RPCRouter()

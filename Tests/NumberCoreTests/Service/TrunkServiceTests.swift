@@ -596,6 +596,22 @@ struct TrunkServiceTests {
         try await h.check()
     }
 
+    /// The CLI picks its advice by these words (`numbers trunks create --sid … --origination …`: leave it out).
+    @Test("an origination given with a SID is refused in the words the CLI's advice is chosen by")
+    func originationWithSid() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account()
+        let refused = await numberError {
+            _ = try await h.service.createTrunk(
+                accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(1),
+                originationSipUri: "sip:pbx.example.com")
+        }
+        #expect(refused?.reason == .invalidField && refused?.details["field"] == "originationSipUri")
+        #expect(
+            refused?.message.hasPrefix("originationSipUri is for a trunk numberd creates") == true,
+            "\(String(describing: refused))")
+    }
+
     @Test("a trunk with numbers cannot be deleted until they leave it", arguments: StoreKind.allCases)
     func trunkInUse(kind: StoreKind) async throws {
         let h = try await Harness(kind)
