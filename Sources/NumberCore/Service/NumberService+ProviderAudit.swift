@@ -230,6 +230,9 @@ extension NumberService {
     /// after numberd does, or are off).
     public var lastProviderAudit: FinishedProviderAudit? { local.withLock { $0.lastAudit } }
 
+    /// Whether a provider audit is running now (started by its interval or by an operator).
+    public var providerAuditRunning: Bool { local.withLock { $0.auditing } }
+
     /// One listing of the provider account compared with the store, its differences added to `findings`.
     private func auditPass(
         _ findings: AuditFindings

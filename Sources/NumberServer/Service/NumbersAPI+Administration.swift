@@ -152,10 +152,14 @@ extension NumbersAPI {
         router.registerSynchronous(NumbersMethods.getProviderAudit) { _, context in
             try authorize(context, .admin, accountId: nil)
             guard let audit = service.lastProviderAudit else {
+                // One running (an operator's RunProviderAudit, say) is said so: its two listings take a minute or so.
                 throw RPCError(
                     code: .failedPrecondition,
-                    message: "no provider audit has finished since numberd started (the first runs some minutes after "
-                        + "the start; --provider-audit-interval 0 turns them off)",
+                    message: service.providerAuditRunning
+                        ? "no provider audit has finished since numberd started; one is running now (it lists the "
+                            + "Twilio account twice, about a minute apart): ask again once it ends"
+                        : "no provider audit has finished since numberd started (the first runs some minutes after "
+                            + "the start; --provider-audit-interval 0 turns them off)",
                     reason: "NO_AUDIT_YET")
             }
             let report = audit.report
