@@ -22,14 +22,18 @@ extension Funds {
         CURRENCY_MISMATCH, nothing done) if it is not the account's.
         """)
 
-    /// `amount` (major units, as typed) in minor units of `currency`; exit 3 unless it is a positive amount of it.
+    /// `amount` (major units, as typed) in minor units of `currency`; exit 3 unless it is a positive amount of it
+    /// (nothing sent). A sign, `+5` as `-5` after `--`, is named as such.
     static func minorUnits(_ amount: String, _ currency: String, hint: String = "") throws -> Int64 {
         guard let minor = Format.minorUnits(amount, currency: currency), minor > 0 else {
+            let signed = amount.count > 1 && (amount.hasPrefix("+") || amount.hasPrefix("-"))
             throw CLIError(
                 code: 3,
                 message:
                     "error: '\(amount)' is not a positive amount of \(currency) in its major units, with at most its "
-                    + "minor digits (25, 25.50 USD; 2500 JPY)\(hint)")
+                    + "minor digits (25, 25.50 USD; 2500 JPY)"
+                    + (signed ? "; amounts are unsigned: give \(amount.dropFirst()), not \(amount)" : "")
+                    + "\(hint); nothing was sent")
         }
         return minor
     }

@@ -72,6 +72,7 @@ struct FundsAdjustCommandTests {
         arguments: [
             (["funds", "adjust", "25"], Int32(64)), (["funds", "adjust", "-25", "--reason", "x"], Int32(64)),
             (["funds", "adjust", "--reason", "x", "--", "-25"], Int32(3)),
+            (["funds", "adjust", "+25", "--reason", "x"], Int32(3)),
             (["funds", "adjust", "0", "--reason", "x"], Int32(3)),
             (["funds", "adjust", "2.555", "--reason", "x"], Int32(3)),
             (["funds", "adjust", "92233720368547759", "--reason", "x"], Int32(3)),
@@ -86,7 +87,16 @@ struct FundsAdjustCommandTests {
                 ? Array(command.prefix(2)) + connection + command.dropFirst(2) : command + connection
             let run = try await runNumbers(arguments)
             #expect(run.status == status, "\(run)")
-            if status == 3 { #expect(run.stderr.contains("--debit takes it away"), "\(run.stderr)") }
+            if status == 3 {
+                #expect(run.stderr.contains("--debit takes it away"), "\(run.stderr)")
+                #expect(run.stderr.contains("nothing was sent"), "\(run.stderr)")
+            }
+            if command.contains("-25"), command.contains("--") {
+                #expect(run.stderr.contains("amounts are unsigned: give 25, not -25"), "\(run.stderr)")
+            }
+            if command.contains("+25") {
+                #expect(run.stderr.contains("amounts are unsigned: give 25, not +25"), "\(run.stderr)")
+            }
             // ArgumentParser reads `-25` as an option; the CLI says what it is.
             if command.contains("-25"), !command.contains("--") {
                 #expect(run.stderr.contains("amounts are unsigned: give 25, not -25"), "\(run.stderr)")
