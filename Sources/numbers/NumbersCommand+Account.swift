@@ -638,20 +638,33 @@ struct Keys: AsyncParsableCommand {
 extension Keys.Revoke {
     /// `id` among `account`'s keys or the admin keys (every page: an account named by NUMBERS_ACCOUNT must not stop
     /// an admin key's revocation), or API_KEY_NOT_FOUND naming the account, nothing revoked: another account's key.
+    /// An account that does not exist (a NUMBERS_ACCOUNT left from another numberd, a typo) has no keys: the admin keys
+    /// are still looked at.
     static func key(_ id: String, of account: String, _ client: NumbersClient) async throws -> ApiKey {
+        var accountExists = true
         for owner in [account, ""] {
             var token = ""
             repeat {
-                let page = try await client.listApiKeys(
-                    ListApiKeysRequest(accountId: owner, pageSize: 500, pageToken: token))
+                let page: ListApiKeysResponse
+                do {
+                    page = try await client.listApiKeys(
+                        ListApiKeysRequest(accountId: owner, pageSize: 500, pageToken: token))
+                } catch let error as RPCError where !owner.isEmpty && error.reason == "ACCOUNT_NOT_FOUND" {
+                    accountExists = false
+                    break
+                }
                 if let key = page.apiKeys.first(where: { $0.id == id }) { return key }
                 token = page.nextPageToken
             } while !token.isEmpty
         }
+        let which =
+            accountExists ? "a key of account \(account)" : "an admin key, and account \(account) does not exist"
         throw RPCError(
             code: .notFound,
-            message: "\(id) is neither a key of account \(account) nor an admin key: nothing revoked (numbers keys "
-                + "list --account \(account) lists its keys)",
+            message: accountExists
+                ? "\(id) is neither \(which) nor an admin key: nothing revoked (numbers keys list --account \(account) "
+                    + "lists its keys)"
+                : "\(id) is not \(which) (--account or NUMBERS_ACCOUNT): nothing revoked",
             reason: "API_KEY_NOT_FOUND", details: ["keyId": id, "accountId": account])
     }
 

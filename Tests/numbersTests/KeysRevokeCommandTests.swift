@@ -48,6 +48,9 @@ struct KeysRevokeCommandTests {
         let revoked = Recorded<String>()
         var router = RPCRouter()
         router.register(NumbersMethods.listApiKeys) { request, _ in
+            if request.accountId == "ACC_GONE" {
+                throw RPCError(code: .notFound, message: "no account ACC_GONE", reason: "ACCOUNT_NOT_FOUND")
+            }
             guard request.accountId == "ACC_1" else {
                 return ListApiKeysResponse(apiKeys: [ApiKey(id: "KEY_ADMIN", scope: .admin, name: "ops")])
             }
@@ -61,6 +64,10 @@ struct KeysRevokeCommandTests {
         }
         router.register(NumbersMethods.revokeApiKey) { request, _ in
             revoked.append(request.keyId)
+            guard request.keyId != "KEY_ADMIN" else {
+                return RevokeApiKeyResponse(
+                    apiKey: ApiKey(id: "KEY_ADMIN", scope: .admin, name: "ops", revokedAt: Date()))
+            }
             return RevokeApiKeyResponse(
                 apiKey: ApiKey(
                     id: request.keyId, accountId: "ACC_1", scope: .readOnly, name: "billing", revokedAt: Date()))
@@ -78,6 +85,18 @@ struct KeysRevokeCommandTests {
             let admin = try await runNumbers(
                 ["keys", "revoke", "KEY_ADMIN", "--account", "ACC_1"] + connection, input: "yes\n")
             #expect(admin.stderr.contains(#"Revoke KEY_ADMIN (admin key "ops") for good?"#), "\(admin)")
+            // An account that does not exist (a stale NUMBERS_ACCOUNT) does not stop an admin key's revocation, and
+            // is named when the key is not an admin key either.
+            let unnamed = Array(connection.dropLast(2))  // without its --account ACC_1
+            let stale = try await runNumbers(
+                ["keys", "revoke", "KEY_ADMIN", "--yes"] + unnamed, input: "",
+                environment: ["NUMBERS_ACCOUNT": "ACC_GONE"])
+            #expect(stale.status == 0 && stale.stdout.contains("revoked KEY_ADMIN (admin key"), "\(stale)")
+            let unknown = try await runNumbers(
+                ["keys", "revoke", "KEY_B7", "--yes"] + unnamed, input: "", environment: ["NUMBERS_ACCOUNT": "ACC_GONE"]
+            )
+            #expect(unknown.status == 4, "\(unknown)")
+            #expect(unknown.stderr.contains("account ACC_GONE does not exist"), "\(unknown.stderr)")
             let theirs = try await runNumbers(
                 ["keys", "revoke", "KEY_A1", "--account", "ACC_1"] + connection, input: "yes\n")
             #expect(theirs.status == 0, "\(theirs)")
@@ -85,6 +104,6 @@ struct KeysRevokeCommandTests {
             #expect(theirs.stderr.contains("Revoke \(named) for good?"), "\(theirs.stderr)")
             #expect(theirs.stdout.contains("revoked \(named) at "), "\(theirs.stdout)")
         }
-        #expect(revoked.all == ["KEY_ADMIN", "KEY_A1"])
+        #expect(revoked.all == ["KEY_ADMIN", "KEY_ADMIN", "KEY_A1"])
     }
 }

@@ -417,7 +417,8 @@ public struct SearchNumbersResponse: Codable, Sendable, Hashable {
 public struct PurchaseNumbersRequest: Codable, Sendable, Hashable {
     /// Field 1, `account_id`.
     public var accountId: String
-    /// seed: "country"; every number must be of this country
+    /// seed: "country"; every number must be of this country; a code of no country or territory with telephone numbers
+    /// (XX, AQ) is INVALID_ARGUMENT / INVALID_FIELD, field=country, Twilio not asked
     public var country: String
     /// seed: "numbers", E.164; 1..max per request, no duplicates
     public var numbers: [String]
@@ -2024,7 +2025,8 @@ public struct AdoptNumberRequest: Codable, Sendable, Hashable {
     public var phoneNumber: String
     /// ISO 3166-1 alpha-2, required: with `type`, what the number is priced and listed as; the operator's word (Twilio's
     /// record of a number it has sold does not name it), checked against the number's country calling code (a +1 number
-    /// is not GB's: INVALID_ARGUMENT / INVALID_FIELD, field=country; US and CA, sharing +1, are not told apart)
+    /// is not GB's: INVALID_ARGUMENT / INVALID_FIELD, field=country; countries sharing a code are not told apart: the 25
+    /// of +1 (US, CA, PR, JM, …), RU and KZ under +7, GB, GG, IM and JE under +44, …)
     public var country: String
     /// Default LOCAL, as for PurchaseNumbers; checked against Twilio's typed lists (IncomingPhoneNumbers/TollFree.json…):
     /// a number Twilio has as another kind is INVALID_ARGUMENT / INVALID_FIELD, field=type, nothing done

@@ -18,7 +18,7 @@ public struct AdoptionRequest: Sendable, Hashable {
     public var phoneNumber: String
     /// ISO 3166-1 alpha-2 country of the number: with ``type``, what it is priced and listed as. The operator's word
     /// (Twilio's record of a number it has sold does not name it), checked against the number's country calling code:
-    /// a `+1` number is not GB's (countries sharing a code, as US and CA share +1, are not told apart).
+    /// a `+1` number is not GB's (countries sharing a code — the 25 of +1, RU and KZ under +7, … — are not told apart).
     public var country: String
     /// The kind of number, checked against the provider's typed lists (``NumberProvider/lookUp(phoneNumber:type:)``).
     public var type: NumberType
@@ -127,6 +127,8 @@ extension NumberService {
         {
             return try Self.adoption(replaying: replay)
         }
+        // After the replay: an adoption recorded before this check, under its key, is still answered from its record.
+        try Validation.phoneNumber(phone, isIn: request.country)
         // What needs neither the price nor the provider, before asking for the price (a provider call when it is
         // not cached). A total of 0 passes any balance: the balance is checked with the price below.
         _ = try coordinator.read { state throws(NumberError) in try checkAdoptable(request, quote: nil, in: state) }
@@ -277,7 +279,6 @@ extension NumberService {
             request.idempotencyKey, max: config.idempotency.keyLengthMax)
         request.phoneNumber = try Validation.phoneNumber(request.phoneNumber, field: "phone_number")
         request.country = try Validation.country(request.country)
-        try Validation.phoneNumber(request.phoneNumber, isIn: request.country)
         if request.trunkId?.isEmpty == true { request.trunkId = nil }
         let feeMax = config.pricing.feeMax
         request.maxMonthlyFee = try Validation.feeLimit(request.maxMonthlyFee, field: "max_monthly_fee", max: feeMax)

@@ -290,7 +290,15 @@ struct CrashStorm {
                                 model.record(AccountModel.Funds(key: key, amount: amount, heard: .classify(error)))
                             }
                         } else if adopt && roll == 9 {
-                            guard let phone = try phones.takeBoughtAtProvider() else {
+                            let bought: String?
+                            do {
+                                bought = try phones.takeBoughtAtProvider()
+                            } catch {
+                                // Not the connect failure the outer catch is for: said, and the worker goes on.
+                                model.recordProblem("\(error)")
+                                continue
+                            }
+                            guard let phone = bought else {
                                 try await Task.sleep(for: .milliseconds(10))
                                 continue
                             }

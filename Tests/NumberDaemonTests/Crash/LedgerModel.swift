@@ -83,8 +83,9 @@ final class AccountModel: Sendable {
         /// and the target of a change heard "maybe" since, which a restart runs again.
         var routes: [String: String] = [:]
         var unsettledRoutes: [String: String] = [:]
-        /// Acknowledged trunk changes whose answer showed the number elsewhere.
-        var misrouted: [String] = []
+        /// What the clients saw go wrong that the state would not show: an acknowledged trunk change whose answer
+        /// showed the number elsewhere, a refused adoption, a number the storm could not buy at the simulator.
+        var seenWrong: [String] = []
         /// What trunk changes heard.
         var trunkChangesHeard: [Heard: Int] = [:]
     }
@@ -105,6 +106,11 @@ final class AccountModel: Sendable {
             inner.purchases.append(purchase)
             if purchase.heard == .acknowledged { inner.releasable.append(contentsOf: purchase.numberIds) }
             if let key = purchase.adoptionKey {
+                // Nothing the storm does makes numberd refuse an adoption: one refused is a problem (its number
+                // would only show at the end, owned at the provider by nobody).
+                if purchase.heard == .refused {
+                    inner.seenWrong.append("adoption \(key) of \(purchase.phones) refused: \(purchase.error)")
+                }
                 inner.unsettledAdoptions[key] = purchase.heard == .maybe ? purchase.phones.first : nil
                 if purchase.heard == .acknowledged, let phone = purchase.phones.first,
                     let numberId = purchase.numberIds.first
@@ -133,7 +139,7 @@ final class AccountModel: Sendable {
                 inner.routes[change.numberId] = change.trunkId
                 inner.unsettledRoutes[change.numberId] = nil
                 if !change.error.isEmpty {
-                    inner.misrouted.append(
+                    inner.seenWrong.append(
                         "trunk change of \(change.numberId) to \"\(change.trunkId)\" \(change.error)")
                 }
             case .maybe: inner.unsettledRoutes[change.numberId] = change.trunkId
@@ -159,13 +165,18 @@ final class AccountModel: Sendable {
         inner.withLock { $0.unsettledRoutes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
     }
 
-    /// Takes a number to release (it is never offered again, whatever the release's outcome).
+    /// Takes a number to release (it is never offered again, whatever the release's outcome); not one whose trunk change
+    /// is unsettled (a client timeout while numberd lived): the restart makes that change again, on a number held.
     func takeReleasable(_ pick: (Int) -> Int) -> String? {
         inner.withLock { inner in
-            guard !inner.releasable.isEmpty else { return nil }
-            return inner.releasable.remove(at: pick(inner.releasable.count))
+            let offered = inner.releasable.indices.filter { inner.unsettledRoutes[inner.releasable[$0]] == nil }
+            guard !offered.isEmpty else { return nil }
+            return inner.releasable.remove(at: offered[pick(offered.count)])
         }
     }
+
+    /// Something the storm's client saw go wrong that no check of the state would show: reported by ``check(_:charge:settled:billed:)``.
+    func recordProblem(_ text: String) { inner.withLock { $0.seenWrong.append(text) } }
 
     /// Counts of what purchases heard.
     func purchaseCounts() -> [Heard: Int] {
@@ -303,7 +314,7 @@ final class AccountModel: Sendable {
         }
         // Trunks: a number not released is on the trunk its last acknowledged change left it on, unless a change
         // heard "maybe" since may have moved it.
-        model.misrouted.forEach(fail)
+        model.seenWrong.forEach(fail)
         for number in owned where number.status != .released && model.unsettledRoutes[number.id] == nil {
             let expected = model.routes[number.id] ?? ""
             if (number.trunkId ?? "") != expected {
