@@ -13,8 +13,9 @@ import Glibc
 
 /// A storm of purchases, releases, fund additions, corrections and adoptions from concurrent clients (one TLS
 /// connection each) against a numberd child process, which is SIGKILLed at random moments and restarted; after every
-/// kill the data directory is checked offline against the clients' model, the adoptions the kill left unanswered are
-/// run again under their keys, and at the end everything is reconciled and checked against the provider. Shared by the CI test and the documented long run.
+/// kill the data directory is checked offline against the clients' model, the adoptions and trunk changes the kill
+/// left unanswered are made again, and at the end everything is reconciled and checked against the provider. Shared
+/// by the CI test and the documented long run.
 struct CrashStorm {
     /// A storm's kill cycles (`cyclesVariable`, else `cycles`) and seed (`NUMBERD_CRASH_SEED`, else random), printed
     /// first as `name`'s: a run that throws (a child that will not start) still tells how to replay it.
@@ -396,8 +397,9 @@ extension CrashStorm {
 
     /// Makes again every trunk change a kill left unanswered, and runs again under its key every adoption it left so, on
     /// a numberd just restarted on `state` (its data directory read offline before the start): each must now be
-    /// acknowledged, an adoption answered `replayed` exactly when `state` holds it. Then each account's last acknowledged adoption is repeated under its key (a caller whose
-    /// answer was lost): it must be answered `replayed`, the same number, from the record the restart read. Returns the
+    /// acknowledged, an adoption answered `replayed` exactly when `state` holds it. Then each account's last
+    /// acknowledged adoption is repeated under its key (a caller whose answer was lost): it must be answered
+    /// `replayed`, the same number, from the record the restart read. Returns the
     /// problems found, how many unanswered adoptions were run again, how many of those and the repeats were replayed,
     /// and how many trunk changes were made again.
     static func settleUnanswered(
