@@ -545,11 +545,13 @@ public final class Numberd: Sendable {
         [
             "committed": "\(report.committed.count)", "voided": "\(report.voided.count)",
             "releases": "\(report.releasesCompleted.count)", "orphans_released": "\(orphans.released.count)",
+            "routes_settled": "\(report.routesSettled.count)",
             "unresolved": .stringConvertible(report.unresolved.count),
             "provider_failures": .stringConvertible(report.providerFailures + orphans.providerFailures),
             "orphans_watched": .stringConvertible(orphans.pending.count),
             "open_intents": .stringConvertible(levels.openPurchaseIntents),
             "pending_releases": .stringConvertible(levels.pendingReleases),
+            "open_route_requests": .stringConvertible(levels.openRouteRequests),
         ]
     }
 

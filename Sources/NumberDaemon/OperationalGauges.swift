@@ -22,6 +22,9 @@ struct OperationalGauges: Sendable {
     let oldestPendingReleaseAge: Meter
     /// `numberd_orphan_watches`: numbers the orphan sweep looks up at the provider.
     let orphanWatches: Meter
+    /// `numberd_open_route_requests`: trunk changes whose outcome is not recorded yet (running, or left for
+    /// reconciliation by a crash or a lost answer).
+    let openRouteRequests: Meter
     /// `numberd_last_snapshot_timestamp_seconds`: when a snapshot last succeeded (written, or found current); 0 until
     /// one did, which an alert on its age takes for long ago, as it should.
     let lastSnapshotTimestamp: Meter
@@ -55,6 +58,7 @@ struct OperationalGauges: Sendable {
         pendingReleases = Meter(label: "numberd_pending_releases", factory: factory)
         oldestPendingReleaseAge = Meter(label: "numberd_oldest_pending_release_age_seconds", factory: factory)
         orphanWatches = Meter(label: "numberd_orphan_watches", factory: factory)
+        openRouteRequests = Meter(label: "numberd_open_route_requests", factory: factory)
         lastSnapshotTimestamp = Meter(label: "numberd_last_snapshot_timestamp_seconds", factory: factory)
         lastSnapshotBytes = Meter(label: "numberd_last_snapshot_bytes", factory: factory)
         certificateNotAfter = Meter(label: "numberd_tls_certificate_not_after_timestamp_seconds", factory: factory)
@@ -104,6 +108,7 @@ struct OperationalGauges: Sendable {
         pendingReleases.set(levels.pendingReleases)
         oldestPendingReleaseAge.set(levels.oldestPendingReleaseAgeSeconds(at: now))
         orphanWatches.set(levels.orphanWatches)
+        openRouteRequests.set(levels.openRouteRequests)
     }
 
     /// Sets the snapshot gauges; nothing before the first snapshot succeeded (both then read 0: an alert on the

@@ -370,8 +370,8 @@ struct Verify: AsyncParsableCommand {
         if let state = report.state {
             print(
                 "state: \(state.accounts.count) accounts, \(state.numbers.count) numbers, "
-                    + "\(state.transactions.values.reduce(0) { $0 + $1.count }) transactions, \(state.intents.count) open intents"
-            )
+                    + "\(state.transactions.values.reduce(0) { $0 + $1.count }) transactions, \(state.intents.count) open intents, "
+                    + "\(state.routeRequests.count) open trunk changes")
         }
         if let notFinished = report.notFinished {
             guard report.foundProblems else {

@@ -409,6 +409,13 @@ func printNumber(_ n: PhoneNumber) {
         ("location", [n.locality, n.region, n.postalCode, n.country].filter { !$0.isEmpty }.joined(separator: ", ")),
         ("capabilities", Format.capabilities(n.capabilities)),
         ("trunk", Format.trunk(id: n.trunkId, name: n.trunkName)),
+        (
+            "trunk change",
+            n.pendingTrunkChange.map {
+                ($0.trunkId.map { "to \($0)" } ?? "off its trunk") + ", asked \(Format.date($0.requestedAt)); "
+                    + "outcome not recorded yet (reconciliation settles it)"
+            } ?? "-"
+        ),
         ("setup fee", Format.money(n.pricing.setupFee, n.pricing.currency)),
         ("monthly fee", Format.money(n.pricing.monthlyFee, n.pricing.currency)),
         ("billing cycle", Format.name(n.billingCycle, dropping: "BILLING_CYCLE_")),

@@ -65,6 +65,7 @@ struct OperationalMetricsTests {
             for level in [
                 "numberd_open_purchase_intents", "numberd_oldest_open_purchase_intent_age_seconds",
                 "numberd_pending_releases", "numberd_oldest_pending_release_age_seconds", "numberd_orphan_watches",
+                "numberd_open_route_requests",
                 "numberd_store_no_room_since_timestamp_seconds",
             ] {
                 #expect(Self.value(level, in: text) == 0, "\(level) in \(text)")

@@ -73,6 +73,37 @@ struct ReleasingListTests {
         }
     }
 
+    /// A trunk change whose outcome is not recorded (a crash or a lost answer left it for reconciliation) is shown
+    /// under the trunk still recorded; none shows `-`.
+    @Test("show prints a pending trunk change: the trunk asked for (or off its trunk) and when; none shows -")
+    func showShowsPendingTrunkChange() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.getNumber) { request, _ in
+            var number = Self.number(request.numberId, .active)
+            number.trunkId = "TRK_A"
+            if request.numberId == "NUM_1" {
+                number.pendingTrunkChange = PendingTrunkChange(trunkId: "TRK_B", requestedAt: Self.asked)
+            } else if request.numberId == "NUM_3" {
+                number.pendingTrunkChange = PendingTrunkChange(requestedAt: Self.asked)
+            }
+            return GetNumberResponse(number: number)
+        }
+        try await withStubServer(router: router) { server in
+            let connection = UnknownOutcomeTests.connection(server)
+            let moving = try await runNumbers(["show", "NUM_1"] + connection)
+            #expect(moving.status == 0, "\(moving)")
+            #expect(moving.stdout.contains("trunk         TRK_A\n"), "\(moving.stdout)")
+            #expect(
+                moving.stdout.contains(
+                    "trunk change  to TRK_B, asked 2025-12-29T09:20:00Z; outcome not recorded yet (reconciliation "
+                        + "settles it)"), "\(moving.stdout)")
+            let off = try await runNumbers(["show", "NUM_3"] + connection)
+            #expect(off.stdout.contains("trunk change  off its trunk, asked 2025-12-29T09:20:00Z"), "\(off.stdout)")
+            let none = try await runNumbers(["show", "NUM_2"] + connection)
+            #expect(none.stdout.contains("trunk change  -\n"), "\(none.stdout)")
+        }
+    }
+
     /// A server whose one number is on trunk TRK_1, named "-" (free text: what "no trunk" looks like), and whose list
     /// always has a next page; it records the list requests.
     static func onTrunk(_ lists: Recorded<ListNumbersRequest>) -> RPCRouter {

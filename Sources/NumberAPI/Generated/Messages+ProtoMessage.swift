@@ -62,6 +62,9 @@ extension PhoneNumber: ProtoMessage {
         try writer.write(nextBillingDate, field: 16)
         try writer.write(releasedAt, field: 17)
         try writer.write(releaseRequestedAt, field: 18)
+        if let pendingTrunkChange {
+            try writer.writeMessage(field: 19) { try pendingTrunkChange.encodeProtoFields(to: $0) }
+        }
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -84,7 +87,25 @@ extension PhoneNumber: ProtoMessage {
             billingCycle: BillingCycle(rawValue: try reader.int32(15)),
             nextBillingDate: try reader.date(16),
             releasedAt: try reader.contains(17, .lengthDelimited) ? try reader.date(17) : nil,
-            releaseRequestedAt: try reader.contains(18, .lengthDelimited) ? try reader.date(18) : nil
+            releaseRequestedAt: try reader.contains(18, .lengthDelimited) ? try reader.date(18) : nil,
+            pendingTrunkChange: try reader.contains(19, .lengthDelimited)
+                ? try PendingTrunkChange(protoFields: reader.messageReader(19)) : nil
+        )
+    }
+}
+
+extension PendingTrunkChange: ProtoMessage {
+    /// Writes the fields as the Codable conformance does, without Codable's containers.
+    public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
+        writer.write(trunkId, field: 1)
+        try writer.write(requestedAt, field: 2)
+    }
+
+    /// Reads the fields as the Codable conformance does, without Codable's containers.
+    public init(protoFields reader: ProtoFieldReader) throws {
+        self.init(
+            trunkId: try reader.contains(1, .lengthDelimited) ? try reader.string(1) : nil,
+            requestedAt: try reader.date(2)
         )
     }
 }

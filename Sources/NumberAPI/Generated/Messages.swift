@@ -99,6 +99,10 @@ public struct PhoneNumber: Codable, Sendable, Hashable {
     public var releasedAt: Date?
     /// when its release was asked for: set while RELEASING, and kept once RELEASED
     public var releaseRequestedAt: Date?
+    /// a trunk change (UpdateNumber) sent to Twilio whose outcome is not recorded yet: running, or left by a crash or a
+    /// lost answer (OUTCOME_UNKNOWN); trunk_id still says the trunk recorded before it. Reconciliation settles it from
+    /// where Twilio routes the number, or making a change again does. Absent when none is open.
+    public var pendingTrunkChange: PendingTrunkChange?
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
@@ -119,7 +123,8 @@ public struct PhoneNumber: Codable, Sendable, Hashable {
         billingCycle: BillingCycle = BillingCycle(rawValue: 0),
         nextBillingDate: Date = Date(timeIntervalSince1970: 0),
         releasedAt: Date? = nil,
-        releaseRequestedAt: Date? = nil
+        releaseRequestedAt: Date? = nil,
+        pendingTrunkChange: PendingTrunkChange? = nil
     ) {
         self.id = id
         self.phoneNumber = phoneNumber
@@ -139,6 +144,7 @@ public struct PhoneNumber: Codable, Sendable, Hashable {
         self.nextBillingDate = nextBillingDate
         self.releasedAt = releasedAt
         self.releaseRequestedAt = releaseRequestedAt
+        self.pendingTrunkChange = pendingTrunkChange
     }
 
     enum CodingKeys: Int, CodingKey {
@@ -160,6 +166,29 @@ public struct PhoneNumber: Codable, Sendable, Hashable {
         case nextBillingDate = 16
         case releasedAt = 17
         case releaseRequestedAt = 18
+        case pendingTrunkChange = 19
+    }
+}
+
+/// A trunk change of a number whose outcome is not recorded yet (PhoneNumber.pending_trunk_change).
+public struct PendingTrunkChange: Codable, Sendable, Hashable {
+    /// the trunk asked for; absent = off its trunk
+    public var trunkId: String?
+    /// when numberd recorded it, just before sending it to Twilio
+    public var requestedAt: Date
+
+    /// Creates the message; omitted fields take their proto3 defaults.
+    public init(
+        trunkId: String? = nil,
+        requestedAt: Date = Date(timeIntervalSince1970: 0)
+    ) {
+        self.trunkId = trunkId
+        self.requestedAt = requestedAt
+    }
+
+    enum CodingKeys: Int, CodingKey {
+        case trunkId = 1
+        case requestedAt = 2
     }
 }
 

@@ -72,6 +72,7 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
         var refundTransactionId: String?
         var releaseRequestedBy: LedgerActor?
         var releaseRequestKey: String?
+        var routeRequest: RouteRequest?
     }
 
     /// Shared by every copy until one of them changes: a copy into an event or into each copy of the state's
@@ -242,6 +243,16 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
         set { storage.value.releaseRequestKey = newValue }
     }
 
+    /// A trunk change of the number that may have reached the provider and is not recorded yet (store format 8):
+    /// recorded before the change is sent, cleared when its outcome is (``CoreEvent/numberTrunkChanged(numberId:trunkId:)``
+    /// with the trunk the provider routes it to) or the number is released. A crash or a lost answer leaves it open,
+    /// and reconciliation settles it from what the provider shows (``NumberService/reconcile()``); meanwhile the trunk
+    /// it asked for cannot be deleted. Nil when none is open, and in records before format 8.
+    public var routeRequest: RouteRequest? {
+        get { storage.value.routeRequest }
+        set { storage.value.routeRequest = newValue }
+    }
+
     /// Creates a number.
     public init(
         id: String, accountId: String, phoneNumber: String, friendlyName: String, country: String,
@@ -257,7 +268,8 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
                 status: status, trunkId: trunkId, setupFee: setupFee, monthlyFee: monthlyFee, currency: currency,
                 providerSid: providerSid, purchasedAt: purchasedAt, billingAnchorDay: billingAnchorDay,
                 cycleStart: cycleStart, nextBillingDate: nextBillingDate, pastDueSince: nil, releaseRequestedAt: nil,
-                releasedAt: nil, refundTransactionId: nil, releaseRequestedBy: nil, releaseRequestKey: nil))
+                releasedAt: nil, refundTransactionId: nil, releaseRequestedBy: nil, releaseRequestKey: nil,
+                routeRequest: nil))
     }
 
     /// Decodes the same JSON object as the plain struct did (the journal's and snapshots' format).
@@ -268,5 +280,19 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
     /// Encodes the fields as one JSON object, keys in declaration order.
     public func encode(to encoder: any Encoder) throws {
         try storage.encode(to: encoder)
+    }
+}
+
+/// A trunk change of a number asked of the provider and not yet recorded (``OwnedNumber/routeRequest``).
+public struct RouteRequest: Codable, Sendable, Hashable {
+    /// The trunk asked for; nil takes the number off its trunk.
+    public var trunkId: String?
+    /// When it was recorded, just before it was sent.
+    public var at: Date
+
+    /// A request for `trunkId` recorded at `at`.
+    public init(trunkId: String?, at: Date) {
+        self.trunkId = trunkId
+        self.at = at
     }
 }

@@ -47,5 +47,10 @@ extension StoreFormat {
     /// earlier records have none, and keep their account's own purchases of the number off until the late-buy window
     /// ends); a format 6 reader, which has no such check, loses nothing by dropping it. So `readers` stays 6, and a
     /// rollback to a format 6 numberd still opens the store.
-    public static let current = StoreFormat(format: 7, readers: 6)
+    /// 8 — a trunk change of a number is recorded before it is sent (`numberRouteRequested` events, `"routeRequest"` on
+    /// owned numbers) and settled by the `numberTrunkChanged` that records its outcome, so a crash between Twilio's
+    /// change and numberd's record no longer leaves the record stale: reconciliation settles the request from what the
+    /// provider shows. A format 7 reader cannot decode the new event, so `readers` moves to 8 (a rollback restores the
+    /// backup taken before the upgrade). Records of formats 1 to 7 read with no request open.
+    public static let current = StoreFormat(format: 8, readers: 8)
 }

@@ -110,7 +110,7 @@ extension NumberService {
     /// (for ``lateBuySeconds``, as a voided purchase's buy): until then only an adoption for the same account on the
     /// same trunk is taken, and no purchase, so the late request cannot send another tenant's calls there; once
     /// adopted, the trunk cannot be deleted under the number until then either (``Local/unsettledRoutes``). Not
-    /// durable: a restart forgets it, as it forgets unsettled trunk changes.
+    /// durable: a restart forgets it (unlike a trunk change of a number numberd holds, ``OwnedNumber/routeRequest``).
     public func adoptNumber(_ request: AdoptionRequest) async throws(NumberError) -> AdoptionResult {
         let request = try validated(request)
         let phone = request.phoneNumber

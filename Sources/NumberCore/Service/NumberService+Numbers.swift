@@ -183,7 +183,7 @@ extension NumberService {
         // change or release of the number running or waiting is refused, as it would be after the wait. A change to
         // the trunk the number is recorded on is sent to the provider all the same, in its turn: the request is
         // idempotent there, and it repairs a number the provider routes elsewhere — after a change whose outcome was
-        // unknown or unrecorded, which a restart forgets (`Local.unsettledRoutes`), or a change made in Twilio's
+        // unknown or unrecorded and not yet reconciled (``OwnedNumber/routeRequest``), or a change made in Twilio's
         // console. Answered at once without the provider, "it changes nothing" left such a number where it was.
         let graceOver = graceOverIfMarkedBy(at: now())
         try await coordinator.perform { state throws(NumberError) -> ([CoreEvent], Void) in
@@ -220,7 +220,7 @@ extension NumberService {
         let trunkId = trunkId?.isEmpty == true ? nil : trunkId
         let (number, trunk) = try await claimRoute(
             accountId: accountId, numberId: numberId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
-        defer { local.withLock { _ = $0.routing.removeValue(forKey: numberId) } }
+        defer { endRoute(numberId) }
         do {
             try await provider.setTrunk(sid: number.providerSid, trunkSid: trunk?.providerTrunkSid)
         } catch {
@@ -256,19 +256,25 @@ extension NumberService {
                 // Twilio's 404 for a number it sold us: right after a purchase it can answer so for a while
                 // (twilio-api.md §8.6). Not the customer's NOT_FOUND — the number is theirs —, but a retry (a number
                 // that stays missing there shows in the provider audit).
+                // The provider refused it outright: it routes the number as before, and the request is settled so
+                // (left open, reconciliation would do the same, later).
+                if !Self.mayHaveHappened(error) { await settleRouteRequest(numberId) }
                 if (error as? ProviderError)?.kind == .notFound {
                     throw NumberError(
                         .unavailable, .providerUnavailable,
                         "the provider does not show \(number.phoneNumber) yet (a number can take a moment to appear "
                             + "after its purchase); retry shortly", details: ["phoneNumber": number.phoneNumber])
                 }
-                // Nothing reconciles a trunk change (unlike purchases and releases): the caller settles it, by asking
-                // again — the provider then routes the number as asked, and the change is recorded.
+                // The request stays open (``OwnedNumber/routeRequest``): reconciliation records where the provider
+                // routes the number once the change can no longer land (``reconcileRoutes(_:into:pass:)``). The
+                // caller settles it sooner by asking again — the provider then routes the number as asked, and the
+                // change is recorded.
                 if Self.mayHaveHappened(error) {
                     throw NumberError(
                         .unavailable, .outcomeUnknown,
                         "the trunk change may have reached the provider and may still take effect there; make it again "
-                            + "to settle it", details: ["numberId": numberId],
+                            + "to settle it (otherwise reconciliation records where the provider routes the number)",
+                        details: ["numberId": numberId],
                         internalDetail: "\(error)")
                 }
                 throw NumberError.fromProvider(error, phoneNumber: number.phoneNumber)
@@ -289,22 +295,35 @@ extension NumberService {
         }
     }
 
-    /// Records a trunk change the provider has made; nothing new when the record already says so (a change to the
-    /// recorded trunk, sent to the provider all the same).
+    /// Records a trunk change the provider has made, settling its route request; nothing new when the record already
+    /// says so and no request is open (one to the recorded trunk, sent to the provider all the same, settles its
+    /// request).
     private func recordRoute(
         accountId: String, numberId: String, trunkId: String?
     ) async throws(NumberError) -> NumberListing {
         try await coordinator.perform { state throws(NumberError) -> ([CoreEvent], NumberListing) in
             var current = try state.requireUsableNumber(numberId, of: accountId)
             let trunk = try trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: accountId) }
-            guard current.trunkId != trunk?.id else {
+            guard current.trunkId != trunk?.id || current.routeRequest != nil else {
                 return ([], NumberListing(number: current, trunkName: trunk?.name))
             }
             current.trunkId = trunk?.id
+            current.routeRequest = nil
             return (
                 [.numberTrunkChanged(numberId: numberId, trunkId: trunk?.id)],
                 NumberListing(number: current, trunkName: trunk?.name)
             )
+        }
+    }
+
+    /// Settles the number's open route request on the trunk it is recorded on, the provider having refused the change
+    /// outright. A failure to record it (a store with no room) leaves the request to reconciliation.
+    func settleRouteRequest(_ numberId: String) async {
+        _ = try? await coordinator.perform { state throws(NumberError) -> ([CoreEvent], Void) in
+            guard let number = state.numbers[numberId], number.status != .released, number.routeRequest != nil else {
+                return ([], ())
+            }
+            return ([.numberTrunkChanged(numberId: numberId, trunkId: number.trunkId)], ())
         }
     }
 
@@ -337,7 +356,14 @@ extension NumberService {
                     local.routing[numberId] = .some(trunk?.id)
                 }
                 claimedHere = true
-                return ([], (number, trunk))
+                // Recorded before anything is sent: from here on the change may land at the provider, and a crash
+                // before its outcome is recorded leaves it for reconciliation to settle (``OwnedNumber/routeRequest``).
+                // Not a change to the recorded trunk with none open: wherever it leaves the number, the record is
+                // no staler than before.
+                guard trunk?.id != number.trunkId || number.routeRequest != nil else { return ([], (number, trunk)) }
+                return (
+                    [.numberRouteRequested(numberId: numberId, trunkId: trunk?.id, at: self.now())], (number, trunk)
+                )
             }
         } catch {
             if claimedHere { local.withLock { _ = $0.routing.removeValue(forKey: numberId) } }

@@ -377,7 +377,7 @@ extension NumberService {
     }
 
     /// How the provider's `number` disagrees with `state`, if it does; the trunks of the numbers in `routing` (being
-    /// re-routed) are not compared. A watched number is in flight only while its watch is younger than its window
+    /// re-routed) are not compared, nor that of a number the provider routes as its open trunk change asked. A watched number is in flight only while its watch is younger than its window
     /// (began after `watchedSince`): one the sweep has been unable to release past it (Twilio refusing its DELETE) is a
     /// number paid with no owner, which nothing else would name. Likewise a reserved number only while its purchase was
     /// opened after `stuckIfOpenedBy`: one stuck compensating (Twilio refusing its DELETE) is `purchase_stuck`.
@@ -404,10 +404,13 @@ extension NumberService {
         }
         guard held.releaseRequestedAt == nil else { return nil }
         let kind: ProviderAuditReport.Difference.Kind
+        let shown = number.trunkSid.map(Trunk.sidKey)
+        // Routed as an open change of it asked (``OwnedNumber/routeRequest``): reconciliation records that trunk.
+        let asked = held.routeRequest.map { $0.trunkId.flatMap { state.trunks[$0]?.providerTrunkSidKey } }
         if held.providerSid != number.sid {
             kind = .sidDiffers
-        } else if !routing.contains(id),
-            held.trunkId.flatMap({ state.trunks[$0]?.providerTrunkSidKey }) != number.trunkSid.map(Trunk.sidKey)
+        } else if !routing.contains(id), asked != .some(shown),
+            held.trunkId.flatMap({ state.trunks[$0]?.providerTrunkSidKey }) != shown
         {
             kind = .trunkDiffers
         } else {

@@ -9,6 +9,8 @@ public struct ReconcileReport: Sendable, Hashable {
     public var voided: [String] = []
     /// Pending releases completed.
     public var releasesCompleted: [String] = []
+    /// Numbers whose trunk change left open (``OwnedNumber/routeRequest``) was settled from what the provider shows.
+    public var routesSettled: [String] = []
     /// Intents or numbers that could not be settled now (provider unreachable); the next pass retries.
     public var unresolved: [String] = []
     /// Items the provider did not answer for (a look-up or a release without an answer: unreachable, timed out,
@@ -21,9 +23,10 @@ public struct ReconcileReport: Sendable, Hashable {
 }
 
 extension NumberService {
-    /// Settles purchases and releases a crash or a lost answer left open, by asking the provider what it has:
-    /// an intent whose numbers are all ours is committed, any other is voided after releasing what was bought,
-    /// a pending release is completed. Nothing is guessed: if the provider cannot answer, the item stays open.
+    /// Settles purchases, releases and trunk changes a crash or a lost answer left open, by asking the provider what
+    /// it has: an intent whose numbers are all ours is committed, any other is voided after releasing what was
+    /// bought, a pending release is completed, a number's trunk change is recorded as the provider routes it
+    /// (``reconcileRoutes(max:into:pass:)``). Nothing is guessed: if the provider cannot answer, the item stays open.
     /// Run it at start-up and periodically.
     public func reconcile() async -> ReconcileReport {
         guard let claimed = try? claimOpenWork() else { return ReconcileReport() }
@@ -75,6 +78,8 @@ extension NumberService {
                     ])
             }
         }
+        // Trunk changes left open: few (one per number a crash or a lost answer caught), oldest first, capped apart.
+        left += await reconcileRoutes(max: config.reconcile.itemsPerPassMax, into: &report, pass: &pass)
         if intentsTried < claimed.intents.count || releasesTried < claimed.releases.count {
             let intents = claimed.intents.prefix(intentsTried)
             let releases = claimed.releases.prefix(releasesTried)

@@ -357,7 +357,8 @@ extension NumberService {
         await deleteProviderTrunk(trunk.providerTrunkSid)
     }
 
-    /// The account's trunk `trunkId` if it may be deleted now: no number on it, no number being routed to it, none
+    /// The account's trunk `trunkId` if it may be deleted now: no number on it, no number being routed to it or with a
+    /// change to it left open (``OwnedNumber/routeRequest``), none
     /// the provider may route to it after a trunk change that ended unknown or unrecorded (`Local.unsettledRoutes`:
     /// the trunk it asked for, the trunk a look-up then showed it on, and for a request that got no answer the trunk
     /// it asked for until it can no longer land; deleting the trunk at the provider would leave that number ringing
@@ -382,6 +383,15 @@ extension NumberService {
             )
         }
         guard !routing else { throw Self.trunkInUse(trunkId, numbers: 0, also: "a number being routed to it") }
+        // Durable, unlike what follows: a change to it whose outcome a crash or a lost answer left open.
+        let requested = state.routeRequests.contains { state.numbers[$0]?.routeRequest?.trunkId == trunkId }
+        guard !requested else {
+            throw Self.trunkInUse(
+                trunkId, numbers: 0,
+                also: "a number whose trunk change to it is unsettled (its outcome unknown: make that change again, "
+                    + "or release the number, to settle it; otherwise reconciliation records where the provider "
+                    + "routes it)")
+        }
         guard !adopting else {
             throw Self.trunkInUse(
                 trunkId, numbers: 0,
@@ -409,9 +419,9 @@ extension NumberService {
 
     /// Refuses TRUNK_IN_USE when the provider routes numbers to `trunk`, which numberd made there and is about to
     /// delete there, leaving them ringing nowhere (Twilio takes the trunk off its numbers). Those numberd records on it
-    /// refuse the deletion before this, as do the trunk changes it knows may still land (``Local/unsettledRoutes``) —
-    /// but a restart forgets those, a crash between a change at the provider and its record leaves no trace, and a
-    /// number can be routed there in Twilio's console: the provider is asked (one page of the trunk's numbers). The
+    /// refuse the deletion before this, as do the trunk changes it knows may still land (``OwnedNumber/routeRequest``,
+    /// ``Local/unsettledRoutes``) — but a restart forgets the latter, and a number can be routed there in Twilio's
+    /// console or by an adoption whose routing got no answer: the provider is asked (one page of the trunk's numbers). The
     /// refusal names the trunk's account's own numbers among them (`phoneNumbers`) and only counts the others
     /// (`otherNumbers`: held by no account, or by another, which the caller has no business seeing; the operator's
     /// audit names them). A trunk the provider no longer has routes none; a failed look-up deletes nothing.

@@ -16,6 +16,9 @@ public struct WorkLevels: Sendable, Hashable {
     public var oldestPendingReleaseRequestedAt: Date?
     /// Numbers the orphan sweep watches at the provider (``OrphanWatch``).
     public var orphanWatches = 0
+    /// Numbers with a trunk change whose outcome is not recorded yet (``OwnedNumber/routeRequest``): running, or left
+    /// by a crash or a lost answer for reconciliation. One that stays is a number the provider cannot be asked about.
+    public var openRouteRequests = 0
 
     /// No open work.
     public init() {}
@@ -44,6 +47,7 @@ extension NumberService {
                 levels.openPurchaseIntents = state.intents.count
                 levels.oldestOpenPurchaseIntentCreatedAt = state.intents.values.lazy.map(\.createdAt).min()
                 levels.orphanWatches = state.orphanWatch.count
+                levels.openRouteRequests = state.routeRequests.count
                 return levels
             }) ?? WorkLevels()
         (levels.pendingReleases, levels.oldestPendingReleaseRequestedAt) = coordinator.readDecisionState { state in

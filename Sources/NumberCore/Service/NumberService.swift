@@ -69,15 +69,22 @@ public final class NumberService: Sendable {
         /// that trunk wait until it is recorded. Billing renews them and marks them past due all the same: the change
         /// records only the trunk.
         var routing: [String: String?] = [:]
+        /// When the last call changing each number's trunk in this process ended with its route request left open
+        /// (``OwnedNumber/routeRequest``: no answer, or made and not recorded): reconciliation settles the request
+        /// once the in-flight horizon has passed since then. Only numbers with a request open; one made before this
+        /// process started counts from `startedAt` instead.
+        var routesEnded: [String: Date] = [:]
         /// Numbers whose trunk changes ended unknown (no answer, the provider may still route it as asked) or
         /// unrecorded (made at the provider, refused by the store), with every trunk the provider may route each to
         /// instead of the recorded one: those the changes asked for and those the look-ups after them showed. None of
         /// them is deleted (TRUNK_IN_USE) while held. A recorded change of the number drops them, but for the trunk of
         /// a change that got no answer, whose request may land later still (held until it no longer can); its recorded
-        /// release drops them all. Nothing reconciles a trunk change: the caller settles it by making a change again
-        /// (every change is sent to the provider, one to the recorded trunk included). Not durable: a restart forgets
-        /// them, and the provider audit's `trunk_differs` names a number the provider still routes elsewhere; a trunk
-        /// numberd made at the provider is not deleted while the provider routes numbers to it either (asked then).
+        /// release drops them all. The caller settles a change by making a change again (every change is sent to the
+        /// provider, one to the recorded trunk included), or reconciliation does (``OwnedNumber/routeRequest``, which
+        /// holds the trunk asked for durably). Not durable: a restart forgets the rest — the trunk a look-up showed,
+        /// the late window of a superseded request —, and the provider audit's `trunk_differs` names a number the
+        /// provider still routes elsewhere; a trunk numberd made at the provider is not deleted while the provider
+        /// routes numbers to it either (asked then).
         var unsettledRoutes = UnsettledRoutes()
         /// Trunks a call is creating at the provider (by the id their name there starts with) or deleting there (by
         /// SID), not yet recorded or already unrecorded: the provider audit leaves them out.

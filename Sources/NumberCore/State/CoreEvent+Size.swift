@@ -22,7 +22,7 @@ extension CoreEvent {
             // A release's record names the renewals its request posted (ids of at most 64 bytes each, quoted).
             guard case .releaseRequested(_, let renewalIds) = record.outcome else { return 1_536 }
             return 1_536 + renewalIds.count * 72
-        case .accountCreated, .apiKeyCreated, .numberTrunkChanged, .numberReleaseRequested,
+        case .accountCreated, .apiKeyCreated, .numberRouteRequested, .numberTrunkChanged, .numberReleaseRequested,
             .numberReleaseCancelled, .numberPastDue, .purchaseIntentCompensating, .purchaseIntentVoided:
             return 1_536
         case .trunkCreated:

@@ -34,7 +34,11 @@ public enum CoreEvent: Codable, Sendable, Hashable {
     case purchaseCommitted(intentId: String, numbers: [OwnedNumber], transactions: [LedgerTransaction])
     /// A purchase was abandoned: hold and reservations cleared, nothing charged.
     case purchaseIntentVoided(intentId: String)
-    /// A number's trunk changed.
+    /// A trunk change of a number is about to be sent to the provider (store format 8): it may land there from now
+    /// on, until its outcome is recorded (``OwnedNumber/routeRequest``).
+    case numberRouteRequested(numberId: String, trunkId: String?, at: Date)
+    /// A number's trunk changed, or was confirmed: the trunk the provider routes it to, which settles its open route
+    /// request if any (the same trunk as recorded settles one that changed nothing).
     case numberTrunkChanged(numberId: String, trunkId: String?)
     /// A release was requested (the provider call follows), by `by` (nil in records before store format 3), under the
     /// idempotency key whose record is `key` (``IdempotencyRecord/storageKey``; a keyed caller's request, store format

@@ -98,7 +98,18 @@ extension CoreState {
                 throw .init("number \(numberId) routed to trunk \(trunkId), unknown or of another account")
             }
             numbers[numberId]!.trunkId = trunkId
+            numbers[numberId]!.routeRequest = nil
+            routeRequests.remove(numberId)
             held.changed(from: number, to: numbers[numberId]!)
+        case .numberRouteRequested(let numberId, let trunkId, let at):
+            guard let number = numbers[numberId], number.status != .released else {
+                throw .init("trunk change requested of unknown or released number \(numberId)")
+            }
+            if let trunkId, trunks[trunkId]?.accountId != number.accountId {
+                throw .init("number \(numberId) being routed to trunk \(trunkId), unknown or of another account")
+            }
+            numbers[numberId]!.routeRequest = RouteRequest(trunkId: trunkId, at: at)
+            routeRequests.insert(numberId)
         case .numberReleaseRequested(let numberId, let at, let actor, let key):
             guard let number = numbers[numberId] else {
                 throw .init("release requested of unknown number \(numberId)")
@@ -329,6 +340,9 @@ extension CoreState {
             held.compact(accountId: number.accountId) { numbers[ids[$0]]?.status == .released }
         }
         numbers[numberId]!.trunkId = nil
+        // The provider routes a released number nowhere: a trunk change still open has nothing left to settle.
+        numbers[numberId]!.routeRequest = nil
+        routeRequests.remove(numberId)
         if phoneOwners[number.phoneNumber] == numberId {
             phoneOwners.removeValue(forKey: number.phoneNumber)
         }

@@ -395,6 +395,18 @@ extension CoreState {
             if let trunkId = number.trunkId, trunks[trunkId]?.accountId != number.accountId {
                 found.append(Violation(rule: "trunk-reference", message: "\(number.id) routes to \(trunkId)"))
             }
+            if let trunkId = number.routeRequest?.trunkId, trunks[trunkId]?.accountId != number.accountId {
+                found.append(
+                    Violation(rule: "route-request", message: "\(number.id) is being routed to \(trunkId)"))
+            }
+        }
+        for number in numbers.values where number.status == .released && number.routeRequest != nil {
+            found.append(
+                Violation(rule: "route-request", message: "\(number.id) is released with a trunk change open"))
+        }
+        if routeRequests != Self.openRouteRequests(numbers) {
+            found.append(
+                Violation(rule: "route-index", message: "the open route requests disagree with the numbers"))
         }
         for key in apiKeys.values where key.scope != .admin {
             if key.accountId.flatMap({ accounts[$0] }) == nil {

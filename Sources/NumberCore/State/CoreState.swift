@@ -64,6 +64,10 @@ public struct CoreState: Codable, Sendable, Hashable {
     public internal(set) var work = WorkIndexes()
     /// Each account's numbers that are not released (see ``HeldNumbers``). Derived like `accountTrunks`.
     public internal(set) var held = HeldNumbers()
+    /// Ids of the numbers with an open trunk change (``OwnedNumber/routeRequest``), so reconciliation and DeleteTrunk
+    /// find them without reading every number. Derived like `accountTrunks`; kept in every copy of the state (a few
+    /// ids at most, unlike ``WorkIndexes``): DeleteTrunk checks it against the durable state.
+    public internal(set) var routeRequests: Set<String> = []
 
     /// An empty state.
     public init() {}
@@ -102,7 +106,13 @@ public struct CoreState: Codable, Sendable, Hashable {
         accountApiKeys = Self.keysByAccount(apiKeys)
         activeApiKeyCount = Self.activeKeys(apiKeys)
         held = HeldNumbers(accountNumbers: accountNumbers, numbers: numbers)
+        routeRequests = Self.openRouteRequests(numbers)
         work = WorkIndexes(of: self)
+    }
+
+    /// The ids of the numbers with an open route request (`routeRequests` rebuilt).
+    static func openRouteRequests(_ numbers: [String: OwnedNumber]) -> Set<String> {
+        Set(numbers.values.lazy.filter { $0.routeRequest != nil }.map(\.id))
     }
 
     /// The latest time the state records something happening at (an account or key made or revoked, a transaction,
@@ -125,6 +135,7 @@ public struct CoreState: Codable, Sendable, Hashable {
             see(number.pastDueSince)
             see(number.releaseRequestedAt)
             see(number.releasedAt)
+            see(number.routeRequest?.at)
         }
         return latest
     }

@@ -67,6 +67,11 @@ struct JSONObjectReader {
     func value<Value: Decodable>(_ key: String, as type: Value.Type) throws -> Value {
         try state.decodeValue(Value.self, at: try value(key), depth: depth + 1)
     }
+
+    /// An optional member of any `Decodable` type (nil when absent), as ``value(_:as:)`` reads one.
+    func value<Value: Decodable>(ifPresent key: String, as type: Value.Type) throws -> Value? {
+        try present(key).map { try state.decodeValue(Value.self, at: $0, depth: depth + 1) }
+    }
 }
 
 extension NumberCapabilities: JSONLineReadable {
@@ -97,6 +102,7 @@ extension OwnedNumber: JSONLineReadable {
         refundTransactionId = try reader.string(ifPresent: "refundTransactionId")
         releaseRequestedBy = try reader.actor(ifPresent: "releaseRequestedBy")
         releaseRequestKey = try reader.string(ifPresent: "releaseRequestKey")
+        routeRequest = try reader.value(ifPresent: "routeRequest", as: RouteRequest.self)
     }
 }
 

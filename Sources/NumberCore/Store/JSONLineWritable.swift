@@ -260,6 +260,7 @@ extension OwnedNumber: JSONLineWritable {
         object.write("refundTransactionId", refundTransactionId)
         object.write("releaseRequestedBy", releaseRequestedBy?.rawValue)
         object.write("releaseRequestKey", releaseRequestKey)
+        try object.write(encoding: "routeRequest", routeRequest)
         object.end()
     }
 }

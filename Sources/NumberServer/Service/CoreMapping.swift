@@ -97,7 +97,8 @@ extension PhoneNumber {
             trunkName: number.trunkId == nil ? nil : trunkName, capabilities: Capabilities(number.capabilities),
             pricing: Pricing(setupFee: number.setupFee, monthlyFee: number.monthlyFee, currency: number.currency),
             purchasedAt: number.purchasedAt, billingCycle: .monthly, nextBillingDate: number.nextBillingDate,
-            releasedAt: number.releasedAt, releaseRequestedAt: number.releaseRequestedAt)
+            releasedAt: number.releasedAt, releaseRequestedAt: number.releaseRequestedAt,
+            pendingTrunkChange: number.routeRequest.map { PendingTrunkChange(trunkId: $0.trunkId, requestedAt: $0.at) })
     }
 }
 

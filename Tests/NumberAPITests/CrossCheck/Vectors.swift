@@ -89,7 +89,10 @@ let crossCheckVectors: [CrossCheckVector] = [
                 purchasedAt: Date(timeIntervalSince1970: 1721968215 + 0.25), billingCycle: BillingCycle(rawValue: 1),
                 nextBillingDate: Date(timeIntervalSince1970: 1790577015 + 0.25),
                 releasedAt: Date(timeIntervalSince1970: 1800430215 + 0.5),
-                releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25)),
+                releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25),
+                pendingTrunkChange: PendingTrunkChange(
+                    trunkId: "trunk_id #201 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    requestedAt: Date(timeIntervalSince1970: 1653359415 + 0.25))),
             transaction: Transaction(
                 id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", kind: TransactionKind(rawValue: 5),
                 amount: -1000000000000103, balanceChange: 9223372036854775703,
@@ -258,7 +261,10 @@ let crossCheckVectors: [CrossCheckVector] = [
                 purchasedAt: Date(timeIntervalSince1970: 1721968215 + 0.25), billingCycle: BillingCycle(rawValue: 1),
                 nextBillingDate: Date(timeIntervalSince1970: 1790577015 + 0.25),
                 releasedAt: Date(timeIntervalSince1970: 1800430215 + 0.5),
-                releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25)))),
+                releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25),
+                pendingTrunkChange: PendingTrunkChange(
+                    trunkId: "trunk_id #201 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    requestedAt: Date(timeIntervalSince1970: 1653359415 + 0.25))))),
     CrossCheckVector("empty.GetProviderAuditRequest", GetProviderAuditRequest()),
     CrossCheckVector("full.GetProviderAuditRequest", GetProviderAuditRequest()),
     CrossCheckVector("empty.GetProviderAuditResponse", GetProviderAuditResponse()),
@@ -395,7 +401,10 @@ let crossCheckVectors: [CrossCheckVector] = [
                     billingCycle: BillingCycle(rawValue: 1),
                     nextBillingDate: Date(timeIntervalSince1970: 1790577015 + 0.25),
                     releasedAt: Date(timeIntervalSince1970: 1800430215 + 0.5),
-                    releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25)),
+                    releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25),
+                    pendingTrunkChange: PendingTrunkChange(
+                        trunkId: "trunk_id #201 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                        requestedAt: Date(timeIntervalSince1970: 1653359415 + 0.25))),
                 PhoneNumber(
                     id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                     phoneNumber: "phone_number #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
@@ -415,7 +424,10 @@ let crossCheckVectors: [CrossCheckVector] = [
                     billingCycle: BillingCycle(rawValue: 1),
                     nextBillingDate: Date(timeIntervalSince1970: 1790577015 + 0.25),
                     releasedAt: Date(timeIntervalSince1970: 1800430215 + 0.5),
-                    releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25)),
+                    releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25),
+                    pendingTrunkChange: PendingTrunkChange(
+                        trunkId: "trunk_id #201 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                        requestedAt: Date(timeIntervalSince1970: 1653359415 + 0.25))),
             ], total: 2147483645, monthlyCost: -1000000000000003,
             currency: "currency #4 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             nextPageToken: "next_page_token #5 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
@@ -476,6 +488,12 @@ let crossCheckVectors: [CrossCheckVector] = [
                 createdAt: Date(timeIntervalSince1970: 1753507815 + 0.5), numberCount: 2147483541,
                 originationSipUri: "origination_sip_uri #107 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"),
         ])),
+    CrossCheckVector("empty.PendingTrunkChange", PendingTrunkChange()),
+    CrossCheckVector(
+        "full.PendingTrunkChange",
+        PendingTrunkChange(
+            trunkId: "trunk_id #1 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+            requestedAt: Date(timeIntervalSince1970: 1647916215 + 0.25))),
     CrossCheckVector("empty.PhoneNumber", PhoneNumber()),
     CrossCheckVector(
         "full.PhoneNumber",
@@ -496,7 +514,10 @@ let crossCheckVectors: [CrossCheckVector] = [
             purchasedAt: Date(timeIntervalSince1970: 1719289815 + 0.25), billingCycle: BillingCycle(rawValue: 1),
             nextBillingDate: Date(timeIntervalSince1970: 1787812215 + 0.25),
             releasedAt: Date(timeIntervalSince1970: 1822116615 + 0.5),
-            releaseRequestedAt: Date(timeIntervalSince1970: 1831969815 + 0.25))),
+            releaseRequestedAt: Date(timeIntervalSince1970: 1831969815 + 0.25),
+            pendingTrunkChange: PendingTrunkChange(
+                trunkId: "trunk_id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                requestedAt: Date(timeIntervalSince1970: 1650681015 + 0.25)))),
     CrossCheckVector("empty.Pricing", Pricing()),
     CrossCheckVector(
         "full.Pricing",
@@ -553,7 +574,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                         billingCycle: BillingCycle(rawValue: 1),
                         nextBillingDate: Date(timeIntervalSince1970: 1768890615 + 0.25),
                         releasedAt: Date(timeIntervalSince1970: 1803195015 + 0.5),
-                        releaseRequestedAt: Date(timeIntervalSince1970: 1837326615 + 0.25)),
+                        releaseRequestedAt: Date(timeIntervalSince1970: 1837326615 + 0.25),
+                        pendingTrunkChange: PendingTrunkChange()),
                     transaction: Transaction(
                         id: "id #201 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", kind: TransactionKind(rawValue: 5),
                         amount: -1000000000000203, balanceChange: 9223372036854775603,
@@ -581,7 +603,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                         billingCycle: BillingCycle(rawValue: 1),
                         nextBillingDate: Date(timeIntervalSince1970: 1768890615 + 0.25),
                         releasedAt: Date(timeIntervalSince1970: 1803195015 + 0.5),
-                        releaseRequestedAt: Date(timeIntervalSince1970: 1837326615 + 0.25)),
+                        releaseRequestedAt: Date(timeIntervalSince1970: 1837326615 + 0.25),
+                        pendingTrunkChange: PendingTrunkChange()),
                     transaction: Transaction(
                         id: "id #201 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", kind: TransactionKind(rawValue: 5),
                         amount: -1000000000000203, balanceChange: 9223372036854775603,
@@ -616,7 +639,10 @@ let crossCheckVectors: [CrossCheckVector] = [
                 purchasedAt: Date(timeIntervalSince1970: 1721968215 + 0.25), billingCycle: BillingCycle(rawValue: 1),
                 nextBillingDate: Date(timeIntervalSince1970: 1790577015 + 0.25),
                 releasedAt: Date(timeIntervalSince1970: 1800430215 + 0.5),
-                releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25)),
+                releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25),
+                pendingTrunkChange: PendingTrunkChange(
+                    trunkId: "trunk_id #201 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    requestedAt: Date(timeIntervalSince1970: 1653359415 + 0.25))),
             transaction: Transaction(
                 id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", kind: TransactionKind(rawValue: 5),
                 amount: -1000000000000103, balanceChange: 9223372036854775703,
@@ -823,7 +849,10 @@ let crossCheckVectors: [CrossCheckVector] = [
                 purchasedAt: Date(timeIntervalSince1970: 1721968215 + 0.25), billingCycle: BillingCycle(rawValue: 1),
                 nextBillingDate: Date(timeIntervalSince1970: 1790577015 + 0.25),
                 releasedAt: Date(timeIntervalSince1970: 1800430215 + 0.5),
-                releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25)))),
+                releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25),
+                pendingTrunkChange: PendingTrunkChange(
+                    trunkId: "trunk_id #201 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
+                    requestedAt: Date(timeIntervalSince1970: 1653359415 + 0.25))))),
     CrossCheckVector(
         "seed.search_result",
         SearchNumbersResponse(

@@ -57,6 +57,7 @@ struct StoreFixtureGenerator {
 /// (``keyedReleases``: its request before the snapshot, its record after), whose idempotency record names the
 /// operation `"release"` and the outcome `"releaseRequested"`; format 6's request names that record (`"key"`). Format
 /// 7's main trunk, made by numberd at the provider, records its origination SIP URI; the registered one has none.
+/// Format 8 adds route requests (``routeRequests``, and two records after the snapshot).
 enum StoreFixtureEvents {
     static let t0 = Date(timeIntervalSince1970: 1_736_937_000)  // 2025-01-15T10:30:00Z
 
@@ -142,6 +143,13 @@ enum StoreFixtureEvents {
 
     static let beforeSnapshot: [[CoreEvent]] =
         accountsAndKeys + fundsAndTrunks + purchases + billing + openIntents + adjustments + keyedReleases
+        + routeRequests
+
+    /// Store format 8: a trunk change recorded before it is sent, open at the snapshot (to the main trunk) and settled
+    /// after it; then one off the trunk (no `trunkId`) left open under the number's grace release.
+    static let routeRequests: [[CoreEvent]] = [
+        [.numberRouteRequested(numberId: "NUM_FXNUMBER002", trunkId: trunk, at: at(days: 53, seconds: 400))]
+    ]
 
     static let accountsAndKeys: [[CoreEvent]] = [
         [.accountCreated(Account(id: acme, name: "Acme Voice", currency: "USD", createdAt: at(seconds: 0)))],
@@ -367,6 +375,8 @@ enum StoreFixtureEvents {
                     accountId: acme, key: "fund-2", operation: .addFunds, fingerprint: hex("f", 64),
                     createdAt: at(days: 54), outcome: .fundsAdded(transactionId: "TXN_FXFUNDS0003"))),
         ],
+        [.numberTrunkChanged(numberId: "NUM_FXNUMBER002", trunkId: trunk)],
+        [.numberRouteRequested(numberId: "NUM_FXNUMBER002", trunkId: nil, at: at(days: 54, seconds: 30))],
         [.numberReleaseRequested(numberId: "NUM_FXNUMBER002", at: at(days: 54, seconds: 60), by: .gracePeriod)],
         [
             .purchaseIntentVoided(intentId: "PIN_FXINTENT006"),

@@ -40,6 +40,7 @@ struct StoreFormatFixtureTests {
         case .purchaseIntentCompensating: "purchaseIntentCompensating"
         case .purchaseCommitted: "purchaseCommitted"
         case .purchaseIntentVoided: "purchaseIntentVoided"
+        case .numberRouteRequested: "numberRouteRequested"
         case .numberTrunkChanged: "numberTrunkChanged"
         case .numberReleaseRequested: "numberReleaseRequested"
         case .numberReleaseCancelled: "numberReleaseCancelled"

@@ -306,12 +306,22 @@ struct StoreFullTests {
         #expect(disk.service.local.withLock { $0.routing.isEmpty }, "the claim is handed back")
 
         disk.makeRoom()
+        // With no room from the start, the change's request is refused before anything is sent.
         disk.fill()
+        let full = await numberError {
+            _ = try await disk.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
+        }
+        #expect(full?.reason == .storeFull && disk.provider.calls(.setTrunk) == 0, "\(String(describing: full))")
+        #expect(disk.service.local.withLock { $0.routing.isEmpty }, "the claim is handed back")
+        // Room for its request (recorded before it is sent), none for its outcome's record.
+        disk.makeRoom()
+        disk.fill(occurrence: 2)
         let unknown = await numberError {
             _ = try await disk.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
         }
         #expect(unknown?.code == .unavailable && unknown?.reason == .outcomeUnknown, "\(String(describing: unknown))")
         #expect(disk.service.durableState().numbers[number.id]?.trunkId == nil)
+        #expect(disk.service.durableState().numbers[number.id]?.routeRequest?.trunkId == trunk.id, "left open")
         #expect(disk.service.local.withLock { $0.routing.isEmpty }, "the claim is handed back")
         // Until a change of it is recorded, the trunk it asked for is held (it cannot be deleted under the number).
         #expect(

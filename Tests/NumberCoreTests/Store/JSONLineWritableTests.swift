@@ -221,6 +221,7 @@ private struct RecordGenerator {
         number.refundTransactionId = optionalString()
         number.releaseRequestedBy = optionalActor()
         number.releaseRequestKey = optionalString()
+        if let at = optionalDate() { number.routeRequest = RouteRequest(trunkId: optionalString(), at: at) }
         return number
     }
 

@@ -62,6 +62,9 @@ struct CrashStorm {
         /// Trunk changes moved onto or off their account's trunk, and those a kill left unanswered, made again.
         var trunkChanges = 0
         var trunkChangesRunAgain = 0
+        /// Trunk changes a kill left open in the store (recorded before they were sent, store format 8), summed over
+        /// the kills: each settled by the restart's reconciliation or the change made again.
+        var routeRequestsLeftOpen = 0
         var elapsedSeconds = 0.0
 
         var description: String {
@@ -69,7 +72,8 @@ struct CrashStorm {
                 + "\(refused) refused, \(maybe) unanswered operations, \(idleKills) idle kills; "
                 + "\(numbersHeld) numbers held at the end, \(adjustments) adjustments posted, \(adoptions) "
                 + "adoptions (\(adoptionsRunAgain) unanswered run again, \(adoptionsReplayed) keyed repeats replayed), "
-                + "\(trunkChanges) trunk changes acknowledged (\(trunkChangesRunAgain) unanswered made again); "
+                + "\(trunkChanges) trunk changes acknowledged (\(trunkChangesRunAgain) unanswered made again, "
+                + "\(routeRequestsLeftOpen) left open by a kill); "
                 + "restart p50 \(String(format: "%.0f", percentile(restartMilliseconds, 50))) ms, "
                 + "p99 \(String(format: "%.0f", percentile(restartMilliseconds, 99))) ms, "
                 + "max \(String(format: "%.0f", restartMilliseconds.max() ?? 0)) ms; \(problems.count) problems"
@@ -174,6 +178,7 @@ struct CrashStorm {
             for model in models {
                 report.problems += model.check(state, charge: charge, settled: false).map { "cycle \(cycle): \($0)" }
             }
+            report.routeRequestsLeftOpen += state.routeRequests.count
             guard report.problems.isEmpty else { break }
             child = try await NumberdChild.start(launch)
             report.restartMilliseconds.append(child.readyMilliseconds)
@@ -410,7 +415,14 @@ extension CrashStorm {
         try await withNumbersClient(admin) { adminClient in
             for model in models {
                 for (numberId, trunkId) in model.unsettledTrunkChanges() {
-                    let again = await route(numberId, to: trunkId, for: model, adminClient)
+                    var again = await route(numberId, to: trunkId, for: model, adminClient)
+                    // The start's reconciliation may be settling the kill's open request of the number (store format
+                    // 8): the change is refused ABORTED meanwhile, as any concurrent change of the number; made again
+                    // once it is done.
+                    for _ in 0..<100 where again.error.contains("ABORTED") && again.error.contains("in progress") {
+                        try await Task.sleep(for: .milliseconds(50))
+                        again = await route(numberId, to: trunkId, for: model, adminClient)
+                    }
                     model.record(again)
                     if again.heard == .acknowledged {
                         trunkChanges += 1

@@ -320,6 +320,14 @@ final class AccountModel: Sendable {
             if (number.trunkId ?? "") != expected {
                 fail("number \(number.id) on trunk \(number.trunkId ?? "none"), its last change said \(expected)")
             }
+            // An answered change closed its request (store format 8): one left open is a change whose caller heard
+            // nothing, which reconciliation settles (none once the state is settled).
+            if let open = number.routeRequest {
+                fail("number \(number.id) has a trunk change to \(open.trunkId ?? "none") open; none is unanswered")
+            }
+        }
+        if settled, let open = owned.first(where: { $0.routeRequest != nil }) {
+            fail("number \(open.id) has a trunk change left open after reconciliation")
         }
 
         var foreseen: [LedgerTransaction.Kind] = [.fundsAdded, .adjustment, .purchase, .refund]

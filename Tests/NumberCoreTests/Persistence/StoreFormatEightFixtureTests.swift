@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+
+@testable import NumberCore
+
+/// The never-regenerated fixture of store format 8 (`Fixtures/store-format-8`): format 7's records, and trunk changes
+/// recorded before they are sent (`numberRouteRequested` events, `"routeRequest"` on the number): one open at the
+/// snapshot and settled after it, one off the trunk (no `trunkId`) still open at the end. A format 7 reader cannot
+/// decode the new event, so `readers` is 8.
+///
+/// Written once by ``StoreFixtureGenerator`` (`NUMBERD_WRITE_STORE_FIXTURE=1 swift test --filter
+/// StoreFixtureGenerator`, see `Fixtures/README.md`), then never again.
+@Suite("Store format 8 fixture")
+struct StoreFormatEightFixtureTests {
+    static let folder = StoreFixture.folder(format: 8)
+    static let store = folder.appendingPathComponent("store")
+    static let number = "NUM_FXNUMBER002"
+
+    static func expectedState() throws -> JSONValue { try StoreFixtureChecks.expectedState(in: folder) }
+
+    @Test("FORMAT says format 8, readers 8; the route requests in journal lines and the snapshot")
+    func formatAndLines() throws {
+        #expect(
+            [UInt8](try Data(contentsOf: Self.store.appendingPathComponent("FORMAT")))
+                == Array(#"{"format":8,"readers":8}"#.utf8) + [10])
+        #expect(StoreFormat.current == StoreFormat(format: 8, readers: 8), "a later format adds its own fixture")
+        var kinds: Set<String> = []
+        var requests: [(String?, Date)] = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: Self.store.path).sorted()
+        where JournalLayout.segmentSeq(name) != nil {
+            let bytes = [UInt8](try Data(contentsOf: Self.store.appendingPathComponent(name)))
+            for line in bytes.split(separator: UInt8(ascii: "\n")) {
+                #expect(ChecksummedLine.verify(line))
+                let frame = try JournalCodec.decode(RecordFrame<CoreEvent>.self, line)
+                kinds.formUnion(frame.events.map(StoreFormatFixtureTests.kind))
+                for case .numberRouteRequested(let id, let trunkId, let at) in frame.events where id == Self.number {
+                    requests.append((trunkId, at))
+                }
+            }
+        }
+        #expect(kinds == StoreFormatFixtureTests.formatOneKinds.union(["numberRouteRequested"]))
+        #expect(requests.map(\.0) == [StoreFixtureEvents.trunk, nil], "one to the main trunk, one off it")
+        let snapshot = try FileManager.default.contentsOfDirectory(atPath: Self.store.path).filter {
+            JournalLayout.snapshotSeq($0) != nil
+        }
+        #expect(snapshot.count == 1)
+        let snapshotText = String(
+            decoding: try Data(contentsOf: Self.store.appendingPathComponent(snapshot[0])), as: UTF8.self)
+        #expect(snapshotText.contains(#""routeRequest":{"#), "open at the snapshot")
+    }
+
+    @Test("it opens to exactly its expected state, the open request included, from the snapshot and the journal alone")
+    func opensToItsExpectedState() async throws {
+        let whole = try StoreFormatThreeFixtureTests.scratchCopy(of: Self.store)
+        defer { whole.remove() }
+        let (state, json) = try await StoreFormatFixtureTests.openedState(whole)
+        let differences = StoreFormatFixtureTests.differences(try Self.expectedState(), json)
+        #expect(differences.isEmpty, "\(differences.prefix(20))")
+        #expect(state.checkInvariants() == [])
+        let number = try #require(state.numbers[Self.number])
+        #expect(number.trunkId == StoreFixtureEvents.trunk, "the request open at the snapshot was settled after it")
+        #expect(number.routeRequest == RouteRequest(trunkId: nil, at: StoreFixtureEvents.at(days: 54, seconds: 30)))
+        #expect(state.routeRequests == [Self.number])
+        let journalOnly = try StoreFormatThreeFixtureTests.scratchCopy(
+            of: Self.store, dropping: { JournalLayout.snapshotSeq($0) != nil })
+        defer { journalOnly.remove() }
+        #expect(try await StoreFormatFixtureTests.openedState(journalOnly).0 == state)
+    }
+
+    @Test("a numberd that reads store formats up to 7 refuses it, changing nothing")
+    func formatSevenReadersRefuseIt() throws {
+        let bytes = [UInt8](try Data(contentsOf: Self.store.appendingPathComponent("FORMAT")))
+        let format = try StoreFormatFile.decode(bytes).get()
+        #expect(format.isReadable(by: 8) && !format.isReadable(by: 7))
+        try StoreFixtureChecks.olderReaderRefuses(Self.store, format: 8, readers: 8)
+    }
+
+    @Test("numberd verify finds it sound, format 8 (readers 8)")
+    func verifiesSound() async throws {
+        try await StoreFixtureChecks.verifiesSound(Self.store, format: 8, readers: 8)
+    }
+}

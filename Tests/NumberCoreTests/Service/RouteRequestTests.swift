@@ -1,0 +1,205 @@
+import Foundation
+import Testing
+
+@testable import NumberCore
+
+/// Trunk changes recorded before they are sent (``OwnedNumber/routeRequest``, store format 8): a crash between
+/// Twilio's change and numberd's record used to leave the record on the old trunk until someone made the change again
+/// — and, the restart having forgotten every unsettled change, the trunk the provider routed the number to could be
+/// deleted under it. Reconciliation now settles such a change from what the provider shows.
+@Suite("Route requests")
+struct RouteRequestTests {
+    /// An account with trunks A and B and a number on A.
+    static func numberOnA(_ h: Harness) async throws -> (account: Account, a: Trunk, b: Trunk, number: OwnedNumber) {
+        let account = try await h.account(funds: 10_000)
+        let a = try await h.service.createTrunk(accountId: account.id, name: "A", providerTrunkSid: trunkSid(0xA))
+        let b = try await h.service.createTrunk(accountId: account.id, name: "B", providerTrunkSid: trunkSid(0xB))
+        let number = try await h.buy(["+14155550100"], for: account.id, trunkId: a.id).numbers[0]
+        return (account, a, b, number)
+    }
+
+    static func recorded(_ h: Harness, _ number: OwnedNumber) -> OwnedNumber {
+        h.service.durableState().numbers[number.id]!
+    }
+
+    @Test(
+        "a change made at the provider before a crash: held across the restart, then recorded by reconciliation",
+        arguments: StoreKind.allCases)
+    func crashAfterTheProviderChanged(kind: StoreKind) async throws {
+        var h = try await Harness(kind)
+        let (account, a, b, number) = try await Self.numberOnA(h)
+        h.provider.inject(.hangAfter(gate: "routed"), on: .setTrunk)
+        let service = h.service
+        let change = Task {
+            await numberError {
+                _ = try await service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
+            }
+        }
+        await h.provider.waitUntilReached("routed")
+        #expect(h.provider.owned(number.phoneNumber)?.trunkSid == b.providerTrunkSid, "made at the provider")
+        try await h.restart()  // the crash: the change's record never written
+        h.provider.resume("routed")
+        _ = await change.value
+
+        #expect(h.service.workLevels().openRouteRequests == 1, "shown to the operator's gauge")
+        let open = Self.recorded(h, number)
+        #expect(open.trunkId == a.id && open.routeRequest?.trunkId == b.id, "\(String(describing: open.routeRequest))")
+        #expect(h.service.durableState().routeRequests == [number.id])
+        // B, which the provider routes the number to, cannot be deleted under it (a restart used to forget that).
+        let held = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id) }
+        #expect(
+            held?.reason == .trunkInUse && held?.message.contains("unsettled") == true, "\(String(describing: held))")
+
+        // Routed as its open change asked: no difference for the audit (reconciliation records it).
+        let audit = try await h.service.auditProvider(recheckAfter: .zero)
+        #expect(audit.isClean, "\(audit.differences)")
+        let calls = h.provider.calls(.setTrunk)
+        let report = await h.service.reconcile()
+        #expect(report.routesSettled == [number.id] && report.unresolved.isEmpty, "\(report)")
+        #expect(h.provider.calls(.setTrunk) == calls, "only looked up: nothing is sent again")
+        let settled = Self.recorded(h, number)
+        #expect(
+            settled.trunkId == b.id && settled.routeRequest == nil && h.service.durableState().routeRequests.isEmpty)
+        #expect(h.service.workLevels().openRouteRequests == 0)
+        // A is free now, B is the number's.
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: a.id)
+        let inUse = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id) }
+        #expect(inUse?.reason == .trunkInUse && inUse?.details["numbers"] == "1", "\(String(describing: inUse))")
+        #expect(await h.service.reconcile().routesSettled.isEmpty, "settled once")
+        try await h.check()
+    }
+
+    @Test(
+        "a change that did not land is settled on the recorded trunk once it cannot land; held until then",
+        arguments: StoreKind.allCases)
+    func unlandedChangeWaitsForTheHorizon(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.reconcile.inFlightHorizonSeconds = 600
+        var h = try await Harness(kind, config: config)
+        let (account, a, b, number) = try await Self.numberOnA(h)
+        h.provider.inject(.timeOut, on: .setTrunk)
+        let unknown = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
+        }
+        #expect(unknown?.reason == .outcomeUnknown && unknown?.message.contains("reconciliation") == true)
+        // Within the horizon after the call ended the request may still land: looked up, left open.
+        h.clock.advance(by: 599)
+        let early = await h.service.reconcile()
+        #expect(early.unresolved == [number.id] && early.routesSettled.isEmpty, "\(early)")
+        #expect(h.provider.calls(.lookUp) >= 1)
+
+        try await h.restart()
+        #expect(Self.recorded(h, number).routeRequest?.trunkId == b.id)
+        let held = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id) }
+        #expect(held?.reason == .trunkInUse, "\(String(describing: held))")
+        // A request made before this process started counts from the start: the process before may have sent it
+        // up to its end.
+        h.clock.advance(by: 599)
+        #expect(await h.service.reconcile().unresolved == [number.id])
+        h.clock.advance(by: 2)
+        let report = await h.service.reconcile()
+        #expect(report.routesSettled == [number.id] && report.unresolved.isEmpty, "\(report)")
+        let settled = Self.recorded(h, number)
+        #expect(settled.trunkId == a.id && settled.routeRequest == nil)
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id)
+        try await h.check()
+    }
+
+    @Test(
+        "a change shown as made is recorded at once; one shown elsewhere, as the provider routes it",
+        arguments: StoreKind.allCases)
+    func settledByWhatTheProviderShows(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.reconcile.inFlightHorizonSeconds = 600
+        let h = try await Harness(kind, config: config)
+        let (account, a, b, number) = try await Self.numberOnA(h)
+        func timedOut(to trunkId: String?) async {
+            h.provider.inject(.timeOut, on: .setTrunk)
+            let unknown = await numberError {
+                _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunkId)
+            }
+            #expect(unknown?.reason == .outcomeUnknown, "\(String(describing: unknown))")
+        }
+        // Landed after the call's look-up: recorded by the next pass, within the horizon.
+        await timedOut(to: b.id)
+        h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = b.providerTrunkSid }
+        #expect(await h.service.reconcile().routesSettled == [number.id])
+        #expect(Self.recorded(h, number).trunkId == b.id)
+
+        // Off its trunk, landed: recorded with none.
+        await timedOut(to: nil)
+        h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = nil }
+        #expect(await h.service.reconcile().routesSettled == [number.id])
+        #expect(Self.recorded(h, number).trunkId == nil)
+
+        // Asked for B, moved to A in Twilio's console meanwhile: past the horizon, recorded on A, where it rings.
+        await timedOut(to: b.id)
+        h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = a.providerTrunkSid }
+        #expect(await h.service.reconcile().routesSettled.isEmpty)
+        h.clock.advance(by: 601)
+        #expect(await h.service.reconcile().routesSettled == [number.id])
+        #expect(Self.recorded(h, number).trunkId == a.id && Self.recorded(h, number).routeRequest == nil)
+
+        // Routed to a trunk the account does not have (the console again): the record stays, the audit names it (also
+        // while the change is open: it asked for another trunk).
+        await timedOut(to: b.id)
+        h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = trunkSid(0xC) }
+        let differs = try await h.service.auditProvider(recheckAfter: .zero)
+        #expect(differs.differences.map(\.kind) == [.trunkDiffers], "\(differs.differences)")
+        h.clock.advance(by: 601)
+        #expect(await h.service.reconcile().routesSettled == [number.id])
+        #expect(Self.recorded(h, number).trunkId == a.id && Self.recorded(h, number).routeRequest == nil)
+        h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = a.providerTrunkSid }
+        try await h.check()
+    }
+
+    @Test("a look-up without an answer leaves the request for the next pass, counted as a provider failure")
+    func lookUpWithoutAnswer() async throws {
+        let h = try await Harness(.memory)
+        let (account, a, b, number) = try await Self.numberOnA(h)
+        h.provider.inject(.timeOut, on: .setTrunk)
+        _ = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
+        }
+        h.provider.inject(.fail(.unavailable), on: .lookUp, phoneNumber: number.phoneNumber)
+        let failed = await h.service.reconcile()
+        #expect(failed.unresolved == [number.id] && failed.providerFailures == 1, "\(failed)")
+        #expect(Self.recorded(h, number).routeRequest?.trunkId == b.id)
+        let report = await h.service.reconcile()
+        #expect(report.routesSettled == [number.id] && report.providerFailures == 0, "\(report)")
+        #expect(Self.recorded(h, number).trunkId == a.id)
+        try await h.check()
+    }
+
+    @Test(
+        "refused outright: no request left open; to the recorded trunk: nothing written; a release settles one",
+        arguments: StoreKind.allCases)
+    func refusedRepeatedAndReleased(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let (account, a, b, number) = try await Self.numberOnA(h)
+        h.provider.inject(.fail(.invalidArgument), on: .setTrunk)
+        let refused = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
+        }
+        #expect(refused?.code == .invalidArgument, "\(String(describing: refused))")
+        #expect(Self.recorded(h, number).routeRequest == nil && Self.recorded(h, number).trunkId == a.id)
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id)
+
+        let commits = h.commitCount
+        _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: a.id)
+        #expect(h.commitCount == commits && h.provider.calls(.setTrunk) == 2, "sent, and nothing written")
+
+        let c = try await h.service.createTrunk(accountId: account.id, name: "C", providerTrunkSid: trunkSid(0xC))
+        h.provider.inject(.timeOut, on: .setTrunk)
+        _ = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: c.id)
+        }
+        #expect(Self.recorded(h, number).routeRequest?.trunkId == c.id)
+        _ = try await h.service.release(accountId: account.id, numberId: number.id)
+        let released = Self.recorded(h, number)
+        #expect(released.status == .released && released.routeRequest == nil)
+        #expect(h.service.durableState().routeRequests.isEmpty)
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: c.id)
+        try await h.check()
+    }
+}
