@@ -35,6 +35,9 @@ extension NumbersClient {
     /// Twilio at once; the next waits its turn, nothing done until then (RESOURCE_EXHAUSTED / CHANGES_BUSY when too
     /// many wait). A past-due number whose grace period is over is refused FAILED_PRECONDITION / NUMBER_NOT_ACTIVE,
     /// nothing sent to Twilio: the next billing run releases it unless its account can pay the monthly fee by then.
+    /// The change is recorded before it is sent: one whose outcome is unknown (UNAVAILABLE / OUTCOME_UNKNOWN) shows as
+    /// PhoneNumber.pending_trunk_change until making it again or reconciliation settles it; while reconciliation looks
+    /// the number up, a change or release of it is refused ABORTED / NUMBER_NOT_ACTIVE ("in progress": retry).
     public func updateNumber(
         _ request: UpdateNumberRequest, options: CallOptions = CallOptions()
     ) async throws -> UpdateNumberResponse {
@@ -112,7 +115,9 @@ extension NumbersClient {
     /// A trunk numberd created at Twilio is deleted there too, after its turn as UpdateNumber's (CHANGES_BUSY): a call
     /// gone before then deleted nothing. Its record goes first, and the call answers OK once it is gone: a DELETE that
     /// still fails after the Twilio adapter's retries is logged and leaves the trunk there (unless it was done and only
-    /// its answer lost); the provider audit then names it trunk_unrecorded, for the operator to delete.
+    /// its answer lost); the provider audit then names it trunk_unrecorded, for the operator to delete. A trunk with
+    /// numbers, or that a number's pending trunk change asked for (or one it replaced), is refused FAILED_PRECONDITION /
+    /// TRUNK_IN_USE.
     public func deleteTrunk(
         _ request: DeleteTrunkRequest, options: CallOptions = CallOptions()
     ) async throws -> DeleteTrunkResponse {

@@ -289,10 +289,43 @@ public struct RouteRequest: Codable, Sendable, Hashable {
     public var trunkId: String?
     /// When it was recorded, just before it was sent.
     public var at: Date
+    /// What the changes it replaced asked for, still open when it was made (each may still land at the provider): trunk
+    /// ids, `""` for off its trunk; sorted, each once (the request's own too, when a change repeated it). Derived when the request is applied
+    /// over an open one (``CoreEvent/numberRouteRequested(numberId:trunkId:at:)``), so the events need not carry it;
+    /// snapshots do (`"earlier"`, absent when empty).
+    public var earlier: [String]
 
-    /// A request for `trunkId` recorded at `at`.
-    public init(trunkId: String?, at: Date) {
+    /// A request for `trunkId` recorded at `at`, replacing open requests that asked for `earlier`.
+    public init(trunkId: String?, at: Date, earlier: [String] = []) {
         self.trunkId = trunkId
         self.at = at
+        self.earlier = earlier
+    }
+
+    /// This request replaced by one for `trunkId` at `at`: what this one and those before it asked for become the new
+    /// one's `earlier`.
+    func replaced(by trunkId: String?, at: Date) -> RouteRequest {
+        RouteRequest(trunkId: trunkId, at: at, earlier: Set(earlier).union([self.trunkId ?? ""]).sorted())
+    }
+
+    /// The trunks the provider may route the number to because of it: the one asked for and the earlier ones.
+    var trunkIds: Set<String> { Set(earlier.filter { !$0.isEmpty } + (trunkId.map { [$0] } ?? [])) }
+
+    private enum CodingKeys: String, CodingKey { case trunkId, at, earlier }
+
+    /// Reads a request; `earlier` may be absent (none).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        trunkId = try container.decodeIfPresent(String.self, forKey: .trunkId)
+        at = try container.decode(Date.self, forKey: .at)
+        earlier = try container.decodeIfPresent([String].self, forKey: .earlier) ?? []
+    }
+
+    /// Writes the request, `trunkId` and `earlier` only when there are any.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(trunkId, forKey: .trunkId)
+        try container.encode(at, forKey: .at)
+        if !earlier.isEmpty { try container.encode(earlier, forKey: .earlier) }
     }
 }

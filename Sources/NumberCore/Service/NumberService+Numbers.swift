@@ -317,12 +317,14 @@ extension NumberService {
     }
 
     /// Settles the number's open route request on the trunk it is recorded on, the provider having refused the change
-    /// outright. A failure to record it (a store with no room) leaves the request to reconciliation.
+    /// outright — unless it replaced open requests (``RouteRequest/earlier``), which may still land: reconciliation
+    /// settles it then, from what the provider shows once they can no longer land. A failure to record it (a store
+    /// with no room) leaves the request to reconciliation too.
     func settleRouteRequest(_ numberId: String) async {
         _ = try? await coordinator.perform { state throws(NumberError) -> ([CoreEvent], Void) in
-            guard let number = state.numbers[numberId], number.status != .released, number.routeRequest != nil else {
-                return ([], ())
-            }
+            guard let number = state.numbers[numberId], number.status != .released,
+                number.routeRequest?.earlier.isEmpty == true
+            else { return ([], ()) }
             return ([.numberTrunkChanged(numberId: numberId, trunkId: number.trunkId)], ())
         }
     }

@@ -405,11 +405,17 @@ extension NumberService {
         guard held.releaseRequestedAt == nil else { return nil }
         let kind: ProviderAuditReport.Difference.Kind
         let shown = number.trunkSid.map(Trunk.sidKey)
-        // Routed as an open change of it asked (``OwnedNumber/routeRequest``): reconciliation records that trunk.
-        let asked = held.routeRequest.map { $0.trunkId.flatMap { state.trunks[$0]?.providerTrunkSidKey } }
+        // Routed as an open change of it asked (``OwnedNumber/routeRequest``, or one it replaced): reconciliation
+        // records that trunk.
+        let asked = held.routeRequest.map { request in
+            Set(
+                (request.earlier + [request.trunkId ?? ""]).map {
+                    $0.isEmpty ? nil : state.trunks[$0]?.providerTrunkSidKey
+                })
+        }
         if held.providerSid != number.sid {
             kind = .sidDiffers
-        } else if !routing.contains(id), asked != .some(shown),
+        } else if !routing.contains(id), asked?.contains(shown) != true,
             held.trunkId.flatMap({ state.trunks[$0]?.providerTrunkSidKey }) != shown
         {
             kind = .trunkDiffers

@@ -19,19 +19,22 @@ extension NumberService {
     }
 
     /// Settles the trunk changes a crash, a lost answer or a store refusal left open (``OwnedNumber/routeRequest``),
-    /// at most `max`, oldest first, none a call is changing now nor any whose number's release was asked for (its
-    /// release settles it): each number is looked up at the provider and recorded on the trunk the provider routes it
-    /// to. A request the provider shows as made is recorded at once; any other only once it can no longer land (the
-    /// in-flight horizon after its call ended — for one made before this process started, after the start), as the
-    /// trunk of the account the provider routes the number to (the recorded one if the provider's SID is registered
-    /// twice), or none; when the provider routes it to a trunk the account does not have (changed in Twilio's
-    /// console), or no longer has the number under its SID, the recorded trunk stays and a warning names it (the
-    /// provider audit shows it too). Nothing is sent but the look-up: the change is not made again. Returns how many
-    /// claimed were left untried (the pass stopped asking the provider).
+    /// at most `max` a pass, by number id from where the last pass that stopped early stopped (so requests whose
+    /// look-ups keep failing cannot keep the others out), none a call is changing now nor any whose number's release is
+    /// asked for or waiting (its release settles it): each number is looked up at the provider and recorded on the
+    /// trunk the provider routes it to. A request the provider shows as made, replacing none still open
+    /// (``RouteRequest/earlier``), is recorded at once; any other only once no request of it can land any more (the
+    /// in-flight horizon after its call ended — for one made before this process started, after the start — before the
+    /// look-up began), as the trunk of the account the provider routes the number to (the recorded one if the
+    /// provider's SID is registered twice), or none; when the provider routes it to a trunk the account does not have
+    /// (changed in Twilio's console), or no longer has the number under its SID, the recorded trunk stays and a warning
+    /// names it (the provider audit shows it too). Nothing is sent but the look-up: the change is not made again.
+    /// Returns how many claimed were left untried (the pass stopped asking the provider).
     func reconcileRoutes(max: Int, into report: inout ReconcileReport, pass: inout ProviderPass) async -> Int {
         let claimed = claimOpenRoutes(max: max)
         var left = 0
-        for number in claimed {
+        var lastTried: String?
+        for number in claimed.numbers {
             // Handed back as it was: a look-up sends nothing, so the request's window does not move.
             defer { local.withLock { _ = $0.routing.removeValue(forKey: number.id) } }
             guard pass.mayGoOn, let request = number.routeRequest else {
@@ -39,42 +42,48 @@ extension NumberService {
                 left += 1
                 continue
             }
+            lastTried = number.id
             let answered = await settleRoute(number, request, into: &report)
             pass.record(answered: answered)
             if !answered { report.providerFailures += 1 }
         }
+        if left > 0 { local.withLock { $0.routeCursor = lastTried ?? claimed.cursorBefore } }
         return left
     }
 
-    /// Claims up to `max` open route requests no call drives, oldest first, under the decision lock
-    /// (``Local/routing``: no trunk change, release or deletion of the asked trunk starts meanwhile).
-    private func claimOpenRoutes(max: Int) -> [OwnedNumber] {
-        guard max > 0 else { return [] }
+    /// Claims up to `max` open route requests no call drives, by number id after ``Local/routeCursor`` (wrapping
+    /// around), under the decision lock (``Local/routing``: no trunk change, release or deletion of the asked trunk
+    /// starts meanwhile), and moves the cursor past them.
+    private func claimOpenRoutes(max: Int) -> (numbers: [OwnedNumber], cursorBefore: String?) {
+        guard max > 0 else { return ([], nil) }
         let claimed = try? coordinator.decide { state throws(NumberError) in
-            let numbers = local.withLock { local -> [OwnedNumber] in
+            let claimed = local.withLock { local -> ([OwnedNumber], String?) in
                 // The ends of requests settled since (by a pass, a release) are of no more use.
                 local.routesEnded = local.routesEnded.filter { state.routeRequests.contains($0.key) }
-                let open = state.routeRequests.compactMap { id -> OwnedNumber? in
-                    guard local.routing[id] == nil, let number = state.numbers[id], number.status != .released,
-                        number.releaseRequestedAt == nil, number.routeRequest != nil
-                    else { return nil }
-                    return number
+                let open = state.routeRequests.filter { id in
+                    guard local.routing[id] == nil, !local.liveReleases.contains(id), local.waitingReleases[id] == nil,
+                        let number = state.numbers[id]
+                    else { return false }
+                    return number.status != .released && number.releaseRequestedAt == nil && number.routeRequest != nil
                 }
-                let oldest = open.sorted {
-                    ($0.routeRequest!.at, $0.id) < ($1.routeRequest!.at, $1.id)
-                }.prefix(max)
-                for number in oldest { local.routing[number.id] = .some(number.routeRequest!.trunkId) }
-                return Array(oldest)
+                let ids = Self.rotation(max, of: open, after: local.routeCursor)
+                let cursorBefore = local.routeCursor
+                if let last = ids.last { local.routeCursor = last }
+                let numbers = ids.compactMap { state.numbers[$0] }
+                for number in numbers { local.routing[number.id] = .some(number.routeRequest!.trunkId) }
+                return (numbers, cursorBefore)
             }
-            return ([], numbers)
+            return ([], claimed)
         }.result
-        return claimed ?? []
+        return claimed ?? ([], nil)
     }
 
     /// Settles one open route request (``reconcileRoutes(max:into:pass:)``); false when the provider did not answer.
     private func settleRoute(
         _ number: OwnedNumber, _ request: RouteRequest, into report: inout ReconcileReport
     ) async -> Bool {
+        // Before the look-up: what it shows is what the provider had by then at the latest.
+        let lookedUpAt = now()
         let shownSid: String??
         switch await lookUpOwned(number.phoneNumber) {
         // Another SID is another purchase of the number: it says nothing of where this one is routed.
@@ -91,10 +100,11 @@ extension NumberService {
             )
         }
         let landed = shownSid.map { $0.map(Trunk.sidKey) == askedSid } ?? false
-        if !landed {
+        if !landed || !request.earlier.isEmpty {
             let since = local.withLock { $0.routesEnded[number.id] ?? max(request.at, $0.startedAt) }
-            if now().timeIntervalSince(since) < Double(config.reconcile.inFlightHorizonSeconds) {
-                // Sent just before a crash or a lost answer, it may still land: look again on a later pass.
+            if lookedUpAt.timeIntervalSince(since) < Double(config.reconcile.inFlightHorizonSeconds) {
+                // Sent just before a crash or a lost answer (or an earlier request it replaced), it may still land:
+                // look again on a later pass.
                 report.unresolved.append(number.id)
                 return true
             }
@@ -117,20 +127,25 @@ extension NumberService {
                 ])
         }
         do throws(NumberError) {
-            try await coordinator.perform { state throws(NumberError) -> ([CoreEvent], Void) in
+            let recorded = try await coordinator.perform { state throws(NumberError) -> ([CoreEvent], String??) in
                 guard let current = state.numbers[number.id], current.status != .released,
                     current.routeRequest == request
-                else { return ([], ()) }
-                // A trunk the look-up named may have been deleted since (only the asked one is held): the recorded one.
+                else { return ([], nil) }
+                // A trunk the look-up named may have been deleted since (only the asked ones are held): the recorded one.
                 var target = trunkId
                 if let id = target, state.trunks[id]?.accountId != current.accountId { target = current.trunkId }
-                return ([.numberTrunkChanged(numberId: number.id, trunkId: target)], ())
+                return ([.numberTrunkChanged(numberId: number.id, trunkId: target)], .some(target))
             }
+            guard let recorded else { return true }
+            // Settled as a recorded change settles it: what this process held in memory for it goes too, but for
+            // requests that may still land (``UnsettledRoutes/settle(_:at:)``).
+            let settledAt = now()
+            local.withLock { $0.unsettledRoutes.settle(number.id, at: settledAt) }
             report.routesSettled.append(number.id)
             logger.info(
                 "settled a trunk change left open",
                 metadata: [
-                    "number": "\(number.id)", "trunk": "\(trunkId ?? "none")", "asked": "\(request.trunkId ?? "none")",
+                    "number": "\(number.id)", "trunk": "\(recorded ?? "none")", "asked": "\(request.trunkId ?? "none")",
                 ])
         } catch {
             report.unresolved.append(number.id)

@@ -384,7 +384,9 @@ extension NumberService {
         }
         guard !routing else { throw Self.trunkInUse(trunkId, numbers: 0, also: "a number being routed to it") }
         // Durable, unlike what follows: a change to it whose outcome a crash or a lost answer left open.
-        let requested = state.routeRequests.contains { state.numbers[$0]?.routeRequest?.trunkId == trunkId }
+        let requested = state.routeRequests.contains {
+            state.numbers[$0]?.routeRequest?.trunkIds.contains(trunkId) == true
+        }
         guard !requested else {
             throw Self.trunkInUse(
                 trunkId, numbers: 0,

@@ -74,6 +74,9 @@ public final class NumberService: Sendable {
         /// once the in-flight horizon has passed since then. Only numbers with a request open; one made before this
         /// process started counts from `startedAt` instead.
         var routesEnded: [String: Date] = [:]
+        /// The number id the last reconciliation pass that stopped early stopped at in the open route requests: the
+        /// next pass goes on after it (``NumberService/reconcileRoutes(max:into:pass:)``).
+        var routeCursor: String?
         /// Numbers whose trunk changes ended unknown (no answer, the provider may still route it as asked) or
         /// unrecorded (made at the provider, refused by the store), with every trunk the provider may route each to
         /// instead of the recorded one: those the changes asked for and those the look-ups after them showed. None of

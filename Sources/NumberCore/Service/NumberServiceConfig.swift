@@ -219,7 +219,8 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// while releases wait; each kind in order from where the previous pass stopped); the rest wait for the next
         /// pass, so neither the claim under the decision lock nor the pass's provider calls grow with a backlog (a
         /// provider outage during a mass release). A purchase holds up to `purchaseNumbersMax` numbers, each looked
-        /// up. 1...10 000. Default 200.
+        /// up. Open trunk changes (``OwnedNumber/routeRequest``) are capped apart, at as many again, each one look-up.
+        /// 1...10 000. Default 200.
         public var itemsPerPassMax = 200
         /// Provider failures in a row (no answer, a timeout, an unavailable provider) after which a background pass —
         /// reconciliation, the orphan sweep, a billing run's grace releases — stops asking the provider; what is left

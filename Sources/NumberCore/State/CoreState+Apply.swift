@@ -108,7 +108,9 @@ extension CoreState {
             if let trunkId, trunks[trunkId]?.accountId != number.accountId {
                 throw .init("number \(numberId) being routed to trunk \(trunkId), unknown or of another account")
             }
-            numbers[numberId]!.routeRequest = RouteRequest(trunkId: trunkId, at: at)
+            // Over an open request, which may still land: what it asked for is kept (``RouteRequest/earlier``).
+            numbers[numberId]!.routeRequest =
+                number.routeRequest?.replaced(by: trunkId, at: at) ?? RouteRequest(trunkId: trunkId, at: at)
             routeRequests.insert(numberId)
         case .numberReleaseRequested(let numberId, let at, let actor, let key):
             guard let number = numbers[numberId] else {

@@ -395,7 +395,8 @@ extension CoreState {
             if let trunkId = number.trunkId, trunks[trunkId]?.accountId != number.accountId {
                 found.append(Violation(rule: "trunk-reference", message: "\(number.id) routes to \(trunkId)"))
             }
-            if let trunkId = number.routeRequest?.trunkId, trunks[trunkId]?.accountId != number.accountId {
+            for trunkId in number.routeRequest?.trunkIds.sorted() ?? []
+            where trunks[trunkId]?.accountId != number.accountId {
                 found.append(
                     Violation(rule: "route-request", message: "\(number.id) is being routed to \(trunkId)"))
             }

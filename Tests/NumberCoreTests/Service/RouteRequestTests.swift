@@ -203,3 +203,112 @@ struct RouteRequestTests {
         try await h.check()
     }
 }
+
+/// From a review of the first version: a change made while an earlier one of the number was open replaced it, so the
+/// earlier request — which may still land — was forgotten: a repeat Twilio then refused outright settled the number on
+/// the recorded trunk while Twilio routed it as the first asked, and the first's trunk lost its durable hold.
+@Suite("Route requests: replaced, slow, settled in process")
+struct ReplacedRouteRequestTests {
+    @Test("a repeat refused outright leaves the earlier request open: settled from what the provider shows")
+    func refusedRepeatKeepsTheEarlier() async throws {
+        var config = NumberServiceConfig.defaults
+        config.reconcile.inFlightHorizonSeconds = 600
+        let h = try await Harness(.memory, config: config)
+        let (account, a, b, number) = try await RouteRequestTests.numberOnA(h)
+        h.provider.inject(.timeOut, on: .setTrunk)
+        _ = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
+        }
+        // The first request lands after its look-up; the repeat is refused outright (throttled).
+        h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = b.providerTrunkSid }
+        h.provider.inject(.fail(.rateLimited), on: .setTrunk)
+        let refused = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
+        }
+        #expect(refused?.reason == .providerRateLimited, "\(String(describing: refused))")
+        let open = RouteRequestTests.recorded(h, number).routeRequest
+        #expect(open?.trunkId == b.id && open?.earlier == [b.id], "\(String(describing: open))")
+        // Shown made, but an earlier request may still land: not before the horizon.
+        #expect(await h.service.reconcile().routesSettled.isEmpty)
+        h.clock.advance(by: 601)
+        #expect(await h.service.reconcile().routesSettled == [number.id])
+        #expect(RouteRequestTests.recorded(h, number).trunkId == b.id, "where Twilio routes it, not back on A")
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: a.id)
+        try await h.check()
+    }
+
+    @Test("a change replacing an open one keeps the first's trunk held across a restart", arguments: StoreKind.allCases)
+    func replacedRequestStaysHeld(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.reconcile.inFlightHorizonSeconds = 600
+        var h = try await Harness(kind, config: config)
+        let (account, a, b, number) = try await RouteRequestTests.numberOnA(h)
+        let c = try await h.service.createTrunk(accountId: account.id, name: "C", providerTrunkSid: trunkSid(0xC))
+        for trunk in [b, c] {
+            h.provider.inject(.timeOut, on: .setTrunk)
+            _ = await numberError {
+                _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
+            }
+        }
+        #expect(RouteRequestTests.recorded(h, number).routeRequest?.earlier == [b.id])
+        try await h.restart()
+        #expect(RouteRequestTests.recorded(h, number).routeRequest?.earlier == [b.id], "kept by the store")
+        for trunk in [b, c] {
+            let held = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: trunk.id) }
+            #expect(held?.reason == .trunkInUse, "\(trunk.name): \(String(describing: held))")
+        }
+        // C lands: with B's request possibly still landing, settled only past the horizon.
+        h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = c.providerTrunkSid }
+        #expect(await h.service.reconcile().unresolved == [number.id])
+        h.clock.advance(by: 601)
+        #expect(await h.service.reconcile().routesSettled == [number.id])
+        #expect(RouteRequestTests.recorded(h, number).trunkId == c.id)
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id)
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: a.id)
+        try await h.check()
+    }
+
+    @Test("the horizon counts from when a slow call ended, not from its request")
+    func horizonFromTheCallsEnd() async throws {
+        var config = NumberServiceConfig.defaults
+        config.reconcile.inFlightHorizonSeconds = 600
+        let h = try await Harness(.memory, config: config)
+        let (account, a, b, number) = try await RouteRequestTests.numberOnA(h)
+        h.provider.inject(.hangThenTimeOut(gate: "slow"), on: .setTrunk)
+        let change = Task {
+            await numberError {
+                _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
+            }
+        }
+        await h.provider.waitUntilReached("slow")
+        h.clock.advance(by: 300)  // the call runs 300 s (its retries) before it gives up
+        h.provider.resume("slow")
+        #expect(await change.value?.reason == .outcomeUnknown)
+        h.clock.advance(by: 301)  // 601 s after the request, 301 after the call ended
+        #expect(await h.service.reconcile().unresolved == [number.id])
+        h.clock.advance(by: 300)
+        #expect(await h.service.reconcile().routesSettled == [number.id])
+        #expect(RouteRequestTests.recorded(h, number).trunkId == a.id)
+        try await h.check()
+    }
+
+    @Test("settled by reconciliation, the trunks held in memory for the change are let go (not a late request's)")
+    func settledInProcessLetsTheShownTrunkGo() async throws {
+        let h = try await Harness(.memory)
+        let (account, a, b, number) = try await RouteRequestTests.numberOnA(h)
+        let c = try await h.service.createTrunk(accountId: account.id, name: "C", providerTrunkSid: trunkSid(0xC))
+        h.provider.inject(.timeOut, on: .setTrunk)
+        _ = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
+        }
+        // Its look-up showed A; then the number is moved to C in Twilio's console.
+        h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = c.providerTrunkSid }
+        #expect(await h.service.reconcile().routesSettled == [number.id])
+        #expect(RouteRequestTests.recorded(h, number).trunkId == c.id)
+        // A, only shown by the look-up, may go; B, whose request got no answer, is held while it may still land.
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: a.id)
+        let late = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id) }
+        #expect(late?.reason == .trunkInUse, "\(String(describing: late))")
+        try await h.check()
+    }
+}
