@@ -266,7 +266,7 @@ extension NumberService {
                             + "after its purchase); retry shortly", details: ["phoneNumber": number.phoneNumber])
                 }
                 // The request stays open (``OwnedNumber/routeRequest``): reconciliation records where the provider
-                // routes the number once the change can no longer land (``reconcileRoutes(_:into:pass:)``). The
+                // routes the number once the change can no longer land (``reconcileRoutes(max:into:pass:)``). The
                 // caller settles it sooner by asking again — the provider then routes the number as asked, and the
                 // change is recorded.
                 if Self.mayHaveHappened(error) {

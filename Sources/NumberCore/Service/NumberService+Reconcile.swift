@@ -78,7 +78,8 @@ extension NumberService {
                     ])
             }
         }
-        // Trunk changes left open: few (one per number a crash or a lost answer caught), oldest first, capped apart.
+        // Trunk changes left open: few (one per number a crash or a lost answer caught), by number id from where the
+        // last pass stopped, capped apart.
         left += await reconcileRoutes(max: config.reconcile.itemsPerPassMax, into: &report, pass: &pass)
         if intentsTried < claimed.intents.count || releasesTried < claimed.releases.count {
             let intents = claimed.intents.prefix(intentsTried)

@@ -19,7 +19,7 @@ extension NumberService {
     }
 
     /// Settles the trunk changes a crash, a lost answer or a store refusal left open (``OwnedNumber/routeRequest``),
-    /// at most `max` a pass, by number id from where the last pass that stopped early stopped (so requests whose
+    /// at most `max` a pass, by number id from where the last pass stopped (so requests whose
     /// look-ups keep failing cannot keep the others out), none a call is changing now nor any whose number's release is
     /// asked for or waiting (its release settles it): each number is looked up at the provider and recorded on the
     /// trunk the provider routes it to. A request the provider shows as made, replacing none still open
@@ -29,53 +29,75 @@ extension NumberService {
     /// provider's SID is registered twice), or none; when the provider routes it to a trunk the account does not have
     /// (changed in Twilio's console), or no longer has the number under its SID, the recorded trunk stays and a warning
     /// names it (the provider audit shows it too). Nothing is sent but the look-up: the change is not made again.
-    /// Returns how many claimed were left untried (the pass stopped asking the provider).
+    /// Each number is claimed only for its own look-up and record (a change or release of it meanwhile is refused
+    /// ABORTED, "in progress"); a request that replaced others is not looked up until they can no longer land (the
+    /// answer could not be used). Returns how many were left untried (the pass stopped asking the provider).
     func reconcileRoutes(max: Int, into report: inout ReconcileReport, pass: inout ProviderPass) async -> Int {
-        let claimed = claimOpenRoutes(max: max)
+        let (candidates, cursorBefore) = openRoutes(max: max)
         var left = 0
         var lastTried: String?
-        for number in claimed.numbers {
-            // Handed back as it was: a look-up sends nothing, so the request's window does not move.
-            defer { local.withLock { _ = $0.routing.removeValue(forKey: number.id) } }
-            guard pass.mayGoOn, let request = number.routeRequest else {
-                report.unresolved.append(number.id)
+        for numberId in candidates {
+            guard pass.mayGoOn else {
+                report.unresolved.append(numberId)
                 left += 1
                 continue
             }
-            lastTried = number.id
+            lastTried = numberId
+            guard let number = claimOpenRoute(numberId), let request = number.routeRequest else { continue }
+            // Handed back as it was: a look-up sends nothing, so the request's window does not move.
+            defer { local.withLock { _ = $0.routing.removeValue(forKey: numberId) } }
+            if !request.earlier.isEmpty && mayStillLand(number.id, request, at: now()) {
+                report.unresolved.append(number.id)
+                continue
+            }
             let answered = await settleRoute(number, request, into: &report)
             pass.record(answered: answered)
             if !answered { report.providerFailures += 1 }
         }
-        if left > 0 { local.withLock { $0.routeCursor = lastTried ?? claimed.cursorBefore } }
+        if left > 0 { local.withLock { $0.routeCursor = lastTried ?? cursorBefore } }
         return left
     }
 
-    /// Claims up to `max` open route requests no call drives, by number id after ``Local/routeCursor`` (wrapping
-    /// around), under the decision lock (``Local/routing``: no trunk change, release or deletion of the asked trunk
-    /// starts meanwhile), and moves the cursor past them.
-    private func claimOpenRoutes(max: Int) -> (numbers: [OwnedNumber], cursorBefore: String?) {
+    /// Up to `max` numbers with an open route request, by id after ``Local/routeCursor`` (wrapping around); the cursor
+    /// moves past them.
+    private func openRoutes(max: Int) -> (ids: [String], cursorBefore: String?) {
         guard max > 0 else { return ([], nil) }
-        let claimed = try? coordinator.decide { state throws(NumberError) in
-            let claimed = local.withLock { local -> ([OwnedNumber], String?) in
+        return coordinator.readDecisionState { state in
+            local.withLock { local in
                 // The ends of requests settled since (by a pass, a release) are of no more use.
                 local.routesEnded = local.routesEnded.filter { state.routeRequests.contains($0.key) }
-                let open = state.routeRequests.filter { id in
-                    guard local.routing[id] == nil, !local.liveReleases.contains(id), local.waitingReleases[id] == nil,
-                        let number = state.numbers[id]
-                    else { return false }
-                    return number.status != .released && number.releaseRequestedAt == nil && number.routeRequest != nil
-                }
-                let ids = Self.rotation(max, of: open, after: local.routeCursor)
+                let ids = Self.rotation(max, of: state.routeRequests, after: local.routeCursor)
                 let cursorBefore = local.routeCursor
                 if let last = ids.last { local.routeCursor = last }
-                let numbers = ids.compactMap { state.numbers[$0] }
-                for number in numbers { local.routing[number.id] = .some(number.routeRequest!.trunkId) }
-                return (numbers, cursorBefore)
+                return (ids, cursorBefore)
             }
-            return ([], claimed)
+        }
+    }
+
+    /// Claims the number for settling its open route request, under the decision lock (``Local/routing``: no trunk
+    /// change, release or deletion of the asked trunk starts meanwhile); nil when a call changes or releases it, a
+    /// release of it waits or is asked for (its release settles it), or no request is open any more.
+    private func claimOpenRoute(_ numberId: String) -> OwnedNumber? {
+        let claimed = try? coordinator.decide { state throws(NumberError) -> ([CoreEvent], OwnedNumber?) in
+            let number = local.withLock { local -> OwnedNumber? in
+                guard local.routing[numberId] == nil, !local.liveReleases.contains(numberId),
+                    local.waitingReleases[numberId] == nil, let number = state.numbers[numberId],
+                    number.status != .released, number.releaseRequestedAt == nil, let request = number.routeRequest
+                else { return nil }
+                local.routing[numberId] = .some(request.trunkId)
+                return number
+            }
+            return ([], number)
         }.result
-        return claimed ?? ([], nil)
+        return claimed ?? nil
+    }
+
+    /// Whether a request of the number may still land at the provider at `now`: within the in-flight horizon after
+    /// its last call ended (``Local/routesEnded``), or after the request, or this process's start, when it did not end
+    /// here (a request it replaced ended before it was made).
+    private func mayStillLand(_ numberId: String, _ request: RouteRequest, at now: Date) -> Bool {
+        let since = local.withLock { $0.routesEnded[numberId] ?? max(request.at, $0.startedAt) }
+        return now.timeIntervalSince(since) < Double(config.reconcile.inFlightHorizonSeconds)
     }
 
     /// Settles one open route request (``reconcileRoutes(max:into:pass:)``); false when the provider did not answer.
@@ -100,14 +122,11 @@ extension NumberService {
             )
         }
         let landed = shownSid.map { $0.map(Trunk.sidKey) == askedSid } ?? false
-        if !landed || !request.earlier.isEmpty {
-            let since = local.withLock { $0.routesEnded[number.id] ?? max(request.at, $0.startedAt) }
-            if lookedUpAt.timeIntervalSince(since) < Double(config.reconcile.inFlightHorizonSeconds) {
-                // Sent just before a crash or a lost answer (or an earlier request it replaced), it may still land:
-                // look again on a later pass.
-                report.unresolved.append(number.id)
-                return true
-            }
+        if !landed || !request.earlier.isEmpty, mayStillLand(number.id, request, at: lookedUpAt) {
+            // Sent just before a crash or a lost answer (or an earlier request it replaced), it may still land: look
+            // again on a later pass.
+            report.unresolved.append(number.id)
+            return true
         }
         let trunkId: String?
         if landed {

@@ -384,15 +384,18 @@ extension NumberService {
         }
         guard !routing else { throw Self.trunkInUse(trunkId, numbers: 0, also: "a number being routed to it") }
         // Durable, unlike what follows: a change to it whose outcome a crash or a lost answer left open.
-        let requested = state.routeRequests.contains {
+        // Named (`numberId`): the number shows the change as `pending_trunk_change`, or only the trunk of its latest
+        // change when this one asked for an earlier, replaced, one.
+        if let requested = state.routeRequests.sorted().first(where: {
             state.numbers[$0]?.routeRequest?.trunkIds.contains(trunkId) == true
-        }
-        guard !requested else {
-            throw Self.trunkInUse(
+        }) {
+            var refusal = Self.trunkInUse(
                 trunkId, numbers: 0,
-                also: "a number whose trunk change to it is unsettled (its outcome unknown: make that change again, "
-                    + "or release the number, to settle it; otherwise reconciliation records where the provider "
-                    + "routes it)")
+                also: "a number (\(requested)) whose trunk change to it is unsettled (its outcome unknown: make that "
+                    + "change again, or release the number, to settle it; otherwise reconciliation records where the "
+                    + "provider routes it)")
+            refusal.details["numberId"] = requested
+            throw refusal
         }
         guard !adopting else {
             throw Self.trunkInUse(

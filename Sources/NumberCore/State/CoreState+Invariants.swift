@@ -401,6 +401,11 @@ extension CoreState {
                     Violation(rule: "route-request", message: "\(number.id) is being routed to \(trunkId)"))
             }
         }
+        for number in numbers.values {
+            guard let earlier = number.routeRequest?.earlier, earlier != Array(Set(earlier)).sorted() else { continue }
+            found.append(
+                Violation(rule: "route-request", message: "\(number.id)'s replaced trunk changes are not sorted once"))
+        }
         for number in numbers.values where number.status == .released && number.routeRequest != nil {
             found.append(
                 Violation(rule: "route-request", message: "\(number.id) is released with a trunk change open"))

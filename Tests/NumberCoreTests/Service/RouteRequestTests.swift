@@ -228,8 +228,10 @@ struct ReplacedRouteRequestTests {
         #expect(refused?.reason == .providerRateLimited, "\(String(describing: refused))")
         let open = RouteRequestTests.recorded(h, number).routeRequest
         #expect(open?.trunkId == b.id && open?.earlier == [b.id], "\(String(describing: open))")
-        // Shown made, but an earlier request may still land: not before the horizon.
-        #expect(await h.service.reconcile().routesSettled.isEmpty)
+        // Shown made, but an earlier request may still land: not before the horizon, nor looked up (no use).
+        let lookUps = h.provider.calls(.lookUp)
+        #expect(await h.service.reconcile().unresolved == [number.id])
+        #expect(h.provider.calls(.lookUp) == lookUps)
         h.clock.advance(by: 601)
         #expect(await h.service.reconcile().routesSettled == [number.id])
         #expect(RouteRequestTests.recorded(h, number).trunkId == b.id, "where Twilio routes it, not back on A")
@@ -256,6 +258,7 @@ struct ReplacedRouteRequestTests {
         for trunk in [b, c] {
             let held = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: trunk.id) }
             #expect(held?.reason == .trunkInUse, "\(trunk.name): \(String(describing: held))")
+            #expect(held?.details["numberId"] == number.id, "names the number")
         }
         // C lands: with B's request possibly still landing, settled only past the horizon.
         h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = c.providerTrunkSid }

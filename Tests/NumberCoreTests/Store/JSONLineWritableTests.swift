@@ -221,7 +221,10 @@ private struct RecordGenerator {
         number.refundTransactionId = optionalString()
         number.releaseRequestedBy = optionalActor()
         number.releaseRequestKey = optionalString()
-        if let at = optionalDate() { number.routeRequest = RouteRequest(trunkId: optionalString(), at: at) }
+        if let at = optionalDate() {
+            let earlier = full || random.next() % 2 == 0 ? ["", string(), string()].sorted() : []
+            number.routeRequest = RouteRequest(trunkId: optionalString(), at: at, earlier: earlier)
+        }
         return number
     }
 
