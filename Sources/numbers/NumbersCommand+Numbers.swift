@@ -411,9 +411,11 @@ func printNumber(_ n: PhoneNumber) {
         ("trunk", Format.trunk(id: n.trunkId, name: n.trunkName)),
         (
             "trunk change",
-            n.pendingTrunkChange.map {
-                ($0.trunkId.map { "to \($0)" } ?? "off its trunk") + ", asked \(Format.date($0.requestedAt)); "
-                    + "outcome not recorded yet (reconciliation settles it)"
+            n.pendingTrunkChange.map { change in
+                (change.trunkId.map { "to \($0)" } ?? "off its trunk") + ", asked \(Format.date(change.requestedAt)); "
+                    + (change.trunkId == n.trunkId
+                        ? "recorded, but an earlier change may still land" : "outcome not recorded yet")
+                    + " (reconciliation settles it)"
             } ?? "-"
         ),
         ("setup fee", Format.money(n.pricing.setupFee, n.pricing.currency)),

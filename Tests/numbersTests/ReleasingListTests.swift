@@ -85,6 +85,8 @@ struct ReleasingListTests {
                 number.pendingTrunkChange = PendingTrunkChange(trunkId: "TRK_B", requestedAt: Self.asked)
             } else if request.numberId == "NUM_3" {
                 number.pendingTrunkChange = PendingTrunkChange(requestedAt: Self.asked)
+            } else if request.numberId == "NUM_4" {
+                number.pendingTrunkChange = PendingTrunkChange(trunkId: "TRK_A", requestedAt: Self.asked)
             }
             return GetNumberResponse(number: number)
         }
@@ -99,6 +101,12 @@ struct ReleasingListTests {
                         + "settles it)"), "\(moving.stdout)")
             let off = try await runNumbers(["show", "NUM_3"] + connection)
             #expect(off.stdout.contains("trunk change  off its trunk, asked 2025-12-29T09:20:00Z"), "\(off.stdout)")
+            let recorded = try await runNumbers(["show", "NUM_4"] + connection)
+            #expect(
+                recorded.stdout.contains(
+                    "trunk change  to TRK_A, asked 2025-12-29T09:20:00Z; recorded, but an earlier change may still land"
+                ),
+                "\(recorded.stdout)")
             let none = try await runNumbers(["show", "NUM_2"] + connection)
             #expect(none.stdout.contains("trunk change  -\n"), "\(none.stdout)")
         }

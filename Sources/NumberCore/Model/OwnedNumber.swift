@@ -244,10 +244,12 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
     }
 
     /// A trunk change of the number that may have reached the provider and is not recorded yet (store format 8):
-    /// recorded before the change is sent, cleared when its outcome is (``CoreEvent/numberTrunkChanged(numberId:trunkId:)``
-    /// with the trunk the provider routes it to) or the number is released. A crash or a lost answer leaves it open,
-    /// and reconciliation settles it from what the provider shows (``NumberService/reconcile()``); meanwhile the trunk
-    /// it asked for cannot be deleted. Nil when none is open, and in records before format 8.
+    /// recorded before the change is sent, cleared when its outcome is
+    /// (``CoreEvent/numberTrunkChanged(numberId:trunkId:)`` with the trunk the provider routes it to) or the number is
+    /// released. A crash or a lost answer leaves it open,
+    /// and reconciliation settles it from what the provider shows (``NumberService/reconcile()``); meanwhile the trunks
+    /// it and the open requests it replaced asked for cannot be deleted. Nil when none is open, and in records before
+    /// format 8.
     public var routeRequest: RouteRequest? {
         get { storage.value.routeRequest }
         set { storage.value.routeRequest = newValue }
@@ -290,9 +292,9 @@ public struct RouteRequest: Codable, Sendable, Hashable {
     /// When it was recorded, just before it was sent.
     public var at: Date
     /// What the changes it replaced asked for, still open when it was made (each may still land at the provider): trunk
-    /// ids, `""` for off its trunk; sorted, each once (the request's own too, when a change repeated it). Derived when the request is applied
-    /// over an open one (``CoreEvent/numberRouteRequested(numberId:trunkId:at:)``), so the events need not carry it;
-    /// snapshots do (`"earlier"`, absent when empty).
+    /// ids, `""` for off its trunk; sorted, each once (the request's own too, when a change repeated it). Derived when
+    /// the request is applied over an open one (``CoreEvent/numberRouteRequested(numberId:trunkId:at:)``), so the
+    /// events need not carry it; snapshots do (`"earlier"`, absent when empty).
     public var earlier: [String]
 
     /// A request for `trunkId` recorded at `at`, replacing open requests that asked for `earlier`.

@@ -253,12 +253,12 @@ extension NumberService {
                     if let asked = trunk?.id { held.insert(asked) }
                     local.withLock { $0.unsettledRoutes.hold(held, of: numberId) }
                 }
-                // Twilio's 404 for a number it sold us: right after a purchase it can answer so for a while
-                // (twilio-api.md §8.6). Not the customer's NOT_FOUND — the number is theirs —, but a retry (a number
-                // that stays missing there shows in the provider audit).
                 // The provider refused it outright: it routes the number as before, and the request is settled so
                 // (left open, reconciliation would do the same, later).
                 if !Self.mayHaveHappened(error) { await settleRouteRequest(numberId) }
+                // Twilio's 404 for a number it sold us: right after a purchase it can answer so for a while
+                // (twilio-api.md §8.6). Not the customer's NOT_FOUND — the number is theirs —, but a retry (a number
+                // that stays missing there shows in the provider audit).
                 if (error as? ProviderError)?.kind == .notFound {
                     throw NumberError(
                         .unavailable, .providerUnavailable,
@@ -297,22 +297,36 @@ extension NumberService {
 
     /// Records a trunk change the provider has made, settling its route request; nothing new when the record already
     /// says so and no request is open (one to the recorded trunk, sent to the provider all the same, settles its
-    /// request).
+    /// request). A request that replaced open ones which may still land (``RouteRequest/earlier``, within the in-flight
+    /// horizon) is not settled but recorded again over them, after the change: the number is on the new trunk, and
+    /// reconciliation settles where the provider routes it once they can no longer land (one of them landing later
+    /// would route it back).
     private func recordRoute(
         accountId: String, numberId: String, trunkId: String?
     ) async throws(NumberError) -> NumberListing {
-        try await coordinator.perform { state throws(NumberError) -> ([CoreEvent], NumberListing) in
+        let now = now()
+        return try await coordinator.perform { state throws(NumberError) -> ([CoreEvent], NumberListing) in
             var current = try state.requireUsableNumber(numberId, of: accountId)
             let trunk = try trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: accountId) }
             guard current.trunkId != trunk?.id || current.routeRequest != nil else {
                 return ([], NumberListing(number: current, trunkName: trunk?.name))
             }
+            var events: [CoreEvent] = [.numberTrunkChanged(numberId: numberId, trunkId: trunk?.id)]
             current.trunkId = trunk?.id
-            current.routeRequest = nil
-            return (
-                [.numberTrunkChanged(numberId: numberId, trunkId: trunk?.id)],
-                NumberListing(number: current, trunkName: trunk?.name)
-            )
+            if let request = current.routeRequest, !request.earlier.isEmpty,
+                self.mayStillLand(numberId, request, at: now)
+            {
+                // Applied in this order, they leave the request open with the same `earlier` (and the earlier trunks
+                // exist: DeleteTrunk refuses them while they are held).
+                events += request.earlier.map {
+                    .numberRouteRequested(numberId: numberId, trunkId: $0.isEmpty ? nil : $0, at: request.at)
+                }
+                events.append(.numberRouteRequested(numberId: numberId, trunkId: trunk?.id, at: request.at))
+                current.routeRequest = RouteRequest(trunkId: trunk?.id, at: request.at, earlier: request.earlier)
+            } else {
+                current.routeRequest = nil
+            }
+            return (events, NumberListing(number: current, trunkName: trunk?.name))
         }
     }
 

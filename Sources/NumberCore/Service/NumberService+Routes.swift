@@ -95,7 +95,7 @@ extension NumberService {
     /// Whether a request of the number may still land at the provider at `now`: within the in-flight horizon after
     /// its last call ended (``Local/routesEnded``), or after the request, or this process's start, when it did not end
     /// here (a request it replaced ended before it was made).
-    private func mayStillLand(_ numberId: String, _ request: RouteRequest, at now: Date) -> Bool {
+    func mayStillLand(_ numberId: String, _ request: RouteRequest, at now: Date) -> Bool {
         let since = local.withLock { $0.routesEnded[numberId] ?? max(request.at, $0.startedAt) }
         return now.timeIntervalSince(since) < Double(config.reconcile.inFlightHorizonSeconds)
     }

@@ -271,6 +271,49 @@ struct ReplacedRouteRequestTests {
         try await h.check()
     }
 
+    /// The second review: an answered change settled the request at once, so one it replaced — no answer, still able
+    /// to land — was forgotten: landing after a restart, it left the record on the answered trunk for good, and its
+    /// trunk could be deleted under the number.
+    @Test(
+        "an answered change over one that may still land is recorded, its request kept open",
+        arguments: StoreKind.allCases)
+    func answeredOverUnanswered(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.reconcile.inFlightHorizonSeconds = 600
+        var h = try await Harness(kind, config: config)
+        let (account, a, b, number) = try await RouteRequestTests.numberOnA(h)
+        let c = try await h.service.createTrunk(accountId: account.id, name: "C", providerTrunkSid: trunkSid(0xC))
+        h.provider.inject(.timeOut, on: .setTrunk)
+        _ = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: c.id)
+        }
+        let moved = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
+        #expect(moved.number.trunkId == b.id)
+        let open = RouteRequestTests.recorded(h, number).routeRequest
+        #expect(open?.trunkId == b.id && open?.earlier == [c.id], "\(String(describing: open))")
+        try await h.restart()
+        let held = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: c.id) }
+        #expect(held?.reason == .trunkInUse, "\(String(describing: held))")
+        // The request to C lands after all: past the horizon the record follows the provider.
+        h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = c.providerTrunkSid }
+        h.clock.advance(by: 601)
+        #expect(await h.service.reconcile().routesSettled == [number.id])
+        let settled = RouteRequestTests.recorded(h, number)
+        #expect(settled.trunkId == c.id && settled.routeRequest == nil)
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id)
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: a.id)
+
+        // Past the horizon, an answered change settles the request at once.
+        h.provider.inject(.timeOut, on: .setTrunk)
+        _ = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: nil)
+        }
+        h.clock.advance(by: 601)
+        _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: c.id)
+        #expect(RouteRequestTests.recorded(h, number).routeRequest == nil)
+        try await h.check()
+    }
+
     @Test("the horizon counts from when a slow call ended, not from its request")
     func horizonFromTheCallsEnd() async throws {
         var config = NumberServiceConfig.defaults
