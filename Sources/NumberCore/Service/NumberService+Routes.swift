@@ -2,9 +2,9 @@ import Foundation
 import Logging
 
 extension NumberService {
-    /// Hands back the claim of a call that changed `numberId`'s trunk (``Local/routing``), noting
-    /// when it ended if it left the number's route request open (``Local/routesEnded``): a request sent then may
-    /// still land for the in-flight horizon after.
+    /// Hands back the claim of a call that changed `numberId`'s trunk (``Local/routing``), noting when it ended if it
+    /// left the number's route request open (``Local/routesEnded``): a request sent then may still land for the
+    /// in-flight horizon after.
     func endRoute(_ numberId: String) {
         let open = coordinator.readDecisionState { $0.routeRequests.contains(numberId) }
         let ended = now()
@@ -19,10 +19,10 @@ extension NumberService {
     }
 
     /// Settles the trunk changes a crash, a lost answer or a store refusal left open (``OwnedNumber/routeRequest``),
-    /// at most `max` a pass, by number id from where the last pass stopped (so requests whose
-    /// look-ups keep failing cannot keep the others out), none a call is changing now nor any whose number's release is
-    /// asked for or waiting (its release settles it): each number is looked up at the provider and recorded on the
-    /// trunk the provider routes it to. A request the provider shows as made, replacing none still open
+    /// at most `max` a pass, by number id from where the last pass stopped (so requests whose look-ups keep failing
+    /// cannot keep the others out), none a call is changing now nor any whose number's release is asked for or waiting
+    /// (its release settles it): each number is looked up at the provider and recorded on the trunk the provider routes
+    /// it to. A request the provider shows as made, replacing none still open
     /// (``RouteRequest/earlier``), is recorded at once; any other only once no request of it can land any more (the
     /// in-flight horizon after its call ended — for one made before this process started, after the start — before the
     /// look-up began), as the trunk of the account the provider routes the number to (the recorded one if the
