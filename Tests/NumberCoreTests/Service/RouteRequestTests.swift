@@ -18,8 +18,29 @@ struct RouteRequestTests {
         return (account, a, b, number)
     }
 
+    /// A harness whose in-flight horizon is 600 s, numberd's default (the core's is 0).
+    static func harness(_ kind: StoreKind) async throws -> Harness {
+        var config = NumberServiceConfig.defaults
+        config.reconcile.inFlightHorizonSeconds = 600
+        return try await Harness(kind, config: config)
+    }
+
     static func recorded(_ h: Harness, _ number: OwnedNumber) -> OwnedNumber {
         h.service.durableState().numbers[number.id]!
+    }
+
+    /// A change of `number` to `trunkId` whose request times out at the provider (it may land later, or never): the
+    /// call answers OUTCOME_UNKNOWN and leaves its request open. Returns the error.
+    @discardableResult
+    static func timedOut(
+        _ h: Harness, _ number: OwnedNumber, to trunkId: String?, sourceLocation: SourceLocation = #_sourceLocation
+    ) async -> NumberError? {
+        h.provider.inject(.timeOut, on: .setTrunk)
+        let unknown = await numberError {
+            _ = try await h.service.setTrunk(accountId: number.accountId, numberId: number.id, trunkId: trunkId)
+        }
+        #expect(unknown?.reason == .outcomeUnknown, "\(String(describing: unknown))", sourceLocation: sourceLocation)
+        return unknown
     }
 
     @Test(
@@ -73,15 +94,10 @@ struct RouteRequestTests {
         "a change that did not land is settled on the recorded trunk once it cannot land; held until then",
         arguments: StoreKind.allCases)
     func unlandedChangeWaitsForTheHorizon(kind: StoreKind) async throws {
-        var config = NumberServiceConfig.defaults
-        config.reconcile.inFlightHorizonSeconds = 600
-        var h = try await Harness(kind, config: config)
+        var h = try await RouteRequestTests.harness(kind)
         let (account, a, b, number) = try await Self.numberOnA(h)
-        h.provider.inject(.timeOut, on: .setTrunk)
-        let unknown = await numberError {
-            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
-        }
-        #expect(unknown?.reason == .outcomeUnknown && unknown?.message.contains("reconciliation") == true)
+        let unknown = await Self.timedOut(h, number, to: b.id)
+        #expect(unknown?.message.contains("reconciliation") == true)
         // Within the horizon after the call ended the request may still land: looked up, left open.
         h.clock.advance(by: 599)
         let early = await h.service.reconcile()
@@ -109,31 +125,22 @@ struct RouteRequestTests {
         "a change shown as made is recorded at once; one shown elsewhere, as the provider routes it",
         arguments: StoreKind.allCases)
     func settledByWhatTheProviderShows(kind: StoreKind) async throws {
-        var config = NumberServiceConfig.defaults
-        config.reconcile.inFlightHorizonSeconds = 600
-        let h = try await Harness(kind, config: config)
-        let (account, a, b, number) = try await Self.numberOnA(h)
-        func timedOut(to trunkId: String?) async {
-            h.provider.inject(.timeOut, on: .setTrunk)
-            let unknown = await numberError {
-                _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunkId)
-            }
-            #expect(unknown?.reason == .outcomeUnknown, "\(String(describing: unknown))")
-        }
+        let h = try await RouteRequestTests.harness(kind)
+        let (_, a, b, number) = try await Self.numberOnA(h)
         // Landed after the call's look-up: recorded by the next pass, within the horizon.
-        await timedOut(to: b.id)
+        await Self.timedOut(h, number, to: b.id)
         h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = b.providerTrunkSid }
         #expect(await h.service.reconcile().routesSettled == [number.id])
         #expect(Self.recorded(h, number).trunkId == b.id)
 
         // Off its trunk, landed: recorded with none.
-        await timedOut(to: nil)
+        await Self.timedOut(h, number, to: nil)
         h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = nil }
         #expect(await h.service.reconcile().routesSettled == [number.id])
         #expect(Self.recorded(h, number).trunkId == nil)
 
         // Asked for B, moved to A in Twilio's console meanwhile: past the horizon, recorded on A, where it rings.
-        await timedOut(to: b.id)
+        await Self.timedOut(h, number, to: b.id)
         h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = a.providerTrunkSid }
         #expect(await h.service.reconcile().routesSettled.isEmpty)
         h.clock.advance(by: 601)
@@ -142,7 +149,7 @@ struct RouteRequestTests {
 
         // Routed to a trunk the account does not have (the console again): the record stays, the audit names it (also
         // while the change is open: it asked for another trunk).
-        await timedOut(to: b.id)
+        await Self.timedOut(h, number, to: b.id)
         h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = trunkSid(0xC) }
         let differs = try await h.service.auditProvider(recheckAfter: .zero)
         #expect(differs.differences.map(\.kind) == [.trunkDiffers], "\(differs.differences)")
@@ -156,11 +163,8 @@ struct RouteRequestTests {
     @Test("a look-up without an answer leaves the request for the next pass, counted as a provider failure")
     func lookUpWithoutAnswer() async throws {
         let h = try await Harness(.memory)
-        let (account, a, b, number) = try await Self.numberOnA(h)
-        h.provider.inject(.timeOut, on: .setTrunk)
-        _ = await numberError {
-            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
-        }
+        let (_, a, b, number) = try await Self.numberOnA(h)
+        await Self.timedOut(h, number, to: b.id)
         h.provider.inject(.fail(.unavailable), on: .lookUp, phoneNumber: number.phoneNumber)
         let failed = await h.service.reconcile()
         #expect(failed.unresolved == [number.id] && failed.providerFailures == 1, "\(failed)")
@@ -190,10 +194,7 @@ struct RouteRequestTests {
         #expect(h.commitCount == commits && h.provider.calls(.setTrunk) == 2, "sent, and nothing written")
 
         let c = try await h.service.createTrunk(accountId: account.id, name: "C", providerTrunkSid: trunkSid(0xC))
-        h.provider.inject(.timeOut, on: .setTrunk)
-        _ = await numberError {
-            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: c.id)
-        }
+        await Self.timedOut(h, number, to: c.id)
         #expect(Self.recorded(h, number).routeRequest?.trunkId == c.id)
         _ = try await h.service.release(accountId: account.id, numberId: number.id)
         let released = Self.recorded(h, number)
@@ -211,14 +212,9 @@ struct RouteRequestTests {
 struct ReplacedRouteRequestTests {
     @Test("a repeat refused outright leaves the earlier request open: settled from what the provider shows")
     func refusedRepeatKeepsTheEarlier() async throws {
-        var config = NumberServiceConfig.defaults
-        config.reconcile.inFlightHorizonSeconds = 600
-        let h = try await Harness(.memory, config: config)
+        let h = try await RouteRequestTests.harness(.memory)
         let (account, a, b, number) = try await RouteRequestTests.numberOnA(h)
-        h.provider.inject(.timeOut, on: .setTrunk)
-        _ = await numberError {
-            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
-        }
+        await RouteRequestTests.timedOut(h, number, to: b.id)
         // The first request lands after its look-up; the repeat is refused outright (throttled).
         h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = b.providerTrunkSid }
         h.provider.inject(.fail(.rateLimited), on: .setTrunk)
@@ -241,16 +237,11 @@ struct ReplacedRouteRequestTests {
 
     @Test("a change replacing an open one keeps the first's trunk held across a restart", arguments: StoreKind.allCases)
     func replacedRequestStaysHeld(kind: StoreKind) async throws {
-        var config = NumberServiceConfig.defaults
-        config.reconcile.inFlightHorizonSeconds = 600
-        var h = try await Harness(kind, config: config)
+        var h = try await RouteRequestTests.harness(kind)
         let (account, a, b, number) = try await RouteRequestTests.numberOnA(h)
         let c = try await h.service.createTrunk(accountId: account.id, name: "C", providerTrunkSid: trunkSid(0xC))
         for trunk in [b, c] {
-            h.provider.inject(.timeOut, on: .setTrunk)
-            _ = await numberError {
-                _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
-            }
+            await RouteRequestTests.timedOut(h, number, to: trunk.id)
         }
         #expect(RouteRequestTests.recorded(h, number).routeRequest?.earlier == [b.id])
         try await h.restart()
@@ -278,15 +269,10 @@ struct ReplacedRouteRequestTests {
         "an answered change over one that may still land is recorded, its request kept open",
         arguments: StoreKind.allCases)
     func answeredOverUnanswered(kind: StoreKind) async throws {
-        var config = NumberServiceConfig.defaults
-        config.reconcile.inFlightHorizonSeconds = 600
-        var h = try await Harness(kind, config: config)
+        var h = try await RouteRequestTests.harness(kind)
         let (account, a, b, number) = try await RouteRequestTests.numberOnA(h)
         let c = try await h.service.createTrunk(accountId: account.id, name: "C", providerTrunkSid: trunkSid(0xC))
-        h.provider.inject(.timeOut, on: .setTrunk)
-        _ = await numberError {
-            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: c.id)
-        }
+        await RouteRequestTests.timedOut(h, number, to: c.id)
         let moved = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
         #expect(moved.number.trunkId == b.id)
         let open = RouteRequestTests.recorded(h, number).routeRequest
@@ -304,10 +290,7 @@ struct ReplacedRouteRequestTests {
         try await h.service.deleteTrunk(accountId: account.id, trunkId: a.id)
 
         // Past the horizon, an answered change settles the request at once.
-        h.provider.inject(.timeOut, on: .setTrunk)
-        _ = await numberError {
-            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: nil)
-        }
+        await RouteRequestTests.timedOut(h, number, to: nil)
         h.clock.advance(by: 601)
         _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: c.id)
         #expect(RouteRequestTests.recorded(h, number).routeRequest == nil)
@@ -316,9 +299,7 @@ struct ReplacedRouteRequestTests {
 
     @Test("the horizon counts from when a slow call ended, not from its request")
     func horizonFromTheCallsEnd() async throws {
-        var config = NumberServiceConfig.defaults
-        config.reconcile.inFlightHorizonSeconds = 600
-        let h = try await Harness(.memory, config: config)
+        let h = try await RouteRequestTests.harness(.memory)
         let (account, a, b, number) = try await RouteRequestTests.numberOnA(h)
         h.provider.inject(.hangThenTimeOut(gate: "slow"), on: .setTrunk)
         let change = Task {
@@ -343,10 +324,7 @@ struct ReplacedRouteRequestTests {
         let h = try await Harness(.memory)
         let (account, a, b, number) = try await RouteRequestTests.numberOnA(h)
         let c = try await h.service.createTrunk(accountId: account.id, name: "C", providerTrunkSid: trunkSid(0xC))
-        h.provider.inject(.timeOut, on: .setTrunk)
-        _ = await numberError {
-            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
-        }
+        await RouteRequestTests.timedOut(h, number, to: b.id)
         // Its look-up showed A; then the number is moved to C in Twilio's console.
         h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = c.providerTrunkSid }
         #expect(await h.service.reconcile().routesSettled == [number.id])
