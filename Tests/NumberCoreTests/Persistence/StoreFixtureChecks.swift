@@ -39,6 +39,25 @@ enum StoreFixtureChecks {
             JSONValue.self, from: Data(contentsOf: folder.appendingPathComponent(StoreFixture.expectedStateName)))
     }
 
+    /// The state the fixture `store` opens to (through a scratch copy), checked to be exactly the `expected-state.json`
+    /// in `folder`, to hold every invariant, and to be what the journal alone replays to.
+    static func openedExpectedState(
+        _ store: URL, folder: URL, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> CoreState {
+        let whole = try StoreFormatThreeFixtureTests.scratchCopy(of: store)
+        defer { whole.remove() }
+        let (state, json) = try await StoreFormatFixtureTests.openedState(whole)
+        let differences = StoreFormatFixtureTests.differences(try expectedState(in: folder), json)
+        #expect(differences.isEmpty, "\(differences.prefix(20))", sourceLocation: sourceLocation)
+        #expect(state.checkInvariants() == [], sourceLocation: sourceLocation)
+        let journalOnly = try StoreFormatThreeFixtureTests.scratchCopy(
+            of: store, dropping: { JournalLayout.snapshotSeq($0) != nil })
+        defer { journalOnly.remove() }
+        #expect(
+            try await StoreFormatFixtureTests.openedState(journalOnly).0 == state, sourceLocation: sourceLocation)
+        return state
+    }
+
     /// `numberd verify` finds the fixture `store` sound, its `FORMAT` recorded as `format` with readers `readers`
     /// (`format` when not given).
     static func verifiesSound(

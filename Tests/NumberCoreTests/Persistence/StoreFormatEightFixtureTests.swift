@@ -16,8 +16,6 @@ struct StoreFormatEightFixtureTests {
     static let store = folder.appendingPathComponent("store")
     static let number = "NUM_FXNUMBER002"
 
-    static func expectedState() throws -> JSONValue { try StoreFixtureChecks.expectedState(in: folder) }
-
     @Test("FORMAT says format 8, readers 8; the route requests in journal lines and the snapshot")
     func formatAndLines() throws {
         #expect(
@@ -51,20 +49,11 @@ struct StoreFormatEightFixtureTests {
 
     @Test("it opens to exactly its expected state, the open request included, from the snapshot and the journal alone")
     func opensToItsExpectedState() async throws {
-        let whole = try StoreFormatThreeFixtureTests.scratchCopy(of: Self.store)
-        defer { whole.remove() }
-        let (state, json) = try await StoreFormatFixtureTests.openedState(whole)
-        let differences = StoreFormatFixtureTests.differences(try Self.expectedState(), json)
-        #expect(differences.isEmpty, "\(differences.prefix(20))")
-        #expect(state.checkInvariants() == [])
+        let state = try await StoreFixtureChecks.openedExpectedState(Self.store, folder: Self.folder)
         let number = try #require(state.numbers[Self.number])
         #expect(number.trunkId == StoreFixtureEvents.trunk, "the request open at the snapshot was settled after it")
         #expect(number.routeRequest == RouteRequest(trunkId: nil, at: StoreFixtureEvents.at(days: 54, seconds: 30)))
         #expect(state.routeRequests == [Self.number])
-        let journalOnly = try StoreFormatThreeFixtureTests.scratchCopy(
-            of: Self.store, dropping: { JournalLayout.snapshotSeq($0) != nil })
-        defer { journalOnly.remove() }
-        #expect(try await StoreFormatFixtureTests.openedState(journalOnly).0 == state)
     }
 
     @Test("a numberd that reads store formats up to 7 refuses it, changing nothing")
