@@ -336,3 +336,45 @@ struct ReplacedRouteRequestTests {
         try await h.check()
     }
 }
+
+/// A caller acting on a number while reconciliation settles its open route request: the pass holds the number for its
+/// own look-up and record only, and the caller is told the change is in progress (ABORTED, retryable), never given an
+/// answer the pass's record would make untrue.
+@Suite("Route requests: a caller during the settling pass")
+struct RouteRequestRaceTests {
+    @Test("a trunk change, a release and a deletion of the asked trunk wait out the pass; then go through")
+    func callerDuringThePass() async throws {
+        let h = try await RouteRequestTests.harness(.memory)
+        let (account, a, b, number) = try await RouteRequestTests.numberOnA(h)
+        await RouteRequestTests.timedOut(h, number, to: b.id)
+        h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = b.providerTrunkSid }  // landed late
+        h.provider.inject(.hangThenDo(gate: "look"), on: .lookUp, phoneNumber: number.phoneNumber)
+        let service = h.service
+        let pass = Task { await service.reconcile() }
+        await h.provider.waitUntilReached("look")
+
+        let setTrunks = h.provider.calls(.setTrunk)
+        let change = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: a.id)
+        }
+        #expect(
+            change?.code == .aborted && change?.details["numberId"] == number.id, "\(String(describing: change))")
+        let release = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id) }
+        #expect(release?.code == .aborted, "\(String(describing: release))")
+        let deletion = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id) }
+        #expect(deletion?.reason == .trunkInUse, "\(String(describing: deletion))")
+        #expect(h.provider.calls(.setTrunk) == setTrunks, "nothing sent while the pass holds the number")
+        #expect(RouteRequestTests.recorded(h, number).routeRequest?.trunkId == b.id)
+
+        h.provider.resume("look")
+        let report = await pass.value
+        #expect(report.routesSettled == [number.id], "\(report)")
+        #expect(RouteRequestTests.recorded(h, number).trunkId == b.id)
+        // Let go once recorded: the caller's retry goes through.
+        let moved = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: a.id)
+        #expect(moved.number.trunkId == a.id && RouteRequestTests.recorded(h, number).routeRequest == nil)
+        let held = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id) }
+        #expect(held?.reason == .trunkInUse, "the unanswered change to B may still land: \(String(describing: held))")
+        try await h.check()
+    }
+}
