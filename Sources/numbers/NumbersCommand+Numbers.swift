@@ -414,7 +414,7 @@ func printNumber(_ n: PhoneNumber) {
             n.pendingTrunkChange.map { change in
                 (change.trunkId.map { "to \($0)" } ?? "off its trunk") + ", asked \(Format.date(change.requestedAt)); "
                     + (change.trunkId == n.trunkId
-                        ? "recorded, but an earlier change may still land" : "outcome not recorded yet")
+                        ? "recorded, but a change sent without an answer may still land" : "outcome not recorded yet")
                     + " (reconciliation settles it)"
             } ?? "-"
         ),

@@ -104,7 +104,7 @@ struct ReleasingListTests {
             let recorded = try await runNumbers(["show", "NUM_4"] + connection)
             #expect(
                 recorded.stdout.contains(
-                    "trunk change  to TRK_A, asked 2025-12-29T09:20:00Z; recorded, but an earlier change may still land"
+                    "trunk change  to TRK_A, asked 2025-12-29T09:20:00Z; recorded, but a change sent without an answer may still land"
                 ),
                 "\(recorded.stdout)")
             let none = try await runNumbers(["show", "NUM_2"] + connection)

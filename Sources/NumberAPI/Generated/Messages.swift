@@ -101,8 +101,9 @@ public struct PhoneNumber: Codable, Sendable, Hashable {
     public var releaseRequestedAt: Date?
     /// a trunk change (UpdateNumber) sent to Twilio whose outcome is not recorded yet: running, or left by a crash or a
     /// lost answer (OUTCOME_UNKNOWN); trunk_id still says the trunk recorded before it. Or one recorded (trunk_id says
-    /// it) while an earlier change it replaced, left so, may still land. Reconciliation settles it from where Twilio
-    /// routes the number, or making a change again does. Absent when none is open.
+    /// it) while a change sent without an answer — it, or an earlier one it replaced — may still land. Reconciliation
+    /// settles it from where Twilio routes the number once none can land any more (numberd's in-flight horizon after
+    /// the last call ended). Absent when none is open.
     public var pendingTrunkChange: PendingTrunkChange?
 
     /// Creates the message; omitted fields take their proto3 defaults.

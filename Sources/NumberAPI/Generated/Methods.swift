@@ -18,10 +18,12 @@ public enum NumbersMethods {
     /// Twilio at once; the next waits its turn, nothing done until then (RESOURCE_EXHAUSTED / CHANGES_BUSY when too
     /// many wait). A past-due number whose grace period is over is refused FAILED_PRECONDITION / NUMBER_NOT_ACTIVE,
     /// nothing sent to Twilio: the next billing run releases it unless its account can pay the monthly fee by then.
-    /// The change is recorded before it is sent: one whose outcome is unknown (UNAVAILABLE / OUTCOME_UNKNOWN) shows as
-    /// PhoneNumber.pending_trunk_change until a change of it Twilio answers, or reconciliation, settles it (a repeat
-    /// Twilio refuses outright leaves it to reconciliation); while reconciliation looks the number up and records it, a
-    /// change or release of it is refused ABORTED / NUMBER_NOT_ACTIVE ("in progress": retry).
+    /// The change is recorded before it is sent, one to the recorded trunk too: one whose outcome is unknown
+    /// (UNAVAILABLE / OUTCOME_UNKNOWN), or answered OK from a look-up after no answer, shows as
+    /// PhoneNumber.pending_trunk_change until reconciliation settles it from where Twilio routes the number once it can
+    /// no longer land (a later change Twilio answers is recorded, its request kept open meanwhile); while reconciliation
+    /// looks the number up and records it, a change or release of it is refused ABORTED / NUMBER_NOT_ACTIVE ("in
+    /// progress": retry).
     public static let updateNumber = MethodDescriptor<UpdateNumberRequest, UpdateNumberResponse>(
         service: "numbers.v1.Numbers", method: "UpdateNumber")
     /// DELETE /api/v1/account/{accountId}/numbers/{id}: release a number with a prorated refund (or a dry run).

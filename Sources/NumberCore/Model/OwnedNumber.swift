@@ -246,9 +246,10 @@ public struct OwnedNumber: Codable, Sendable, Hashable {
     /// A trunk change of the number that may have reached the provider and is not recorded yet (store format 8):
     /// recorded before the change is sent, cleared when its outcome is
     /// (``CoreEvent/numberTrunkChanged(numberId:trunkId:)`` with the trunk the provider routes it to) or the number is
-    /// released. A crash or a lost answer leaves it open,
-    /// and reconciliation settles it from what the provider shows (``NumberService/reconcile()``); meanwhile the trunks
-    /// it and the open requests it replaced asked for cannot be deleted. Nil when none is open, and in records before
+    /// released. A crash or a lost answer leaves it open — as does an answered change while a change sent without an
+    /// answer (it, or one it replaced) may still land —, and reconciliation settles it from what the provider shows
+    /// once none can (``NumberService/reconcile()``); meanwhile the trunks it and the open requests it replaced asked
+    /// for cannot be deleted. Nil when none is open, and in records before
     /// format 8.
     public var routeRequest: RouteRequest? {
         get { storage.value.routeRequest }

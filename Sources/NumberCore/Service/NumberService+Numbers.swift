@@ -221,15 +221,20 @@ extension NumberService {
         let (number, trunk) = try await claimRoute(
             accountId: accountId, numberId: numberId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
         defer { endRoute(numberId) }
+        // Whether the request may still land although the provider shows it made: that may be where the number was
+        // before, the request still on its way.
+        var mayStillLand = false
         do {
             try await provider.setTrunk(sid: number.providerSid, trunkSid: trunk?.providerTrunkSid)
         } catch {
             // No answer (a timeout, a lost connection), or a removal whose DELETE gave up after an attempt that may
             // have reached the provider: the provider may route the number as asked already. Recorded only as the
             // provider shows it: left on the old trunk here while the provider routes to the new one, the new trunk
-            // could be deleted under the number. (Shown otherwise, the error stands: a retry of the change settles
-            // it, as does any later change of the number, one back to the recorded trunk included, since every change
-            // is sent to the provider. Until then `Local.unsettledRoutes` keeps the trunk asked for, and the one the
+            // could be deleted under the number. Shown so, the change is recorded, but its request stays open while
+            // it may still land (the number may have been there before, the request still on its way: a later change
+            // settled at once would be undone by its landing for good). (Shown otherwise, the error stands: a retry
+            // of the change tells the caller where the number is, as does any later change of the number, one back to
+            // the recorded trunk included, since every change is sent to the provider. Until then `Local.unsettledRoutes` keeps the trunk asked for, and the one the
             // look-up showed, from being deleted under the number — added to what earlier unsettled changes hold: a
             // change back to the recorded trunk that got no answer either, its look-up showing the first change
             // landed, used to replace the first change's trunk with the recorded one, and the trunk the provider
@@ -279,9 +284,11 @@ extension NumberService {
                 }
                 throw NumberError.fromProvider(error, phoneNumber: number.phoneNumber)
             }
+            mayStillLand = Self.mayStillTakeEffect(error)
         }
         do throws(NumberError) {
-            let listing = try await recordRoute(accountId: accountId, numberId: numberId, trunkId: trunkId)
+            let listing = try await recordRoute(
+                accountId: accountId, numberId: numberId, trunkId: trunkId, keepOpen: mayStillLand)
             let recordedAt = now()
             local.withLock { $0.unsettledRoutes.settle(numberId, at: recordedAt) }
             return listing
@@ -295,27 +302,28 @@ extension NumberService {
         }
     }
 
-    /// Records a trunk change the provider has made, settling its route request; nothing new when the record already
-    /// says so and no request is open (one to the recorded trunk, sent to the provider all the same, settles its
-    /// request). A request that replaced open ones which may still land (``RouteRequest/earlier``, within the in-flight
-    /// horizon) is not settled but recorded again over them, after the change: the number is on the new trunk, and
-    /// reconciliation settles where the provider routes it once they can no longer land (one of them landing later
-    /// would route it back).
+    /// Records a trunk change the provider has made, settling its route request. A request that may still land
+    /// itself (`keepOpen`: its call got no answer, and a look-up showed the number where it asked), or that replaced
+    /// open ones which may (``RouteRequest/earlier``, within the in-flight horizon), is not settled but recorded again
+    /// after the change: the number is on the new trunk, and reconciliation settles where the provider routes it once
+    /// none can land any more (one landing after a later change would route it back).
     private func recordRoute(
-        accountId: String, numberId: String, trunkId: String?
+        accountId: String, numberId: String, trunkId: String?, keepOpen: Bool = false
     ) async throws(NumberError) -> NumberListing {
         let now = now()
         return try await coordinator.perform { state throws(NumberError) -> ([CoreEvent], NumberListing) in
             var current = try state.requireUsableNumber(numberId, of: accountId)
             let trunk = try trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: accountId) }
-            guard current.trunkId != trunk?.id || current.routeRequest != nil else {
+            let stillOpen = current.routeRequest.map {
+                keepOpen || (!$0.earlier.isEmpty && self.mayStillLand(numberId, $0, at: now))
+            }
+            guard current.trunkId != trunk?.id || stillOpen == false else {
+                // Already so, and nothing to settle, or the request stays open as it is.
                 return ([], NumberListing(number: current, trunkName: trunk?.name))
             }
             var events: [CoreEvent] = [.numberTrunkChanged(numberId: numberId, trunkId: trunk?.id)]
             current.trunkId = trunk?.id
-            if let request = current.routeRequest, !request.earlier.isEmpty,
-                self.mayStillLand(numberId, request, at: now)
-            {
+            if let request = current.routeRequest, stillOpen == true {
                 // Applied in this order, they leave the request open with the same `earlier` (and the earlier trunks
                 // exist: DeleteTrunk refuses them while they are held).
                 events += request.earlier.map {
@@ -374,9 +382,8 @@ extension NumberService {
                 claimedHere = true
                 // Recorded before anything is sent: from here on the change may land at the provider, and a crash
                 // before its outcome is recorded leaves it for reconciliation to settle (``OwnedNumber/routeRequest``).
-                // Not a change to the recorded trunk with none open: wherever it leaves the number, the record is
-                // no staler than before.
-                guard trunk?.id != number.trunkId || number.routeRequest != nil else { return ([], (number, trunk)) }
+                // A change to the recorded trunk too: sent without an answer, it may land after a later change and
+                // route the number back, which that change must know of (``RouteRequest/earlier``).
                 return (
                     [.numberRouteRequested(numberId: numberId, trunkId: trunk?.id, at: self.now())], (number, trunk)
                 )

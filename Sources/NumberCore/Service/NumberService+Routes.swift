@@ -22,16 +22,16 @@ extension NumberService {
     /// at most `max` a pass, by number id from where the last pass stopped (so requests whose look-ups keep failing
     /// cannot keep the others out), none a call is changing now nor any whose number's release is asked for or waiting
     /// (its release settles it): each number is looked up at the provider and recorded on the trunk the provider routes
-    /// it to. A request the provider shows as made, replacing none still open
-    /// (``RouteRequest/earlier``), is recorded at once; any other only once no request of it can land any more (the
-    /// in-flight horizon after its call ended — for one made before this process started, after the start — before the
-    /// look-up began), as the trunk of the account the provider routes the number to (the recorded one if the
-    /// provider's SID is registered twice), or none; when the provider routes it to a trunk the account does not have
+    /// it to, once no request of it can land any more (the in-flight horizon after its call ended — for one made
+    /// before this process started, after the start — before the look-up began): as the trunk of the account the
+    /// provider routes the number to (the recorded one if the provider's SID is registered twice), or none. Not
+    /// sooner, even when the provider shows the trunk asked for: that may be where the number was before, the request
+    /// still on its way, and a later change answered at once would then be undone by its landing for good; when the provider routes it to a trunk the account does not have
     /// (changed in Twilio's console), or no longer has the number under its SID, the recorded trunk stays and a warning
     /// names it (the provider audit shows it too). Nothing is sent but the look-up: the change is not made again.
     /// Each number is claimed only for its own look-up and record (a change or release of it meanwhile is refused
-    /// ABORTED, "in progress"); a request that replaced others is not looked up until they can no longer land (the
-    /// answer could not be used). Returns how many were left untried (the pass stopped asking the provider).
+    /// ABORTED, "in progress"); a request is not looked up until it can no longer land (the answer could not be
+    /// used). Returns how many were left untried (the pass stopped asking the provider).
     func reconcileRoutes(max: Int, into report: inout ReconcileReport, pass: inout ProviderPass) async -> Int {
         let (candidates, cursorBefore) = openRoutes(max: max)
         var left = 0
@@ -46,7 +46,10 @@ extension NumberService {
             guard let number = claimOpenRoute(numberId), let request = number.routeRequest else { continue }
             // Handed back as it was: a look-up sends nothing, so the request's window does not move.
             defer { local.withLock { _ = $0.routing.removeValue(forKey: numberId) } }
-            if !request.earlier.isEmpty && mayStillLand(number.id, request, at: now()) {
+            // Not looked up while it may still land: a look-up showing the trunk asked for cannot tell its landing
+            // from the number having been there before (a later change answered at once, then this one landing, would
+            // leave the record wrong for good), nor a landing of one it replaced.
+            if mayStillLand(number.id, request, at: now()) {
                 report.unresolved.append(number.id)
                 continue
             }
@@ -104,8 +107,6 @@ extension NumberService {
     private func settleRoute(
         _ number: OwnedNumber, _ request: RouteRequest, into report: inout ReconcileReport
     ) async -> Bool {
-        // Before the look-up: what it shows is what the provider had by then at the latest.
-        let lookedUpAt = now()
         let shownSid: String??
         switch await lookUpOwned(number.phoneNumber) {
         // Another SID is another purchase of the number: it says nothing of where this one is routed.
@@ -122,12 +123,6 @@ extension NumberService {
             )
         }
         let landed = shownSid.map { $0.map(Trunk.sidKey) == askedSid } ?? false
-        if !landed || !request.earlier.isEmpty, mayStillLand(number.id, request, at: lookedUpAt) {
-            // Sent just before a crash or a lost answer (or an earlier request it replaced), it may still land: look
-            // again on a later pass.
-            report.unresolved.append(number.id)
-            return true
-        }
         let trunkId: String?
         if landed {
             trunkId = request.trunkId

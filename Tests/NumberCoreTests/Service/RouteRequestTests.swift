@@ -122,20 +122,26 @@ struct RouteRequestTests {
     }
 
     @Test(
-        "a change shown as made is recorded at once; one shown elsewhere, as the provider routes it",
+        "a change shown as made is recorded once it can no longer land; one shown elsewhere, as the provider routes it",
         arguments: StoreKind.allCases)
     func settledByWhatTheProviderShows(kind: StoreKind) async throws {
         let h = try await RouteRequestTests.harness(kind)
         let (_, a, b, number) = try await Self.numberOnA(h)
-        // Landed after the call's look-up: recorded by the next pass, within the horizon.
+        // Landed after the call's look-up: not looked up while it may still land (the provider showing the trunk asked
+        // for cannot tell a landing from where the number was before), recorded past the horizon.
         await Self.timedOut(h, number, to: b.id)
         h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = b.providerTrunkSid }
+        let lookUps = h.provider.calls(.lookUp)
+        #expect(await h.service.reconcile().unresolved == [number.id])
+        #expect(h.provider.calls(.lookUp) == lookUps, "not looked up within the horizon")
+        h.clock.advance(by: 601)
         #expect(await h.service.reconcile().routesSettled == [number.id])
         #expect(Self.recorded(h, number).trunkId == b.id)
 
         // Off its trunk, landed: recorded with none.
         await Self.timedOut(h, number, to: nil)
         h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = nil }
+        h.clock.advance(by: 601)
         #expect(await h.service.reconcile().routesSettled == [number.id])
         #expect(Self.recorded(h, number).trunkId == nil)
 
@@ -176,7 +182,7 @@ struct RouteRequestTests {
     }
 
     @Test(
-        "refused outright: no request left open; to the recorded trunk: nothing written; a release settles one",
+        "refused outright: no request left open; to the recorded trunk: settled by its answer; a release settles one",
         arguments: StoreKind.allCases)
     func refusedRepeatedAndReleased(kind: StoreKind) async throws {
         let h = try await Harness(kind)
@@ -189,9 +195,11 @@ struct RouteRequestTests {
         #expect(Self.recorded(h, number).routeRequest == nil && Self.recorded(h, number).trunkId == a.id)
         try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id)
 
-        let commits = h.commitCount
+        // A change to the recorded trunk is recorded before it is sent too (it may land after a later change), and
+        // settled by its answer.
         _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: a.id)
-        #expect(h.commitCount == commits && h.provider.calls(.setTrunk) == 2, "sent, and nothing written")
+        #expect(h.provider.calls(.setTrunk) == 2, "sent")
+        #expect(Self.recorded(h, number).routeRequest == nil && Self.recorded(h, number).trunkId == a.id)
 
         let c = try await h.service.createTrunk(accountId: account.id, name: "C", providerTrunkSid: trunkSid(0xC))
         await Self.timedOut(h, number, to: c.id)
@@ -348,6 +356,7 @@ struct RouteRequestRaceTests {
         let (account, a, b, number) = try await RouteRequestTests.numberOnA(h)
         await RouteRequestTests.timedOut(h, number, to: b.id)
         h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = b.providerTrunkSid }  // landed late
+        h.clock.advance(by: 601)  // looked up only once it can no longer land
         h.provider.inject(.hangThenDo(gate: "look"), on: .lookUp, phoneNumber: number.phoneNumber)
         let service = h.service
         let pass = Task { await service.reconcile() }
@@ -375,6 +384,69 @@ struct RouteRequestRaceTests {
         #expect(moved.number.trunkId == a.id && RouteRequestTests.recorded(h, number).routeRequest == nil)
         let held = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id) }
         #expect(held?.reason == .trunkInUse, "the unanswered change to B may still land: \(String(describing: held))")
+        try await h.check()
+    }
+}
+
+/// From a third review: a change whose call got no answer while the provider already routed the number where it asked
+/// (a repeat of the recorded trunk, say) was settled as made — by the call's own look-up, or by reconciliation at once —
+/// although it was still on its way. A later change, answered, then settled at once, and the first one landing after
+/// it routed the number back: the record was wrong for good, and the first one's trunk deletable under the number.
+@Suite("Route requests: a change that may land after a later one")
+struct LateRepeatRouteRequestTests {
+    @Test(
+        "a repeat without an answer, shown made, stays open: a later change keeps it, and its landing is recorded",
+        arguments: StoreKind.allCases)
+    func repeatWithoutAnswerStaysOpen(kind: StoreKind) async throws {
+        var h = try await RouteRequestTests.harness(kind)
+        let (account, a, b, number) = try await RouteRequestTests.numberOnA(h)
+        // The repeat goes unanswered; the look-up after it shows the number on A, where it was all along.
+        h.provider.inject(.timeOut, on: .setTrunk)
+        let repeated = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: a.id)
+        #expect(repeated.number.trunkId == a.id && repeated.number.routeRequest?.trunkId == a.id)
+        #expect(RouteRequestTests.recorded(h, number).routeRequest?.trunkId == a.id, "kept open: it may still land")
+        try await h.restart()
+        // A later change, answered: recorded on B, the request kept open over the one that may still land.
+        let moved = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
+        #expect(moved.number.trunkId == b.id)
+        let open = RouteRequestTests.recorded(h, number).routeRequest
+        #expect(open?.trunkId == b.id && open?.earlier == [a.id], "\(String(describing: open))")
+        #expect(await h.service.reconcile().unresolved == [number.id], "not settled within the horizon")
+        // The repeat lands after all: the number rings on A again.
+        h.provider.changeOwned(number.phoneNumber) { $0?.trunkSid = a.providerTrunkSid }
+        h.clock.advance(by: 601)
+        #expect(await h.service.reconcile().routesSettled == [number.id])
+        let settled = RouteRequestTests.recorded(h, number)
+        #expect(settled.trunkId == a.id && settled.routeRequest == nil, "where Twilio routes it, not B for good")
+        try await h.check()
+    }
+
+    @Test(
+        "a repeat cut off by a crash is recorded before it is sent: a later change keeps it open",
+        arguments: StoreKind.allCases)
+    func repeatCutOffByACrash(kind: StoreKind) async throws {
+        var h = try await RouteRequestTests.harness(kind)
+        let (account, a, b, number) = try await RouteRequestTests.numberOnA(h)
+        h.provider.inject(.hangBefore(gate: "sent"), on: .setTrunk)
+        let service = h.service
+        let again = Task {
+            await numberError {
+                _ = try await service.setTrunk(accountId: account.id, numberId: number.id, trunkId: a.id)
+            }
+        }
+        await h.provider.waitUntilReached("sent")
+        try await h.restart()  // the crash: the repeat sent, never answered
+        h.provider.resume("sent")
+        _ = await again.value
+        #expect(RouteRequestTests.recorded(h, number).routeRequest?.trunkId == a.id, "recorded before it was sent")
+        #expect(await h.service.reconcile().unresolved == [number.id], "not settled while it may still land")
+        _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: b.id)
+        #expect(RouteRequestTests.recorded(h, number).routeRequest?.earlier == [a.id])
+        let held = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: a.id) }
+        #expect(held?.reason == .trunkInUse, "\(String(describing: held))")
+        h.clock.advance(by: 601)
+        #expect(await h.service.reconcile().routesSettled == [number.id])
+        #expect(RouteRequestTests.recorded(h, number).trunkId == b.id, "it did not land: B, where Twilio routes it")
         try await h.check()
     }
 }
