@@ -62,9 +62,11 @@ struct CrashStorm {
         /// Trunk changes moved onto or off their account's trunk, and those a kill left unanswered, made again.
         var trunkChanges = 0
         var trunkChangesRunAgain = 0
-        /// Trunk changes a kill left open in the store (recorded before they were sent, store format 8), summed over
-        /// the kills: each settled by the restart's reconciliation or the change made again.
-        var routeRequestsLeftOpen = 0
+        /// Trunk changes a kill left open in the store (recorded before they were sent, store format 8), each settled
+        /// by a restart's reconciliation or the change made again: the distinct requests (number and time asked), and
+        /// how many were open at the kills summed over them (a request stays open across kills while it may still land).
+        var routeRequestsLeftOpen: Set<String> = []
+        var routeRequestsOpenAtKills = 0
         var elapsedSeconds = 0.0
 
         var description: String {
@@ -73,7 +75,8 @@ struct CrashStorm {
                 + "\(numbersHeld) numbers held at the end, \(adjustments) adjustments posted, \(adoptions) "
                 + "adoptions (\(adoptionsRunAgain) unanswered run again, \(adoptionsReplayed) keyed repeats replayed), "
                 + "\(trunkChanges) trunk changes acknowledged (\(trunkChangesRunAgain) unanswered made again, "
-                + "\(routeRequestsLeftOpen) left open by a kill); "
+                + "\(routeRequestsLeftOpen.count) requests left open by a kill, \(routeRequestsOpenAtKills) open at "
+                + "the kills summed); "
                 + "restart p50 \(String(format: "%.0f", percentile(restartMilliseconds, 50))) ms, "
                 + "p99 \(String(format: "%.0f", percentile(restartMilliseconds, 99))) ms, "
                 + "max \(String(format: "%.0f", restartMilliseconds.max() ?? 0)) ms; \(problems.count) problems"
@@ -178,7 +181,11 @@ struct CrashStorm {
             for model in models {
                 report.problems += model.check(state, charge: charge, settled: false).map { "cycle \(cycle): \($0)" }
             }
-            report.routeRequestsLeftOpen += state.routeRequests.count
+            for id in state.routeRequests {
+                report.routeRequestsLeftOpen.insert(
+                    "\(id) \(state.numbers[id]?.routeRequest?.at.timeIntervalSince1970 ?? 0)")
+            }
+            report.routeRequestsOpenAtKills += state.routeRequests.count
             guard report.problems.isEmpty else { break }
             child = try await NumberdChild.start(launch)
             report.restartMilliseconds.append(child.readyMilliseconds)
