@@ -645,7 +645,7 @@ public struct NumberdConfiguration: Sendable {
     }
 
     /// The largest CA file ``checkCAFile(_:key:)`` reads: 8 MiB (the system's whole bundle is about 200 KiB).
-    static let caFileBytesMax = 8 << 20
+    public static let caFileBytesMax = 8 << 20
 
     /// Refuses a CA file libcurl could not use: one that cannot be opened or read, that is no regular file, larger
     /// than ``caFileBytesMax``, or that holds no PEM certificate (or a block that cannot be read). libcurl reads it

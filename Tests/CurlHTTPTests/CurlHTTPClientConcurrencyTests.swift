@@ -54,6 +54,38 @@ struct CurlHTTPClientConcurrencyTests {
         }
     }
 
+    /// `idleConnectionsMax` (16 by default): with 17 transfers at once, 17 connections are opened; once they are done
+    /// 16 are kept for reuse, so the next 17 at once open exactly one more.
+    @Test func idleConnectionsKeptUpToTheirLimit() async throws {
+        #expect(HTTPClientConfiguration.Limits.defaults.idleConnectionsMax == 16)
+        try await withServerAndClient(
+            freshServer: true,
+            configure: {
+                Self.patient(&$0)
+                $0.limits.concurrentTransfersMax = 17
+            }
+        ) { server, client in
+            func round() async throws -> Int {
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    // Each stalls long enough for all 17 to be running at once, each on a connection of its own.
+                    for index in 0..<17 {
+                        group.addTask {
+                            try await client.execute(
+                                HTTPRequest(method: .get, url: server.url("/stall?s=3&i=\(index)"))
+                            )
+                            .metrics.newConnections
+                        }
+                    }
+                    return try await group.reduce(0, +)
+                }
+            }
+            let first = try await round()
+            let second = try await round()
+            #expect(first == 17)
+            #expect(second == 1, "16 of the first round's connections kept, the 17th closed")
+        }
+    }
+
     @Test func queueBeyondItsBoundFailsAtOnce() async throws {
         try await withServerAndClient(configure: {
             // The stall must not run into the total timeout on a loaded machine, nor the request queued behind it into

@@ -152,4 +152,35 @@ struct ServerLogBudgetTests {
             #expect(info >= ServerLogBudgets.failedCallsLinesMax, "\(info)")
         }
     }
+
+    /// Any client can have its connection closed for a framing error, with no key: those notices share the server-wide
+    /// budget of connection-closing lines (``ServerLogBudgets/connectionClosingLinesMax``), the rest at debug.
+    @Test("30 connections closed for a framing error: at most 20 notices a window, every one still logged")
+    func framingErrorClosingsAreBudgeted() async throws {
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "numberd-test") { _ in CapturingLogHandler(lines: lines) }
+        let connections = 30
+        try await withTestServer(router: abuseRouter(), tls: tls, logger: logger) { _, port in
+            let started = ContinuousClock.now
+            for _ in 0..<connections {
+                let connection = try await RawConnection.connect(port: port, tls: tls)
+                try await connection.send(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"))  // not the preface
+                #expect(await connection.waitForClose(timeout: .seconds(60)) != nil)
+            }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while Self.lines(lines, "closing connection: framing error").count < connections,
+                ContinuousClock.now < deadline
+            {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let took = ContinuousClock.now - started
+            let closings = Self.lines(lines, "closing connection: framing error")
+            #expect(closings.count == connections, "every closing is still logged")
+            let notices = closings.filter { $0.level == .notice }.count
+            #expect(notices >= ServerLogBudgets.connectionClosingLinesMax, "\(notices)")
+            #expect(
+                notices <= ServerLogBudgets.connectionClosingLinesMax * Self.windows(took), "\(notices) in \(took)")
+            #expect(closings.filter { $0.level == .debug }.count == connections - notices)
+        }
+    }
 }

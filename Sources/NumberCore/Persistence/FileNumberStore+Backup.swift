@@ -37,7 +37,7 @@ extension FileNumberStore {
     /// that looks like a whole backup; a later backup finishes the removal.
     static let removingPrefix = ".removing-"
     /// The file size past which an included file is refused (they are small: `provider.json`).
-    static let includedBytesMax = 1 << 20
+    public static let includedBytesMax = 1 << 20
 
     /// Writes a backup of everything committed so far into `root` (created if missing) while commits go on:
     /// a snapshot is written if the newest one is behind, then `<root>/backup-<time>/store/` gets that snapshot (hard

@@ -151,7 +151,8 @@ public final class NumberService: Sendable {
         }
     }
 
-    let config: NumberServiceConfig
+    /// The configuration the service was opened with.
+    public let config: NumberServiceConfig
     let provider: any NumberProvider
     let clock: any NumberClock
     let coordinator: StateCoordinator

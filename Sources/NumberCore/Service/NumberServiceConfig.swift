@@ -6,6 +6,8 @@ public struct NumberServiceConfig: Sendable, Hashable {
         public var purchaseNumbersMax: Int = 20
         /// Largest search `limit`. Default 100.
         public var searchResultsMax: Int = 100
+        /// The search `limit` when the caller gives none (0). 1...`searchResultsMax`; default 20.
+        public var searchResultsDefault: Int = 20
         /// Page size when the caller gives none. Default 50.
         public var pageSizeDefault: Int = 50
         /// Largest page size. Default 500.
@@ -375,6 +377,9 @@ public struct NumberServiceConfig: Sendable, Hashable {
                     + "digits (PricingPolicy.iso4217MinorUnits), which clients read amounts with: not so for \(named)")
         }
         if limits.searchResultsMax < 1 { problems.append("limits.searchResultsMax must be positive") }
+        if !(1...max(1, limits.searchResultsMax)).contains(limits.searchResultsDefault) {
+            problems.append("limits.searchResultsDefault must be in 1...limits.searchResultsMax")
+        }
         if !(1...1000).contains(limits.searchesInFlightPerAccountMax) {
             problems.append("limits.searchesInFlightPerAccountMax must be in 1...1000")
         }

@@ -7,7 +7,7 @@ extension NumbersAPI {
     func registerNumbers(into router: inout RPCRouter) {
         router.register(NumbersMethods.searchNumbers) { request, context in
             let accountId = try authorize(context, .read, accountId: request.accountId).accountId
-            let limit = request.limit == 0 ? 20 : Int(request.limit)
+            let limit = request.limit == 0 ? service.config.limits.searchResultsDefault : Int(request.limit)
             let query = ProviderSearchQuery(
                 country: request.country.uppercased(), type: try request.type.core(field: "type"),
                 areaCode: request.areaCode.nonEmpty, contains: request.contains.nonEmpty,

@@ -37,6 +37,10 @@ public struct SimulatorConfiguration: Sendable {
     public struct Limits: Sendable {
         /// Largest request body accepted (default 64 KiB); larger → 413.
         public var requestBodyBytesMax: Int
+        /// Largest request head accepted: the bytes of its request target and of its header names and values
+        /// together, and of each one of them alone (default 16 KiB; numberd's requests carry well under 1 KiB). A head
+        /// over it is answered 400 and its connection closed, before the rest of it is read or any of it routed.
+        public var requestHeadBytesMax: Int
         /// Most results one AvailablePhoneNumbers search returns (default 30, Twilio's observed cap; no paging).
         public var searchResultsMax: Int
         /// `PageSize` when a list request gives none (default 50, Twilio's).
@@ -109,7 +113,8 @@ public struct SimulatorConfiguration: Sendable {
 
         /// The documented defaults.
         public static let defaults = Limits(
-            requestBodyBytesMax: 64 * 1024, searchResultsMax: 30, pageSizeDefault: 50, pageSizeMax: 1000,
+            requestBodyBytesMax: 64 * 1024, requestHeadBytesMax: 16 * 1024, searchResultsMax: 30, pageSizeDefault: 50,
+            pageSizeMax: 1000,
             inventoryDensityPerMille: 50,
             searchScanMax: 200_000, requestLogEntriesMax: 10_000, requestLogEntryBytesMax: 1024,
             friendlyNameLengthMax: 64, trunksMax: 100, originationUrlsPerTrunkMax: 10, sipUrlBytesMax: 255,

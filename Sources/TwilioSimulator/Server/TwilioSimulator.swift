@@ -125,7 +125,12 @@ public final class TwilioSimulator: Sendable {
                     let deadline = RequestDeadlineHandler(
                         deadline: .milliseconds(Int64(limits.requestDeadlineMilliseconds)))
                     try channel.pipeline.syncOperations.addHandler(deadline)
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    var head = NIOHTTPDecoderLimitConfiguration()
+                    head.maxHeaderFieldSize = limits.requestHeadBytesMax
+                    head.maxHeaderListSize = limits.requestHeadBytesMax
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withErrorHandling: true, withEncoderConfiguration: .init(),
+                        withDecoderLimitConfiguration: head)
                     try channel.pipeline.syncOperations.addHandler(
                         SimulatorHTTPHandler(engine: engine, requestDeadline: deadline, connections: connections))
                 }

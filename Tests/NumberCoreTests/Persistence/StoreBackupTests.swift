@@ -119,6 +119,32 @@ struct StoreBackupTests {
         await reopened.close()
     }
 
+    @Test("a file included beside the store may hold 1 MiB; one byte more fails the backup, leaving nothing")
+    func includedFileLimit() async throws {
+        let places = Places()
+        defer { places.remove() }
+        let (store, _, _) = try await Self.populated(places.store)
+        #expect(FileNumberStore.includedBytesMax == 1 << 20)
+        let folder = places.root.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for (extra, taken) in [(0, true), (1, false)] {
+            let file = folder.appendingPathComponent("provider-\(extra).json")
+            let bytes = Data(repeating: UInt8(ascii: "x"), count: FileNumberStore.includedBytesMax + extra)
+            try bytes.write(to: file)
+            let before = places.entries()
+            if taken {
+                let backup = try await store.backup(into: places.root, kept: 3, including: [file])
+                #expect(try Data(contentsOf: URL(fileURLWithPath: backup.path + "/" + file.lastPathComponent)) == bytes)
+            } else {
+                await #expect(throws: (any Error).self) {
+                    _ = try await store.backup(into: places.root, kept: 3, including: [file])
+                }
+                #expect(places.entries() == before, "nothing left behind")
+            }
+        }
+        await store.close()
+    }
+
     @Test("a store that holds no record backs up as an empty store")
     func emptyStore() async throws {
         let places = Places()

@@ -97,6 +97,12 @@ struct SearchLimitTests {
             config.limits.searchesInFlightMax = value
             #expect(config.validate().isEmpty == valid, "\(value)")
         }
+        config.limits.searchesInFlightMax = 512
+        // The limit a search without one gets: 1...searchResultsMax.
+        for (value, valid) in [(0, false), (1, true), (100, true), (101, false)] {
+            config.limits.searchResultsDefault = value
+            #expect(config.validate().isEmpty == valid, "\(value)")
+        }
     }
 
     @Test("a full price cache makes room by its oldest price, not by dropping all of them")

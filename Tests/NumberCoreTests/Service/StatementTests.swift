@@ -136,6 +136,32 @@ struct StatementTests {
         #expect(broken.checkInvariants().map(\.rule) == ["ledger-order"])
     }
 
+    /// A period listing of an out-of-order ledger reads it backwards, at most ``NumberService/periodScanMax`` entries a
+    /// page: the entry just past them is left to the next page, which the token reaches.
+    @Test("an out-of-order ledger's period page reads at most 16 384 entries; the next page goes on from there")
+    func periodScanStopsAtItsLimit() async throws {
+        #expect(NumberService.periodScanMax == 16_384)
+        var state = CoreState()
+        let t = { (minute: Double) in Date.utc("2025-01-15T10:00:00Z").addingTimeInterval(minute * 60) }
+        state.apply(.accountCreated(Account(id: "ACC_1", name: "A", currency: "USD", createdAt: t(0))))
+        // Minutes 10, 5 (out of order), 7 (the one asked for), then the limit's worth after them.
+        let minutes = [10.0, 5, 7] + (0..<NumberService.periodScanMax).map { 100 + Double($0) / 1000 }
+        for (index, minute) in minutes.enumerated() {
+            state.apply(
+                .transactionPosted(
+                    LedgerTransaction(
+                        id: "TXN_\(index)", accountId: "ACC_1", kind: .fundsAdded, amount: 1,
+                        balanceAfter: Int64(index + 1), currency: "USD", numberId: nil, description: "x",
+                        createdAt: t(minute), idempotencyKey: nil)))
+        }
+        #expect(state.unsortedLedgers["ACC_1"] != nil)
+        let service = NumberService(
+            store: InMemoryNumberStore(), state: state, provider: FakeProvider(), clock: ManualClock(t(60 * 24)))
+        // The first page reads the last 16 384 entries and stops just short of TXN_2.
+        let listed = try Self.pages(service, "ACC_1", size: 10, t(6), t(8))
+        #expect(listed.ids == ["TXN_2"] && listed.sizes == [0, 1], "\(listed)")
+    }
+
     /// The ids of every page of `listTransactions` for the period, following the tokens, and the pages' sizes.
     static func pages(
         _ service: NumberService, _ accountId: String, size: Int, _ start: Date?, _ end: Date?

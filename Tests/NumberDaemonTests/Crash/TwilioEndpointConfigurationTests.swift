@@ -78,6 +78,23 @@ struct TwilioEndpointConfigurationTests {
         #expect(blank?.description.hasPrefix("twilio-ca-file must name a file") == true, "\(String(describing: blank))")
         environment["NUMBERD_TWILIO_CA_FILE"] = good
         #expect(try NumberdConfiguration.resolve(flags: [:], environment: environment).twilioCAFile == good)
+        // At most 8 MiB (`caFileBytesMax`): the certificate and newlines up to the limit is taken, one byte more not.
+        #expect(NumberdConfiguration.caFileBytesMax == 8 << 20)
+        let pem = Data(authority.certificatePEM.utf8)
+        for (extra, accepted) in [(0, true), (1, false)] {
+            let padded = folder + "/padded-\(extra).pem"
+            let newlines = Data(repeating: 10, count: NumberdConfiguration.caFileBytesMax - pem.count + extra)
+            try (pem + newlines).write(to: URL(fileURLWithPath: padded))
+            environment["NUMBERD_TWILIO_CA_FILE"] = padded
+            if accepted {
+                #expect(try NumberdConfiguration.resolve(flags: [:], environment: environment).twilioCAFile == padded)
+            } else {
+                let large = #expect(throws: ConfigurationError.self) {
+                    try NumberdConfiguration.resolve(flags: [:], environment: environment)
+                }
+                #expect(large?.description.contains("is larger than 8 MiB") == true, "\(String(describing: large))")
+            }
+        }
         // A bundle longer than numberd's own cap on a chain (libcurl reads it whole): its first certificate is checked.
         let bundle = folder + "/bundle.pem"
         try Data(String(repeating: authority.certificatePEM, count: 1_100).utf8).write(to: URL(fileURLWithPath: bundle))

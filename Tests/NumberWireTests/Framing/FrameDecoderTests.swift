@@ -107,6 +107,27 @@ struct FrameDecoderTests {
         }
     }
 
+    @Test("SETTINGS of 64 entries and GOAWAY of a 1024-byte message are taken; one entry or byte more is refused")
+    func connectionFrameLimits() throws {
+        func frame(_ type: FrameType, _ length: Int) -> ByteBuffer {
+            var buffer = ByteBuffer()
+            buffer.writeFrame(Frame(type: type, streamID: 0, payload: ByteBuffer(repeating: 0, count: length)))
+            return buffer
+        }
+        #expect(FrameLimits.settingsPayloadMax == 384 && FrameLimits.goAwayPayloadMax == 1032)
+        for (type, max, step) in [(FrameType.settings, 384, 6), (.goAway, 1032, 1)] {
+            let taken = try decodeAll(frame(type, max), decoder: FrameDecoder(expectsPreface: false))
+            #expect(taken.map(\.payload.readableBytes) == [max], "\(type)")
+            do {
+                _ = try decodeAll(frame(type, max + step), decoder: FrameDecoder(expectsPreface: false))
+                Issue.record("\(type) of \(max + step) bytes was accepted")
+            } catch let error as FramingError {
+                #expect(error.kind == .frameTooLarge, "\(type): \(error)")
+                #expect(error.message.contains("limit of \(max)"), "\(error)")
+            }
+        }
+    }
+
     @Test(
         "malformed headers are connection errors",
         arguments: [

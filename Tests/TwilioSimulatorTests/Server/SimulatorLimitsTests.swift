@@ -121,6 +121,32 @@ import Testing
         }
     }
 
+    /// `requestHeadBytesMax` (16 KiB): the request target's and the header names' and values' bytes together. At the
+    /// limit the request is served; one byte past it is answered 400 and the connection closed, nothing routed.
+    @Test func aRequestHeadOverItsLimitIsRefusedAndClosed() async throws {
+        try await withSimulator { sim in
+            let limit = SimulatorConfiguration.Limits.defaults.requestHeadBytesMax
+            #expect(limit == 16 * 1024)
+            let target = "/pricing/v1/PhoneNumbers/Countries/US"
+            func request(padding: Int) -> String {
+                "GET \(target) HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\n"
+                    + "X-Pad: \(String(repeating: "p", count: padding))\r\nConnection: close\r\n\r\n"
+            }
+            // Counted: the target, then each name and value.
+            let counted =
+                target.utf8.count + "Hostx".utf8.count + "Authorization".utf8.count
+                + sim.authorization.utf8.count + "X-Pad".utf8.count + "Connectionclose".utf8.count
+            let atLimit = try await RawHTTPClient.exchange(port: sim.port, text: request(padding: limit - counted))
+            #expect(atLimit.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(atLimit.prefix(200))")
+            let connection = try await RawConnection.open(port: sim.port)
+            try await connection.send(request(padding: limit - counted + 1))
+            let over = await connection.waitForClose(cutOff: .seconds(30))
+            #expect(over.closedByServer)
+            #expect(over.text.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "\(over.text.prefix(200))")
+            #expect(sim.engine.requestLog.count == 1, "only the first reached the router")
+        }
+    }
+
     @Test func idleConnectionIsClosedButASlowRequestIsNot() async throws {
         var configuration = SimulatorConfiguration.defaults
         // Timings leave room for a loaded machine: a client slower than the idle timeout to send its request would

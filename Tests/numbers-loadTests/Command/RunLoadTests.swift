@@ -9,6 +9,39 @@ import Testing
 
 @Suite("RunLoad: options that cannot give a meaningful figure are refused")
 struct RunLoadTests {
+    @Test("the defaults, as BENCHMARKS.md's harness reference gives them")
+    func defaults() throws {
+        let run = try RunLoad.parse([])
+        #expect(run.connections == 1 && run.concurrency == 64 && run.rate == 1000 && run.outstandingMax == 10_000)
+        #expect(run.duration == 10 && run.warmup == 2 && run.timeoutMilliseconds == 5000 && run.callsMax == nil)
+        #expect(run.accounts == 8 && run.ownedNumbers == 2 && run.reportEvery == 1 && run.fsyncProbeSeconds == 2)
+        #expect(run.maxErrorFraction == 0.01 && run.mix == "list=40,balance=40,get=20")
+    }
+
+    /// Each bounded option: both ends of its range taken, a value past either refused with a usage error.
+    @Test(
+        "each option's range is exact at both ends",
+        arguments: [
+            ("--connections", "1", "1024", "0", "1025"), ("--concurrency", "1", "10000", "0", "10001"),
+            ("--rate", "1", "1000000", "0.5", "1000001"), ("--outstanding-max", "1", "100000", "0", "100001"),
+            ("--duration", "0.1", "3600", "0.09", "3600.5"), ("--warmup", "0", "600", "-1", "600.5"),
+            ("--timeout-ms", "1", "600000", "0", "600001"), ("--accounts", "1", "1000", "0", "1001"),
+            ("--owned-numbers", "0", "50", "-1", "51"), ("--report-every", "0.1", "3600", "0.09", "3600.5"),
+            ("--fsync-probe-seconds", "1", "600", "0.5", "600.5"), ("--max-error-fraction", "0", "1", "-0.1", "1.1"),
+        ])
+    func optionRanges(flag: String, low: String, high: String, under: String, over: String) {
+        // One connection and one call in flight, and no get (it needs an owned number): only `flag` is at its edge.
+        let others = ["--mix", "list=1"] + (flag == "--connections" ? ["--concurrency", "1"] : [])
+        for value in [low, high] {
+            #expect(throws: Never.self, "\(flag) \(value)") { _ = try RunLoad.parse(others + ["\(flag)=\(value)"]) }
+        }
+        for value in [under, over] {
+            #expect(throws: (any Error).self, "\(flag) \(value)") {
+                _ = try RunLoad.parse(others + ["\(flag)=\(value)"])
+            }
+        }
+    }
+
     @Test("--compare-raw with --mode open is a usage error: the raw side's maximum against a fixed rate means nothing")
     func compareRawRefusesOpenLoop() throws {
         let error = #expect(throws: (any Error).self) {

@@ -1,0 +1,36 @@
+import Foundation
+import NumberAPI
+import NumberClient
+import NumberCore
+import Testing
+
+/// The search `limit` over real TLS: none given is `limits.searchResultsDefault` (20), at most
+/// `limits.searchResultsMax` (100) is taken, one more is refused before Twilio is asked.
+@Suite("Search limits end to end", .serialized)
+struct SearchLimitEndToEndTests {
+    @Test("no limit answers 20 of the numbers found; 100 is taken; 101 is refused LIMIT_EXCEEDED, Twilio not asked")
+    func searchLimitEdges() async throws {
+        #expect(NumberServiceConfig.defaults.limits.searchResultsDefault == 20)
+        #expect(NumberServiceConfig.defaults.limits.searchResultsMax == 100)
+        try await withNumberd { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let account = try await makeAccount(admin, name: "Searcher", funds: 0)
+                try await withNumbersClient(numberd.client(key: account.key)) { client in
+                    let unlimited = try await client.searchNumbers(SearchNumbersRequest(country: "US", areaCode: "415"))
+                    #expect(unlimited.numbers.count == 20 && unlimited.totalFound > 20, "\(unlimited.totalFound)")
+                    let most = try await client.searchNumbers(
+                        SearchNumbersRequest(country: "US", areaCode: "415", limit: 100))
+                    #expect(most.numbers.count == Int(most.totalFound) && most.numbers.count > 20)
+                    let engine = numberd.simulator.engine
+                    engine.clearRequestLog()
+                    let refused = await #expect(throws: RPCError.self) {
+                        try await client.searchNumbers(SearchNumbersRequest(country: "US", areaCode: "415", limit: 101))
+                    }
+                    #expect(refused?.code == .invalidArgument && refused?.reason == "LIMIT_EXCEEDED")
+                    #expect(refused?.details["max"] == "100", "\(String(describing: refused))")
+                    #expect(engine.requestLog.isEmpty, "refused before Twilio is asked")
+                }
+            }
+        }
+    }
+}
