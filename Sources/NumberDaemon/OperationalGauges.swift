@@ -25,6 +25,8 @@ struct OperationalGauges: Sendable {
     /// `numberd_open_route_requests`: trunk changes whose outcome is not recorded yet (running, or left for
     /// reconciliation by a crash or a lost answer).
     let openRouteRequests: Meter
+    /// `numberd_oldest_open_route_request_age_seconds`: 0 when none is open.
+    let oldestOpenRouteRequestAge: Meter
     /// `numberd_last_snapshot_timestamp_seconds`: when a snapshot last succeeded (written, or found current); 0 until
     /// one did, which an alert on its age takes for long ago, as it should.
     let lastSnapshotTimestamp: Meter
@@ -59,6 +61,7 @@ struct OperationalGauges: Sendable {
         oldestPendingReleaseAge = Meter(label: "numberd_oldest_pending_release_age_seconds", factory: factory)
         orphanWatches = Meter(label: "numberd_orphan_watches", factory: factory)
         openRouteRequests = Meter(label: "numberd_open_route_requests", factory: factory)
+        oldestOpenRouteRequestAge = Meter(label: "numberd_oldest_open_route_request_age_seconds", factory: factory)
         lastSnapshotTimestamp = Meter(label: "numberd_last_snapshot_timestamp_seconds", factory: factory)
         lastSnapshotBytes = Meter(label: "numberd_last_snapshot_bytes", factory: factory)
         certificateNotAfter = Meter(label: "numberd_tls_certificate_not_after_timestamp_seconds", factory: factory)
@@ -101,7 +104,8 @@ struct OperationalGauges: Sendable {
         Meter(label: "numberd_start_time_seconds", factory: factory).set(start.timeIntervalSince1970)
     }
 
-    /// Sets the open-work gauges from `levels`, the oldest intent's and pending release's ages as of `now`.
+    /// Sets the open-work gauges from `levels`, the oldest intent's, pending release's and route request's ages as of
+    /// `now`.
     func record(_ levels: WorkLevels, now: Date) {
         openPurchaseIntents.set(levels.openPurchaseIntents)
         oldestOpenPurchaseIntentAge.set(levels.oldestOpenPurchaseIntentAgeSeconds(at: now))
@@ -109,6 +113,7 @@ struct OperationalGauges: Sendable {
         oldestPendingReleaseAge.set(levels.oldestPendingReleaseAgeSeconds(at: now))
         orphanWatches.set(levels.orphanWatches)
         openRouteRequests.set(levels.openRouteRequests)
+        oldestOpenRouteRequestAge.set(levels.oldestOpenRouteRequestAgeSeconds(at: now))
     }
 
     /// Sets the snapshot gauges; nothing before the first snapshot succeeded (both then read 0: an alert on the

@@ -65,7 +65,7 @@ struct OperationalMetricsTests {
             for level in [
                 "numberd_open_purchase_intents", "numberd_oldest_open_purchase_intent_age_seconds",
                 "numberd_pending_releases", "numberd_oldest_pending_release_age_seconds", "numberd_orphan_watches",
-                "numberd_open_route_requests",
+                "numberd_open_route_requests", "numberd_oldest_open_route_request_age_seconds",
                 "numberd_store_no_room_since_timestamp_seconds",
             ] {
                 #expect(Self.value(level, in: text) == 0, "\(level) in \(text)")
@@ -117,6 +117,8 @@ struct OperationalMetricsTests {
         levels.pendingReleases = 2
         levels.oldestPendingReleaseRequestedAt = now.addingTimeInterval(-90_000)
         levels.orphanWatches = 5
+        levels.openRouteRequests = 4
+        levels.oldestOpenRouteRequestAt = now.addingTimeInterval(-7_200)
         gauges.record(levels, now: now)
         gauges.record(FileNumberStore.SnapshotStatus(seq: 9, bytes: 4_096, confirmedAt: now))
         gauges.recordCertificate(notAfterSeconds: 1_800_000_000)
@@ -126,6 +128,8 @@ struct OperationalMetricsTests {
         #expect(Self.value("numberd_pending_releases", in: text) == 2)
         #expect(Self.value("numberd_oldest_pending_release_age_seconds", in: text) == 90_000)
         #expect(Self.value("numberd_orphan_watches", in: text) == 5)
+        #expect(Self.value("numberd_open_route_requests", in: text) == 4)
+        #expect(Self.value("numberd_oldest_open_route_request_age_seconds", in: text) == 7_200)
         #expect(Self.value("numberd_last_snapshot_timestamp_seconds", in: text) == 1_736_937_000)
         #expect(Self.value("numberd_last_snapshot_bytes", in: text) == 4_096)
         #expect(Self.value("numberd_tls_certificate_not_after_timestamp_seconds", in: text) == 1_800_000_000)
@@ -135,6 +139,7 @@ struct OperationalMetricsTests {
         #expect(Self.value("numberd_open_purchase_intents", in: settled) == 0)
         #expect(Self.value("numberd_oldest_open_purchase_intent_age_seconds", in: settled) == 0)
         #expect(Self.value("numberd_oldest_pending_release_age_seconds", in: settled) == 0)
+        #expect(Self.value("numberd_oldest_open_route_request_age_seconds", in: settled) == 0)
     }
 
     /// A backup named under a clock that was ahead made the gauge read the future after every restart, so the

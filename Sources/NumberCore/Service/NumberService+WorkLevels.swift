@@ -19,6 +19,10 @@ public struct WorkLevels: Sendable, Hashable {
     /// Numbers with a trunk change whose outcome is not recorded yet (``OwnedNumber/routeRequest``): running, or left
     /// by a crash or a lost answer for reconciliation. One that stays is a number the provider cannot be asked about.
     public var openRouteRequests = 0
+    /// When the oldest of them was asked for (``RouteRequest/at``: a change recorded over requests that may still land
+    /// keeps its own time); nil when there is none. Reconciliation settles one once the in-flight horizon has passed
+    /// since its call ended: one that stays older is a number the provider cannot be asked about, its trunks held.
+    public var oldestOpenRouteRequestAt: Date?
 
     /// No open work.
     public init() {}
@@ -32,11 +36,17 @@ public struct WorkLevels: Sendable, Hashable {
     public func oldestPendingReleaseAgeSeconds(at now: Date) -> Double {
         oldestPendingReleaseRequestedAt.map { max(0, now.timeIntervalSince($0)) } ?? 0
     }
+
+    /// Seconds since the oldest open route request was asked for at `now` (0 when there is none, never negative).
+    public func oldestOpenRouteRequestAgeSeconds(at now: Date) -> Double {
+        oldestOpenRouteRequestAt.map { max(0, now.timeIntervalSince($0)) } ?? 0
+    }
 }
 
 extension NumberService {
-    /// The open work now, read without copying any table out of its lock: the intents and watches from the durable
-    /// state (one pass over the open intents, which reconciliation keeps few), the pending releases from the index
+    /// The open work now, read without copying any table out of its lock: the intents, watches and route requests
+    /// from the durable state (one pass over the open intents and the open route requests, which reconciliation keeps
+    /// few), the pending releases from the index
     /// decisions keep (``WorkIndexes``, absent from the durable state; it may count a release decided and not yet on
     /// disk; one pass over them for the oldest, as reconciliation's claim makes). Cheap enough for every background
     /// run.
@@ -48,6 +58,8 @@ extension NumberService {
                 levels.oldestOpenPurchaseIntentCreatedAt = state.intents.values.lazy.map(\.createdAt).min()
                 levels.orphanWatches = state.orphanWatch.count
                 levels.openRouteRequests = state.routeRequests.count
+                levels.oldestOpenRouteRequestAt =
+                    state.routeRequests.lazy.compactMap { state.numbers[$0]?.routeRequest?.at }.min()
                 return levels
             }) ?? WorkLevels()
         (levels.pendingReleases, levels.oldestPendingReleaseRequestedAt) = coordinator.readDecisionState { state in

@@ -75,6 +75,35 @@ struct WorkLevelsTests {
         try await h.check()
     }
 
+    @Test("a trunk change left open ages until reconciliation settles it", arguments: StoreKind.allCases)
+    func openRouteRequest(kind: StoreKind) async throws {
+        var config = NumberServiceConfig.defaults
+        config.reconcile.inFlightHorizonSeconds = 600
+        let h = try await Harness(kind, config: config)
+        let account = try await h.account(funds: 133)
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "T", providerTrunkSid: trunkSid(0xA))
+        let number = try await h.buy([Self.phone], for: account.id).numbers[0]
+        h.provider.inject(.timeOut, on: .setTrunk)
+        let asked = h.clock.now()
+        _ = await numberError {
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
+        }
+        var expected = WorkLevels()
+        expected.openRouteRequests = 1
+        expected.oldestOpenRouteRequestAt = asked
+        #expect(h.service.workLevels() == expected)
+        // The provider cannot be asked about it: it stays, aging (`numberd_oldest_open_route_request_age_seconds`).
+        h.clock.advance(by: 3_600)
+        h.provider.inject(.fail(.unavailable), on: .lookUp, phoneNumber: Self.phone)
+        #expect(await h.service.reconcile().unresolved == [number.id])
+        #expect(h.service.workLevels().oldestOpenRouteRequestAgeSeconds(at: h.clock.now()) == 3_600)
+        #expect(await h.service.reconcile().routesSettled == [number.id])
+        let settled = h.service.workLevels()
+        #expect(settled.openRouteRequests == 0 && settled.oldestOpenRouteRequestAt == nil)
+        #expect(settled.oldestOpenRouteRequestAgeSeconds(at: h.clock.now()) == 0)
+        try await h.check()
+    }
+
     @Test("the age is never negative (a clock set back)")
     func ageNeverNegative() {
         var levels = WorkLevels()
