@@ -122,12 +122,14 @@ enum UnknownOutcome {
             --run). A rerun could create it twice.
             """
 
-        /// `trunk assign` / `trunk unassign` (UpdateNumber): nothing reconciles a trunk change but the caller asking
-        /// again, which sets the provider as asked and records it; a number already on that trunk is left as it is.
+        /// `trunk assign` / `trunk unassign` (UpdateNumber): asking again sets the provider as asked and records it;
+        /// reconciliation records where the provider routes the number once the change can no longer land.
         static let trunkChange = """
-            the outcome is unknown: the trunk change may have been carried out, or may still take effect. To settle \
-            it, run it again: the change is made once, however often it is asked for (while the first still runs, \
-            the rerun is refused as in progress: run it again a moment later).
+            the outcome is unknown: the trunk change may have been carried out, or may still take effect. Run it \
+            again to have the number routed as asked: the change is the same however often it is asked for (while \
+            the first still runs, the rerun is refused as in progress: run it again a moment later). Otherwise \
+            numberd's reconciliation records where Twilio routes the number once the change can no longer land \
+            (numbers show prints it as a trunk change until then).
             """
 
         /// `trunks delete`: a trunk is deleted by its id, once; a rerun after it was deleted answers not found.

@@ -220,13 +220,15 @@ extension NumberService {
         let trunkId = trunkId?.isEmpty == true ? nil : trunkId
         let (number, trunk) = try await claimRoute(
             accountId: accountId, numberId: numberId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
-        defer { endRoute(numberId) }
-        // Whether the request may still land although the provider shows it made: that may be where the number was
-        // before, the request still on its way.
-        var mayStillLand = false
+        // Whether this call's request may still land (sent without an answer), even if the provider shows it made:
+        // that may be where the number was before, the request still on its way. Only then does the in-flight horizon
+        // start again from this call's end (``endRoute(_:mayLandLate:)``).
+        var mayLandLate = false
+        defer { endRoute(numberId, mayLandLate: mayLandLate) }
         do {
             try await provider.setTrunk(sid: number.providerSid, trunkSid: trunk?.providerTrunkSid)
         } catch {
+            mayLandLate = Self.mayStillTakeEffect(error)
             // No answer (a timeout, a lost connection), or a removal whose DELETE gave up after an attempt that may
             // have reached the provider: the provider may route the number as asked already. Recorded only as the
             // provider shows it: left on the old trunk here while the provider routes to the new one, the new trunk
@@ -272,23 +274,23 @@ extension NumberService {
                 }
                 // The request stays open (``OwnedNumber/routeRequest``): reconciliation records where the provider
                 // routes the number once the change can no longer land (``reconcileRoutes(max:into:pass:)``). The
-                // caller settles it sooner by asking again — the provider then routes the number as asked, and the
-                // change is recorded.
+                // caller learns sooner where the number goes by asking again — the provider then routes it as asked,
+                // and the change is recorded (its request kept open while this one may still land).
                 if Self.mayHaveHappened(error) {
                     throw NumberError(
                         .unavailable, .outcomeUnknown,
                         "the trunk change may have reached the provider and may still take effect there; make it again "
-                            + "to settle it (otherwise reconciliation records where the provider routes the number)",
+                            + "to have the number routed as asked (reconciliation records where the provider routes "
+                            + "the number once the change can no longer land)",
                         details: ["numberId": numberId],
                         internalDetail: "\(error)")
                 }
                 throw NumberError.fromProvider(error, phoneNumber: number.phoneNumber)
             }
-            mayStillLand = Self.mayStillTakeEffect(error)
         }
         do throws(NumberError) {
             let listing = try await recordRoute(
-                accountId: accountId, numberId: numberId, trunkId: trunkId, keepOpen: mayStillLand)
+                accountId: accountId, numberId: numberId, trunkId: trunkId, keepOpen: mayLandLate)
             let recordedAt = now()
             local.withLock { $0.unsettledRoutes.settle(numberId, at: recordedAt) }
             return listing
@@ -378,6 +380,11 @@ extension NumberService {
                         throw .releaseInProgress(numberId)
                     }
                     local.routing[numberId] = .some(trunk?.id)
+                    // The request this one replaces may still land until the horizon after when its call ended; this
+                    // claim's own time must not stand in for that once it is replaced (``endRoute(_:mayLandLate:)``).
+                    if let open = number.routeRequest, local.routesEnded[numberId] == nil {
+                        local.routesEnded[numberId] = max(open.at, local.startedAt)
+                    }
                 }
                 claimedHere = true
                 // Recorded before anything is sent: from here on the change may land at the provider, and a crash

@@ -2,18 +2,20 @@ import Foundation
 import Logging
 
 extension NumberService {
-    /// Hands back the claim of a call that changed `numberId`'s trunk (``Local/routing``), noting when it ended if it
-    /// left the number's route request open (``Local/routesEnded``): a request sent then may still land for the
-    /// in-flight horizon after.
-    func endRoute(_ numberId: String) {
+    /// Hands back the claim of a call that changed `numberId`'s trunk (``Local/routing``), noting when it ended if its
+    /// own request may still land (`mayLandLate`: sent without an answer) and the number's route request is left open
+    /// (``Local/routesEnded``): it may land for the in-flight horizon after. A call answered or refused leaves the time
+    /// of the requests it replaced as it was (captured by its claim), so changes made again and again over one
+    /// without an answer do not keep it from being settled.
+    func endRoute(_ numberId: String, mayLandLate: Bool) {
         let open = coordinator.readDecisionState { $0.routeRequests.contains(numberId) }
         let ended = now()
         local.withLock { local in
             local.routing.removeValue(forKey: numberId)
-            if open {
-                local.routesEnded[numberId] = ended
-            } else {
+            if !open {
                 local.routesEnded.removeValue(forKey: numberId)
+            } else if mayLandLate {
+                local.routesEnded[numberId] = ended
             }
         }
     }
@@ -43,12 +45,20 @@ extension NumberService {
                 continue
             }
             lastTried = numberId
+            // Not looked up while it may still land: a look-up showing the trunk asked for cannot tell its landing
+            // from the number having been there before (a later change answered at once, then this one landing, would
+            // leave the record wrong for good), nor a landing of one it replaced. Nor claimed meanwhile: a change or
+            // release of the number would be refused "in progress" for nothing.
+            if let open = coordinator.readDecisionState({ $0.numbers[numberId]?.routeRequest }),
+                mayStillLand(numberId, open, at: now())
+            {
+                report.unresolved.append(numberId)
+                continue
+            }
             guard let number = claimOpenRoute(numberId), let request = number.routeRequest else { continue }
             // Handed back as it was: a look-up sends nothing, so the request's window does not move.
             defer { local.withLock { _ = $0.routing.removeValue(forKey: numberId) } }
-            // Not looked up while it may still land: a look-up showing the trunk asked for cannot tell its landing
-            // from the number having been there before (a later change answered at once, then this one landing, would
-            // leave the record wrong for good), nor a landing of one it replaced.
+            // Made again since the read above, by a call that ended meanwhile.
             if mayStillLand(number.id, request, at: now()) {
                 report.unresolved.append(number.id)
                 continue

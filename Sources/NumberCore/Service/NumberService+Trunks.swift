@@ -391,9 +391,9 @@ extension NumberService {
         }) {
             var refusal = Self.trunkInUse(
                 trunkId, numbers: 0,
-                also: "a number (\(requested)) whose trunk change to it is unsettled (its outcome unknown: make that "
-                    + "change again, or release the number, to settle it; otherwise reconciliation records where the "
-                    + "provider routes it)")
+                also: "a number (\(requested)) whose trunk change to it is unsettled (its outcome unknown, or it may "
+                    + "still land: reconciliation records where the provider routes the number once no change of it "
+                    + "can land any more, or release the number)")
             refusal.details["numberId"] = requested
             throw refusal
         }
@@ -407,7 +407,7 @@ extension NumberService {
             throw Self.trunkInUse(
                 trunkId, numbers: 0,
                 also: "a number the provider may route to it, its trunk change unsettled (its outcome unknown or "
-                    + "unrecorded: make that change again, or release the number, to settle it; a change request that "
+                    + "unrecorded: make a change of the number, or release it, to settle it; a change request that "
                     + "got no answer may land up to \(lateBuySeconds) s after it, and holds the trunk until then)")
         }
         // An intent names a trunk of its own account, and reserves its numbers while open.

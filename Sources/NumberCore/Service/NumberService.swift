@@ -69,10 +69,12 @@ public final class NumberService: Sendable {
         /// that trunk wait until it is recorded. Billing renews them and marks them past due all the same: the change
         /// records only the trunk.
         var routing: [String: String?] = [:]
-        /// When the last call changing each number's trunk in this process ended with its route request left open
-        /// (``OwnedNumber/routeRequest``: no answer, or made and not recorded): reconciliation settles the request
-        /// once the in-flight horizon has passed since then. Only numbers with a request open; one made before this
-        /// process started counts from `startedAt` instead.
+        /// When the last call changing each number's trunk in this process whose own request may still land (sent
+        /// without an answer) ended, its route request left open (``OwnedNumber/routeRequest``): reconciliation
+        /// settles the request once the in-flight horizon has passed since then. A later call answered or refused
+        /// leaves it as it was (a claim over an open request with none here notes that request's `at`, or
+        /// `startedAt`), so changes made again and again over one without an answer do not keep it open. Only numbers
+        /// with a request open; one made before this process started counts from `startedAt` instead.
         var routesEnded: [String: Date] = [:]
         /// The number id the last reconciliation pass that stopped early stopped at in the open route requests: the
         /// next pass goes on after it (``NumberService/reconcileRoutes(max:into:pass:)``).
@@ -82,9 +84,9 @@ public final class NumberService: Sendable {
         /// instead of the recorded one: those the changes asked for and those the look-ups after them showed. None of
         /// them is deleted (TRUNK_IN_USE) while held. A recorded change of the number drops them, but for the trunk of
         /// a change that got no answer, whose request may land later still (held until it no longer can); its recorded
-        /// release drops them all. The caller settles a change by making a change again (every change is sent to the
-        /// provider, one to the recorded trunk included), or reconciliation does (``OwnedNumber/routeRequest``, which
-        /// holds the trunk asked for durably). Not durable: a restart forgets the rest — the trunk a look-up showed,
+        /// release drops them all. The caller learns where the number goes by making a change again (every change is
+        /// sent to the provider, one to the recorded trunk included); reconciliation settles the request
+        /// (``OwnedNumber/routeRequest``, which holds the trunks asked for durably) once none can land any more. Not durable: a restart forgets the rest — the trunk a look-up showed,
         /// the late window of a superseded request —, and the provider audit's `trunk_differs` names a number the
         /// provider still routes elsewhere; a trunk numberd made at the provider is not deleted while the provider
         /// routes numbers to it either (asked then).

@@ -449,4 +449,38 @@ struct LateRepeatRouteRequestTests {
         #expect(RouteRequestTests.recorded(h, number).trunkId == b.id, "it did not land: B, where Twilio routes it")
         try await h.check()
     }
+
+    /// From a review of the fix: every call that left a request open moved the horizon to its own end, so a change
+    /// answered again and again (a cron that "ensures" the routing) over one without an answer kept the request open,
+    /// and the unanswered one's trunk held, for good.
+    @Test(
+        "answered changes over one without an answer do not move its horizon: settled once it can no longer land",
+        arguments: StoreKind.allCases)
+    func answeredChangesDoNotExtendTheHorizon(kind: StoreKind) async throws {
+        var h = try await RouteRequestTests.harness(kind)
+        let (account, a, b, number) = try await RouteRequestTests.numberOnA(h)
+        await RouteRequestTests.timedOut(h, number, to: b.id)
+        for _ in 0..<5 {
+            h.clock.advance(by: 100)
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: a.id)
+            #expect(RouteRequestTests.recorded(h, number).routeRequest?.earlier.contains(b.id) == true, "B may land")
+        }
+        // 601 s after the unanswered change ended (100 s after the last answered one): settled by the next change.
+        h.clock.advance(by: 101)
+        _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: a.id)
+        #expect(RouteRequestTests.recorded(h, number).routeRequest == nil)
+
+        // The same left to reconciliation, across a restart: the horizon counts from the start at the latest.
+        await RouteRequestTests.timedOut(h, number, to: b.id)
+        try await h.restart()
+        for _ in 0..<3 {
+            h.clock.advance(by: 190)
+            _ = try await h.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: a.id)
+        }
+        #expect(await h.service.reconcile().unresolved == [number.id], "within 600 s of the start")
+        h.clock.advance(by: 31)
+        #expect(await h.service.reconcile().routesSettled == [number.id])
+        #expect(RouteRequestTests.recorded(h, number).trunkId == a.id)
+        try await h.check()
+    }
 }

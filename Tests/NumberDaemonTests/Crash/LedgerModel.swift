@@ -321,8 +321,10 @@ final class AccountModel: Sendable {
                 fail("number \(number.id) on trunk \(number.trunkId ?? "none"), its last change said \(expected)")
             }
             // An answered change closed its request (store format 8), unless it replaced one whose caller heard
-            // nothing, which may still land: reconciliation settles those (none once the state is settled).
-            if let open = number.routeRequest, open.earlier.isEmpty {
+            // nothing, which may still land, or its own request got no answer from Twilio and the look-up after showed
+            // it made (the recorded trunk, kept open: it may still land): reconciliation settles those (none once the
+            // state is settled).
+            if let open = number.routeRequest, open.earlier.isEmpty, open.trunkId != number.trunkId {
                 fail("number \(number.id) has a trunk change to \(open.trunkId ?? "none") open; none is unanswered")
             }
         }
