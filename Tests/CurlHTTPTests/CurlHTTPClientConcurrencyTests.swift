@@ -65,22 +65,22 @@ struct CurlHTTPClientConcurrencyTests {
                 $0.limits.concurrentTransfersMax = 17
             }
         ) { server, client in
-            func round() async throws -> Int {
+            func round(_ name: String) async throws -> Int {
                 try await withThrowingTaskGroup(of: Int.self) { group in
-                    // Each stalls long enough for all 17 to be running at once, each on a connection of its own.
-                    for index in 0..<17 {
+                    // Answered only once all 17 have arrived: all in flight at once, each on a connection of its own.
+                    for _ in 0..<17 {
                         group.addTask {
-                            try await client.execute(
-                                HTTPRequest(method: .get, url: server.url("/stall?s=3&i=\(index)"))
-                            )
-                            .metrics.newConnections
+                            let response = try await client.execute(
+                                HTTPRequest(method: .get, url: server.url("/barrier?name=\(name)&n=17")))
+                            #expect(response.status == 200, "the round's 17 requests arrived together")
+                            return response.metrics.newConnections
                         }
                     }
                     return try await group.reduce(0, +)
                 }
             }
-            let first = try await round()
-            let second = try await round()
+            let first = try await round("first")
+            let second = try await round("second")
             #expect(first == 17)
             #expect(second == 1, "16 of the first round's connections kept, the 17th closed")
         }

@@ -11,6 +11,8 @@ extension TestHTTPSServer {
         lock = threading.Lock()
         connections = [0]
         hits = {}
+        barrier = threading.Condition()
+        arrived = {}
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -62,6 +64,15 @@ extension TestHTTPSServer {
                         self.wfile.write(b"0\r\n\r\n")
                     except OSError:
                         self.close_connection = True
+                elif url.path == "/barrier":
+                    # Answered once `n` requests of the same `name` have arrived (each on a connection of its own, as
+                    # none is answered before), or after 120 s (503): a round of requests all in flight at once.
+                    name, n = query["name"][0], int(query["n"][0])
+                    with barrier:
+                        arrived[name] = arrived.get(name, 0) + 1
+                        barrier.notify_all()
+                        met = barrier.wait_for(lambda: arrived[name] >= n, timeout=120)
+                    self.send(200 if met else 503, b"{}")
                 elif url.path.startswith("/stall"):  # "/stall-<id>": its own count in /hits
                     time.sleep(float(query["s"][0]))
                     self.send(200, b"{}")
