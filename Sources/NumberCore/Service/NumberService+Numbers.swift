@@ -232,18 +232,18 @@ extension NumberService {
             // No answer (a timeout, a lost connection), or a removal whose DELETE gave up after an attempt that may
             // have reached the provider: the provider may route the number as asked already. Recorded only as the
             // provider shows it: left on the old trunk here while the provider routes to the new one, the new trunk
-            // could be deleted under the number. Shown so, the change is recorded, but its request stays open while
-            // it may still land (the number may have been there before, the request still on its way: a later change
-            // settled at once would be undone by its landing for good). (Shown otherwise, the error stands: a retry
-            // of the change tells the caller where the number is, as does any later change of the number, one back to
-            // the recorded trunk included, since every change is sent to the provider. Until then `Local.unsettledRoutes` keeps the trunk asked for, and the one the
-            // look-up showed, from being deleted under the number — added to what earlier unsettled changes hold: a
-            // change back to the recorded trunk that got no answer either, its look-up showing the first change
-            // landed, used to replace the first change's trunk with the recorded one, and the trunk the provider
-            // routed the number to could be deleted. A request that got no answer may also land after a later change
-            // is recorded, routing the number back: its trunk stays held until it no longer can, as long as a voided
-            // purchase's buy may land. SIDs compare by ``Trunk/sidKey(_:)``: Twilio shows a trunk recorded in upper
-            // case in lower case.)
+            // could be deleted under the number. Shown so, the change is recorded, but its request stays open while it
+            // may still land (the number may have been there before, the request still on its way: a later change
+            // settled at once would be undone by its landing for good). (Shown otherwise, the error stands: a retry of
+            // the change tells the caller where the number is, as does any later change of the number, one back to the
+            // recorded trunk included, since every change is sent to the provider. Until then `Local.unsettledRoutes`
+            // keeps the trunk asked for, and the one the look-up showed, from being deleted under the number — added to
+            // what earlier unsettled changes hold: a change back to the recorded trunk that got no answer either, its
+            // look-up showing the first change landed, used to replace the first change's trunk with the recorded one,
+            // and the trunk the provider routed the number to could be deleted. A request that got no answer may also
+            // land after a later change is recorded, routing the number back: its trunk stays held until it no longer
+            // can, as long as a voided purchase's buy may land. SIDs compare by ``Trunk/sidKey(_:)``: Twilio shows a
+            // trunk recorded in upper case in lower case.)
             if Self.mayStillTakeEffect(error), let asked = trunk?.id {
                 let until = now().addingTimeInterval(Double(lateBuySeconds))
                 local.withLock { $0.unsettledRoutes.holdLate(asked, of: numberId, until: until) }

@@ -20,20 +20,20 @@ extension NumberService {
         }
     }
 
-    /// Settles the trunk changes a crash, a lost answer or a store refusal left open (``OwnedNumber/routeRequest``),
-    /// at most `max` a pass, by number id from where the last pass stopped (so requests whose look-ups keep failing
-    /// cannot keep the others out), none a call is changing now nor any whose number's release is asked for or waiting
-    /// (its release settles it): each number is looked up at the provider and recorded on the trunk the provider routes
-    /// it to, once no request of it can land any more (the in-flight horizon after its call ended — for one made
-    /// before this process started, after the start — before the look-up began): as the trunk of the account the
-    /// provider routes the number to (the recorded one if the provider's SID is registered twice), or none. Not
-    /// sooner, even when the provider shows the trunk asked for: that may be where the number was before, the request
-    /// still on its way, and a later change answered at once would then be undone by its landing for good; when the provider routes it to a trunk the account does not have
-    /// (changed in Twilio's console), or no longer has the number under its SID, the recorded trunk stays and a warning
-    /// names it (the provider audit shows it too). Nothing is sent but the look-up: the change is not made again.
-    /// Each number is claimed only for its own look-up and record (a change or release of it meanwhile is refused
-    /// ABORTED, "in progress"); a request is not looked up until it can no longer land (the answer could not be
-    /// used). Returns how many were left untried (the pass stopped asking the provider).
+    /// Settles the trunk changes a crash, a lost answer or a store refusal left open (``OwnedNumber/routeRequest``), at
+    /// most `max` a pass, by number id from where the last pass stopped (so requests whose look-ups keep failing cannot
+    /// keep the others out), none a call is changing now nor any whose number's release is asked for or waiting (its
+    /// release settles it): each number is looked up at the provider and recorded on the trunk the provider routes it
+    /// to, once no request of it can land any more (the in-flight horizon after its call ended — for one made before
+    /// this process started, after the start — before the look-up began): as the trunk of the account the provider
+    /// routes the number to (the recorded one if the provider's SID is registered twice), or none. Not sooner, even
+    /// when the provider shows the trunk asked for: that may be where the number was before, the request still on its
+    /// way, and a later change answered at once would then be undone by its landing for good; when the provider routes
+    /// it to a trunk the account does not have (changed in Twilio's console), or no longer has the number under its
+    /// SID, the recorded trunk stays and a warning names it (the provider audit shows it too). Nothing is sent but the
+    /// look-up: the change is not made again. Each number is claimed only for its own look-up and record (a change or
+    /// release of it meanwhile is refused ABORTED, "in progress"); a request is not looked up until it can no longer
+    /// land (the answer could not be used). Returns how many were left untried (the pass stopped asking the provider).
     func reconcileRoutes(max: Int, into report: inout ReconcileReport, pass: inout ProviderPass) async -> Int {
         let (candidates, cursorBefore) = openRoutes(max: max)
         var left = 0
