@@ -6,7 +6,8 @@
 # billing/reconcile/snapshot passes every few seconds, the in-process Twilio simulator over libcurl) driven by
 # numbers-load (the client library): a mixed load, a load while journal writes find no room half a second in two
 # (the file size limit lowered with prlimit), a load whose deadlines cancel most calls mid-way, and 300 new TLS
-# connections; then a graceful stop. Exits 1 when the sanitizer reports anything (the reports are printed), 0 when clean.
+# connections, then trunk changes racing each other, releases and reconciliation; then a graceful stop. Exits 1 when
+# the sanitizer reports anything (the reports are printed), 0 when clean.
 #
 #   bash Tests/Sanitizers/run.sh [thread|address]
 #
@@ -25,7 +26,7 @@ address) scratch=.build-asan init=__asan_init ;;
 *) echo "usage: $0 [thread|address]"; exit 2 ;;
 esac
 build_log=$(mktemp)
-for product in numberd numbers-load CoreBenchmark; do
+for product in numberd numbers-load numbers CoreBenchmark; do
     # A failed build must not leave the last good binaries to be tested in its place.
     swift build --sanitize="$sanitizer" --scratch-path "$scratch" --product "$product" >"$build_log" 2>&1 ||
         { cat "$build_log"; echo "the --sanitize=$sanitizer build of $product failed"; exit 1; }
@@ -85,6 +86,38 @@ grep -q 'STORE_FULL' "$work/noroom.out" || echo "note: the no-room phase saw no 
     --max-error-fraction 1) >"$work/deadlines.out" || failed "deadline load" $?
 (run "$bin/numbers-load" connections "${load[@]}" --count 300 --concurrency 32 --hold 1) >"$work/connections.out" ||
     failed "connections" $?
+# Trunk changes racing each other, releases and trunk deletions of the same numbers while reconciliation passes run
+# (every 3 s): the claims and the in-memory holds of a change (`Local.routing`, `routesEnded`, `unsettledRoutes`)
+# under concurrent calls. Refusals ("in progress", TRUNK_IN_USE) are expected; numberd must keep serving.
+echo "== trunk changes racing"
+(
+    export NUMBERD_DATA_DIR="$work/data" NUMBERS_SERVER="$address"
+    cli() { run "$bin/numbers" "$@"; }
+    account=$( (cli accounts create --name trunks) | grep -o 'ACC_[a-z0-9]*' | head -1)
+    export NUMBERS_ACCOUNT=$account
+    (cli funds add 100.00 --currency USD) >/dev/null 2>&1
+    trunks=()
+    for name in a b c; do
+        trunks+=("$( (cli trunks create --name "$name" --origination "sip:$name.example.com") 2>/dev/null |
+            grep -o 'TRK_[a-z0-9]*' | head -1)")
+    done
+    numbers=()
+    for phone in $( (cli search --country US --area-code 415 --limit 4) | grep -o '+1[0-9]*'); do
+        numbers+=("$( (cli buy "$phone" --currency USD) 2>/dev/null | grep -o 'NUM_[a-z0-9]*' | head -1)")
+    done
+    for round in $(seq 1 12); do
+        for number in "${numbers[@]}"; do
+            (cli trunk assign "$number" "${trunks[$(((round + ${#number}) % 3))]}") >/dev/null 2>&1 &
+            (cli trunk assign "$number" "${trunks[$((round % 3))]}") >/dev/null 2>&1 &
+        done
+        [ "$round" = 6 ] && (cli trunk unassign "${numbers[0]}") >/dev/null 2>&1 &
+        [ "$round" = 9 ] && (cli release "${numbers[1]}" --yes) >/dev/null 2>&1 &
+        [ "$round" = 11 ] && (cli trunks delete "${trunks[2]}") >/dev/null 2>&1 &
+        wait
+    done
+    (cli list) >"$work/trunks.out" 2>&1
+) || failed "trunk changes" $?
+grep -q 'NUM_' "$work/trunks.out" || failed "trunk changes (no numbers listed at the end)" 1
 kill -INT "$server" 2>/dev/null || true  # gone already if the sanitizer ended it
 status=0
 wait "$server" || status=$?
