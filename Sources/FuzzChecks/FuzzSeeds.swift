@@ -162,13 +162,21 @@ public enum FuzzSeeds {
             ("seed-segment-power-cut", [0] + powerCut),
             ("seed-events-all", [1] + single),
             ("seed-events-trunk-deleted", [1] + json([CoreEvent.trunkDeleted(trunkId: trunk.id)])),
+            (
+                "seed-events-adoption-route",
+                [1] + json([adoptionRoute, .adoptionRouteEnded(phoneNumber: "+14155550100")])
+            ),
             ("seed-events-empty", [1] + Array("[]".utf8)),
         ]
     }
 
+    /// An adoption's routing of a number to the trunk (store format 9).
+    static let adoptionRoute = CoreEvent.adoptionRouteRequested(
+        AdoptionRouteRequest(phoneNumber: "+14155550100", accountId: account.id, trunkId: trunk.id, at: at))
+
     static func snapshotSeeds() -> [(name: String, bytes: [UInt8])] {
         var state = CoreState()
-        state.apply(events)
+        state.apply(events + [adoptionRoute])
         let stateJSON = json(state)
         return [
             (

@@ -546,6 +546,7 @@ public final class Numberd: Sendable {
             "committed": "\(report.committed.count)", "voided": "\(report.voided.count)",
             "releases": "\(report.releasesCompleted.count)", "orphans_released": "\(orphans.released.count)",
             "routes_settled": "\(report.routesSettled.count)",
+            "adoption_routes_ended": "\(report.adoptionRoutesEnded.count)",
             "unresolved": .stringConvertible(report.unresolved.count),
             "provider_failures": .stringConvertible(report.providerFailures + orphans.providerFailures),
             "orphans_watched": .stringConvertible(orphans.pending.count),

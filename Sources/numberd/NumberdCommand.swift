@@ -371,7 +371,8 @@ struct Verify: AsyncParsableCommand {
             print(
                 "state: \(state.accounts.count) accounts, \(state.numbers.count) numbers, "
                     + "\(state.transactions.values.reduce(0) { $0 + $1.count }) transactions, \(state.intents.count) open intents, "
-                    + "\(state.routeRequests.count) open trunk changes")
+                    + "\(state.routeRequests.count) open trunk changes, \(state.adoptionRoutes.count) adoption routings held"
+            )
         }
         if let notFinished = report.notFinished {
             guard report.foundProblems else {

@@ -52,5 +52,9 @@ extension StoreFormat {
     /// change and numberd's record no longer leaves the record stale: reconciliation settles the request from what the
     /// provider shows. A format 7 reader cannot decode the new event, so `readers` moves to 8 (a rollback restores the
     /// backup taken before the upgrade). Records of formats 1 to 7 read with no request open.
-    public static let current = StoreFormat(format: 8, readers: 8)
+    /// 9 — an adoption's routing of a number to a trunk is recorded before it is sent (`adoptionRouteRequested`, ended
+    /// by `adoptionRouteEnded`; the snapshot's `"adoptionRoutes"` table), so a restart keeps holding the trunk and the
+    /// number until a routing that got no answer can no longer land (it was held in memory only). A format 8 reader
+    /// cannot decode the new events, so `readers` moves to 9. Records of formats 1 to 8 read with none recorded.
+    public static let current = StoreFormat(format: 9, readers: 9)
 }

@@ -109,8 +109,10 @@ extension NumberService {
     /// number is never routed to a trunk being deleted. A routing the provider did not answer may still land there
     /// (for ``lateBuySeconds``, as a voided purchase's buy): until then only an adoption for the same account on the
     /// same trunk is taken, and no purchase, so the late request cannot send another tenant's calls there; once
-    /// adopted, the trunk cannot be deleted under the number until then either (``Local/unsettledRoutes``). Not
-    /// durable: a restart forgets it (unlike a trunk change of a number numberd holds, ``OwnedNumber/routeRequest``).
+    /// adopted, the trunk cannot be deleted under the number until then either. The routing is recorded before it is
+    /// sent (``AdoptionRouteRequest``, store format 9; a full disk refuses the adoption `STORE_FULL` before anything is
+    /// sent), so a restart keeps holding it: a new process holds every recorded routing for ``lateBuySeconds`` after
+    /// its start, and reconciliation ends each record once its routing can no longer land.
     public func adoptNumber(_ request: AdoptionRequest) async throws(NumberError) -> AdoptionResult {
         let request = try validated(request)
         let phone = request.phoneNumber
@@ -162,10 +164,13 @@ extension NumberService {
         do throws(NumberError) {
             trunk = try await coordinator.perform { state throws(NumberError) in
                 let resolved = try adoptionTrunk(request, provisioned: provisioned, in: state)
-                if let resolved, Trunk.sidKey(provisioned.trunkSid ?? "") != Trunk.sidKey(resolved.providerTrunkSid) {
-                    held = holdRoute(request, to: resolved)
-                }
-                return ([], resolved)
+                guard let resolved, Trunk.sidKey(provisioned.trunkSid ?? "") != Trunk.sidKey(resolved.providerTrunkSid)
+                else { return ([], resolved) }
+                held = holdRoute(request, to: resolved)
+                // Durable before it is sent: a restart after this holds it (``AdoptionRouteRequest``).
+                let route = AdoptionRouteRequest(
+                    phoneNumber: phone, accountId: request.accountId, trunkId: resolved.id, at: now())
+                return ([.adoptionRouteRequested(route)], resolved)
             }
         } catch {
             // Held, then writes stopped before what the decision saw was durable: nothing was sent.
@@ -246,6 +251,9 @@ extension NumberService {
         } catch {
             guard Self.mayStillTakeEffect(error) else {
                 local.withLock { $0.adoptionRoutes[phone] = earlier }
+                // Nothing of it can land: its record ends now, unless an earlier routing it stood for may (a failed
+                // write leaves it to reconciliation, which ends it the same way).
+                if earlier == nil { await endAdoptionRoute(phone) }
                 throw .fromProvider(error, phoneNumber: phone)
             }
             let until = max(self.now().addingTimeInterval(Double(lateBuySeconds)), earlier?.until ?? .distantPast)
@@ -259,6 +267,36 @@ extension NumberService {
                     + "\(until.iso8601Milliseconds) no other adoption or purchase of it is taken)",
                 details: ["phoneNumber": phone, "trunkId": trunk.id], internalDetail: "\(error)")
         }
+    }
+
+    /// Ends the record of `phone`'s adoption routing if it is held no longer (this adoption's claim on the number keeps
+    /// any other from holding it meanwhile).
+    private func endAdoptionRoute(_ phone: String) async {
+        let now = now()
+        _ = try? await coordinator.perform { state throws(NumberError) in
+            let ended =
+                state.adoptionRoutes[phone] != nil && local.withLock { $0.pendingAdoptionRoute(phone, at: now) == nil }
+            return (ended ? [CoreEvent.adoptionRouteEnded(phoneNumber: phone)] : [], ())
+        }
+    }
+
+    /// Ends the records of adoption routings that can no longer land (``AdoptionRouteRequest``): neither running nor
+    /// sent without an answer less than ``lateBuySeconds`` ago (a routing recorded by an earlier process counts from
+    /// this one's start). At most `max` (and 256) a pass, in one record; returns their numbers. Decided under the
+    /// decision lock, where a running adoption holds its routing, so a routing recorded meanwhile is never ended.
+    func endAdoptionRoutes(max: Int) async -> [String] {
+        let recorded = (try? coordinator.read { state throws(NumberError) in !state.adoptionRoutes.isEmpty }) ?? false
+        guard recorded else { return [] }
+        let now = now()
+        let ended = try? await coordinator.perform { state throws(NumberError) in
+            let phones = local.withLock { local in
+                Array(
+                    state.adoptionRoutes.keys.sorted().filter { local.pendingAdoptionRoute($0, at: now) == nil }
+                        .prefix(Swift.min(max, 256)))
+            }
+            return (phones.map { CoreEvent.adoptionRouteEnded(phoneNumber: $0) }, phones)
+        }
+        return ended ?? []
     }
 
     /// The adoption a purchase record's replay stands for: one number, one charge (the fingerprint is an adoption's).
@@ -381,7 +419,7 @@ extension NumberService {
         let now = now()
         let textMax = config.limits.providerTextLengthMax
         let expiredBy = idempotencyKeysExpired(by: now)
-        let result = try await coordinator.perform { state throws(NumberError) in
+        let recorded = try await coordinator.perform { state throws(NumberError) in
             // A record under the key now is another request's — this one's repeats wait on the key it holds, and its
             // replay was looked up holding it —: an AddFunds, adjustment or release under the same key meanwhile.
             if let key = request.idempotencyKey,
@@ -421,21 +459,37 @@ extension NumberService {
                         accountId: account.id, key: key, operation: .purchase, fingerprint: request.fingerprint,
                         createdAt: now, outcome: .pending(intentId: intent.id)))
             }
+            // The routing's record ends with this one. A routing sent before that may still land — the hold this
+            // adoption's replaced, or with no hold the one held (to this trunk: no other adoption is taken) — goes on
+            // as the number's own trunk change, open on the recorded trunk: a later change of the number then carries
+            // it (``RouteRequest/earlier``) and stays open until it can no longer land, DeleteTrunk refuses the trunk
+            // durably, and reconciliation records where the provider routes the number once nothing sent can land.
+            // Recorded on the number alone, a change answered meanwhile would be recorded at once, and the late
+            // routing would leave the record wrong for good.
+            let earlier = local.withLock { local in
+                hold.map(\.earlier) ?? local.pendingAdoptionRoute(request.phoneNumber, at: now)
+            }
+            let stillLands = earlier.flatMap { $0.until > now ? $0 : nil }
+            let routeEnded: [CoreEvent] =
+                state.adoptionRoutes[request.phoneNumber] != nil
+                ? [.adoptionRouteEnded(phoneNumber: request.phoneNumber)] : []
+            let routeOpen: [CoreEvent] =
+                stillLands.map { [.numberRouteRequested(numberId: number.id, trunkId: $0.trunkId, at: now)] } ?? []
             let events: [CoreEvent] =
                 [.purchaseIntentOpened(intent)] + (key.map { [$0] } ?? [])
                 + [.purchaseCommitted(intentId: intent.id, numbers: [number], transactions: [transaction])]
-            return (events, AdoptionResult(number: number, transaction: transaction))
+                + routeEnded + routeOpen
+            return (events, (AdoptionResult(number: number, transaction: transaction), stillLands))
         }
-        // The number is on its trunk now (DeleteTrunk counts it): this adoption's hold goes. A routing to this trunk
-        // that got no answer before — the one the hold replaced, or with no hold the one recorded — may still land:
-        // the trunk stays held under the number.
-        let earlier: AdoptionRoute? = local.withLock { local in
-            let current = local.adoptionRoutes.removeValue(forKey: request.phoneNumber)
-            guard let hold else { return current }
-            return hold.earlier
-        }
-        if let earlier, earlier.until > now {
-            local.withLock { $0.unsettledRoutes.holdLate(earlier.trunkId, of: result.number.id, until: earlier.until) }
+        let (result, earlier) = recorded
+        // The number is on its trunk now (DeleteTrunk counts it): this adoption's hold goes. The routing before it
+        // that may still land is the number's open trunk change now, counted from when that routing's call ended
+        // (`until` less the window it was held for; a routing recorded by an earlier process: from this one's start).
+        local.withLock { local in
+            local.adoptionRoutes.removeValue(forKey: request.phoneNumber)
+            guard let earlier else { return }
+            local.routesEnded[result.number.id] = earlier.until.addingTimeInterval(-Double(lateBuySeconds))
+            local.unsettledRoutes.holdLate(earlier.trunkId, of: result.number.id, until: earlier.until)
         }
         logger.notice(
             "number adopted",

@@ -11,6 +11,8 @@ public struct ReconcileReport: Sendable, Hashable {
     public var releasesCompleted: [String] = []
     /// Numbers whose trunk change left open (``OwnedNumber/routeRequest``) was settled from what the provider shows.
     public var routesSettled: [String] = []
+    /// Numbers whose adoption routing (``AdoptionRouteRequest``) can no longer land: its record ended. Asks nothing.
+    public var adoptionRoutesEnded: [String] = []
     /// Intents or numbers that could not be settled now (provider unreachable); the next pass retries.
     public var unresolved: [String] = []
     /// Items the provider did not answer for (a look-up or a release without an answer: unreachable, timed out,
@@ -81,6 +83,7 @@ extension NumberService {
         // Trunk changes left open: few (one per number a crash or a lost answer caught), by number id from where the
         // last pass stopped, capped apart.
         left += await reconcileRoutes(max: config.reconcile.itemsPerPassMax, into: &report, pass: &pass)
+        report.adoptionRoutesEnded = await endAdoptionRoutes(max: config.reconcile.itemsPerPassMax)
         if intentsTried < claimed.intents.count || releasesTried < claimed.releases.count {
             let intents = claimed.intents.prefix(intentsTried)
             let releases = claimed.releases.prefix(releasesTried)

@@ -351,7 +351,11 @@ extension NumberService {
                 self.local.withLock { _ = $0.trunksInFlight.insert(trunk.providerTrunkSid) }
                 marked = trunk.providerTrunkSid
             }
-            return ([.trunkDeleted(trunkId: trunkId)], trunk)
+            // Records of adoption routings to it that can no longer land (the check above refuses one that may) end
+            // with it, before reconciliation would have ended them.
+            let routesEnded = state.adoptionRoutes.values.filter { $0.trunkId == trunkId }.map(\.phoneNumber).sorted()
+                .map { CoreEvent.adoptionRouteEnded(phoneNumber: $0) }
+            return (routesEnded + [.trunkDeleted(trunkId: trunkId)], trunk)
         }
         guard marked != nil else { return }
         await deleteProviderTrunk(trunk.providerTrunkSid)

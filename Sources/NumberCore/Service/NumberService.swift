@@ -116,7 +116,8 @@ public final class NumberService: Sendable {
         /// chose its trunk until the number is recorded or the adoption refused (`until` `.distantFuture`), and those
         /// the provider did not answer. Until each ends (can no longer land), DeleteTrunk refuses its trunk
         /// (TRUNK_IN_USE), only an adoption of the number for the same account on the same trunk is taken, and no
-        /// purchase. Pruned as read.
+        /// purchase. Pruned as read. Each is recorded (``CoreState/adoptionRoutes``); a new service holds every
+        /// recorded one for ``NumberService/lateBuySeconds`` from its start.
         var adoptionRoutes: [String: AdoptionRoute] = [:]
 
         /// The routing an adoption of `phone` sent that may still land at `now`, if any.
@@ -216,6 +217,14 @@ public final class NumberService: Sendable {
         var local = Local()
         local.releasingOrphans = Set(state.orphanWatch.keys)
         local.startedAt = clock.now()
+        // An adoption's routing recorded by an earlier process may have been sent without an answer just before it
+        // stopped: held as one sent now.
+        let lateUntil = local.startedAt.addingTimeInterval(
+            Double(Self.lateBuySeconds(horizon: config.reconcile.inFlightHorizonSeconds)))
+        for route in state.adoptionRoutes.values {
+            local.adoptionRoutes[route.phoneNumber] = AdoptionRoute(
+                accountId: route.accountId, trunkId: route.trunkId, until: lateUntil)
+        }
         self.local = Mutex(local)
         self.purchaseChecks = WaitingSlots(
             perKeyMax: config.limits.purchaseChecksInFlightPerAccountMax,

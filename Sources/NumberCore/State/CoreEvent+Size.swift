@@ -40,8 +40,10 @@ extension CoreEvent {
             return Self.billingActionBytesEstimate
         case .orphanWatchStarted(let watches):
             return 256 + watches.count * 512
-        case .orphanWatchEnded:
+        case .orphanWatchEnded, .adoptionRouteEnded:
             return 512
+        case .adoptionRouteRequested:
+            return 1_024
         }
     }
 }

@@ -57,4 +57,9 @@ public enum CoreEvent: Codable, Sendable, Hashable {
     case orphanWatchStarted([OrphanWatch])
     /// A watched number was settled by the orphan sweep.
     case orphanWatchEnded(phoneNumber: String, outcome: OrphanWatch.Outcome, at: Date)
+    /// An adoption's routing of a number to a trunk is about to be sent to the provider (store format 9): it may land
+    /// there from now on (``AdoptionRouteRequest``). Replaces one recorded before for the number.
+    case adoptionRouteRequested(AdoptionRouteRequest)
+    /// An adoption's routing of the number can no longer land (or landed and was recorded): its hold ends.
+    case adoptionRouteEnded(phoneNumber: String)
 }

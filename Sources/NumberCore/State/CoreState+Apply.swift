@@ -56,6 +56,10 @@ extension CoreState {
             accountTrunks[trunk.accountId, default: []].insert(trunk.id)
             providerTrunks[trunk.providerTrunkSidKey, default: []].insert(trunk.id)
         case .trunkDeleted(let trunkId):
+            // An adoption's routing to it ends first (in the same decision, once it can no longer land).
+            if let route = adoptionRoutes.values.first(where: { $0.trunkId == trunkId }) {
+                throw .init("trunk \(trunkId) deleted while an adoption routes \(route.phoneNumber) to it")
+            }
             guard let trunk = trunks.removeValue(forKey: trunkId) else { throw .init("unknown trunk \(trunkId)") }
             // An account without trunks has no entry, as when the index is rebuilt from a snapshot.
             accountTrunks[trunk.accountId]?.remove(trunkId)
@@ -183,6 +187,17 @@ extension CoreState {
         case .orphanWatchEnded(let phoneNumber, _, _):
             guard orphanWatch.removeValue(forKey: phoneNumber) != nil else {
                 throw .init("ending an unknown watch on \(phoneNumber)")
+            }
+        case .adoptionRouteRequested(let route):
+            guard trunks[route.trunkId]?.accountId == route.accountId, accounts[route.accountId] != nil else {
+                throw .init(
+                    "adoption routing \(route.phoneNumber) to trunk \(route.trunkId), unknown or not of account "
+                        + route.accountId)
+            }
+            adoptionRoutes[route.phoneNumber] = route
+        case .adoptionRouteEnded(let phoneNumber):
+            guard adoptionRoutes.removeValue(forKey: phoneNumber) != nil else {
+                throw .init("ending an unknown adoption routing of \(phoneNumber)")
             }
         }
     }

@@ -497,5 +497,14 @@ extension CoreState {
                     Violation(rule: "orphan-watch", message: "\(phone) is watched but owned, misfiled or unaccounted"))
             }
         }
+        for (phone, route) in adoptionRoutes.sorted(by: { $0.key < $1.key }) {
+            if route.phoneNumber != phone || trunks[route.trunkId]?.accountId != route.accountId {
+                found.append(
+                    Violation(
+                        rule: "adoption-route",
+                        message: "\(phone)'s adoption routing to \(route.trunkId) is misfiled or names no trunk of "
+                            + route.accountId))
+            }
+        }
     }
 }

@@ -37,6 +37,9 @@ public struct CoreState: Codable, Sendable, Hashable {
     public internal(set) var reservations: [String: String] = [:]
     /// E.164 → the watch on a number whose voided purchase may still land at the provider (see ``OrphanWatch``).
     public internal(set) var orphanWatch: [String: OrphanWatch] = [:]
+    /// E.164 → an adoption's routing of the number to a trunk that may land at the provider (store format 9, see
+    /// ``AdoptionRouteRequest``).
+    public internal(set) var adoptionRoutes: [String: AdoptionRouteRequest] = [:]
     /// How many events were applied (a cheap identity for tests and snapshots).
     public internal(set) var eventCount: UInt64 = 0
     /// Each account's trunk ids, so listing or adding an account's trunks never scans every account's. Derived:
@@ -75,10 +78,10 @@ public struct CoreState: Codable, Sendable, Hashable {
     // What snapshots hold. A new table or a renamed key is a new store format (``StoreFormat/current``'s bump rule).
     private enum CodingKeys: String, CodingKey {
         case accounts, apiKeys, trunks, numbers, accountNumbers, heldNumberCounts, transactions, transactionAccounts
-        case intents, idempotency, phoneOwners, reservations, orphanWatch, eventCount
+        case intents, idempotency, phoneOwners, reservations, orphanWatch, adoptionRoutes, eventCount
     }
 
-    /// Decodes a snapshot; `orphanWatch` may be missing (snapshots written before it existed).
+    /// Decodes a snapshot; `orphanWatch` and `adoptionRoutes` may be missing (snapshots written before they existed).
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         accounts = try container.decode([String: Account].self, forKey: .accounts)
@@ -97,6 +100,8 @@ public struct CoreState: Codable, Sendable, Hashable {
         phoneOwners = try container.decode([String: String].self, forKey: .phoneOwners)
         reservations = try container.decode([String: String].self, forKey: .reservations)
         orphanWatch = try container.decodeIfPresent([String: OrphanWatch].self, forKey: .orphanWatch) ?? [:]
+        adoptionRoutes =
+            try container.decodeIfPresent([String: AdoptionRouteRequest].self, forKey: .adoptionRoutes) ?? [:]
         eventCount = try container.decode(UInt64.self, forKey: .eventCount)
         // The derived indexes are not in snapshots: rebuilt from the tables.
         accountTrunks = Self.index(trunks, by: \.accountId)
@@ -137,6 +142,7 @@ public struct CoreState: Codable, Sendable, Hashable {
             see(number.releasedAt)
             see(number.routeRequest?.at)
         }
+        for route in adoptionRoutes.values { see(route.at) }
         return latest
     }
 

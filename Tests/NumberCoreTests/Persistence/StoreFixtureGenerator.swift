@@ -57,7 +57,8 @@ struct StoreFixtureGenerator {
 /// (``keyedReleases``: its request before the snapshot, its record after), whose idempotency record names the
 /// operation `"release"` and the outcome `"releaseRequested"`; format 6's request names that record (`"key"`). Format
 /// 7's main trunk, made by numberd at the provider, records its origination SIP URI; the registered one has none.
-/// Format 8 adds route requests (``routeRequests``, and two records after the snapshot).
+/// Format 8 adds route requests (``routeRequests``, and two records after the snapshot). Format 9 adds adoption
+/// routings (``adoptionRoutes``: two recorded before the snapshot, one of them ended after it).
 enum StoreFixtureEvents {
     static let t0 = Date(timeIntervalSince1970: 1_736_937_000)  // 2025-01-15T10:30:00Z
 
@@ -143,7 +144,22 @@ enum StoreFixtureEvents {
 
     static let beforeSnapshot: [[CoreEvent]] =
         accountsAndKeys + fundsAndTrunks + purchases + billing + openIntents + adjustments + keyedReleases
-        + routeRequests
+        + routeRequests + adoptionRoutes
+
+    /// Store format 9: adoption routings recorded before they are sent (to the main trunk), both open at the snapshot,
+    /// one ended after it; the other stays recorded.
+    static let adoptionRoutes: [[CoreEvent]] = [
+        [
+            .adoptionRouteRequested(
+                AdoptionRouteRequest(
+                    phoneNumber: "+14155550177", accountId: acme, trunkId: trunk, at: at(days: 53, seconds: 500)))
+        ],
+        [
+            .adoptionRouteRequested(
+                AdoptionRouteRequest(
+                    phoneNumber: "+14155550178", accountId: acme, trunkId: trunk, at: at(days: 53, seconds: 560)))
+        ],
+    ]
 
     /// Store format 8: a trunk change recorded before it is sent, open at the snapshot (to the main trunk) and settled
     /// after it; then one off the trunk (no `trunkId`) left open under the number's grace release.
@@ -383,6 +399,7 @@ enum StoreFixtureEvents {
             .orphanWatchStarted([watch("+14155550109", "PIN_FXINTENT006", at: at(days: 54, seconds: 120))]),
         ],
         [key("KEY_00ff00ff00ff", "beta reader", .readOnly, beta, hash: "5", at: at(days: 54, seconds: 180))],
+        [.adoptionRouteEnded(phoneNumber: "+14155550178")],
         keyedAdjustment(
             "TXN_FXADJUST003", -300, after: 11_000, key: "fix-2", "Duplicate top-up reversed",
             at: at(days: 54, seconds: 240)),

@@ -21,7 +21,7 @@ struct StoreFormatEightFixtureTests {
         #expect(
             [UInt8](try Data(contentsOf: Self.store.appendingPathComponent("FORMAT")))
                 == Array(#"{"format":8,"readers":8}"#.utf8) + [10])
-        #expect(StoreFormat.current == StoreFormat(format: 8, readers: 8), "a later format adds its own fixture")
+        #expect(StoreFormat.current.format > 8, "format 9 has a fixture of its own")
         var kinds: Set<String> = []
         var requests: [(String?, Date)] = []
         for name in try FileManager.default.contentsOfDirectory(atPath: Self.store.path).sorted()

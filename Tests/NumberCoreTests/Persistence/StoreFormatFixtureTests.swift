@@ -49,6 +49,8 @@ struct StoreFormatFixtureTests {
         case .numberPastDue: "numberPastDue"
         case .orphanWatchStarted: "orphanWatchStarted"
         case .orphanWatchEnded: "orphanWatchEnded"
+        case .adoptionRouteRequested: "adoptionRouteRequested"
+        case .adoptionRouteEnded: "adoptionRouteEnded"
         }
     }
 

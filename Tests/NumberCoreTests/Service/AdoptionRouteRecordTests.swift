@@ -1,0 +1,237 @@
+import Foundation
+import Testing
+
+@testable import NumberCore
+
+/// An adoption's routing of a number to a trunk is recorded before it is sent (``AdoptionRouteRequest``, store format
+/// 9). It used to live in memory only: a routing that got no answer just before a restart was forgotten, so another
+/// account could adopt the number (the late request then routing its calls to the first account's trunk) and the trunk
+/// could be deleted under a number the provider might still route there. A new service holds every recorded routing
+/// for the late-buy window from its start; reconciliation ends the records that can no longer land.
+@Suite("An adoption's routing, recorded before it is sent")
+struct AdoptionRouteRecordTests {
+    static let phone = AdoptNumberTests.phone
+
+    /// numberd's own in-flight horizon (the core's default is 0: a request that got no answer can land no later).
+    static var config: NumberServiceConfig {
+        var config = NumberServiceConfig.defaults
+        config.reconcile.inFlightHorizonSeconds = 600
+        return config
+    }
+
+    static func lateBuySeconds(_ h: Harness) -> Double {
+        Double(NumberService.lateBuySeconds(horizon: h.config.reconcile.inFlightHorizonSeconds))
+    }
+
+    @Test(
+        "a routing without an answer is held across a restart: no other account adopts, its trunk is not deleted",
+        arguments: StoreKind.allCases)
+    func heldAcrossARestart(kind: StoreKind) async throws {
+        var h = try await Harness(kind, config: Self.config)
+        let a = try await h.account(funds: 10_000, name: "A")
+        let b = try await h.account(funds: 10_000, name: "B")
+        let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
+        let tb = try await h.service.createTrunk(accountId: b.id, name: "B", providerTrunkSid: trunkSid(0xb))
+        AdoptNumberTests.boughtInConsole(h, Self.phone, sid: 1)
+        h.provider.inject(.timeOut, on: .setTrunk, phoneNumber: Self.phone)
+        let first = await numberError {
+            _ = try await h.service.adoptNumber(AdoptNumberTests.request(a.id, Self.phone, trunkId: ta.id))
+        }
+        #expect(first?.reason == .providerUnavailable, "\(String(describing: first))")
+        #expect(h.service.durableState().adoptionRoutes[Self.phone]?.trunkId == ta.id, "recorded before it was sent")
+        // Most of the window passes, then numberd restarts: the new process cannot tell when the request was sent,
+        // and holds it for a whole window from its start.
+        h.clock.advance(by: Self.lateBuySeconds(h) - 60)
+        try await h.restart()
+        #expect(await h.service.reconcile().adoptionRoutesEnded.isEmpty, "it may still land")
+        let calls = AdoptNumberTests.providerCalls(h)
+        let refused = await numberError {
+            _ = try await h.service.adoptNumber(AdoptNumberTests.request(b.id, Self.phone, trunkId: tb.id))
+        }
+        #expect(
+            refused?.reason == .numberUnavailable && refused?.message.contains(ta.id) == true,
+            "\(String(describing: refused))")
+        #expect(AdoptNumberTests.providerCalls(h) == calls, "refused before the provider is asked")
+        let inUse = await numberError { try await h.service.deleteTrunk(accountId: a.id, trunkId: ta.id) }
+        #expect(inUse?.reason == .trunkInUse, "\(String(describing: inUse))")
+        try await h.check(leftForTheAudit: [Self.phone])
+
+        // Past when the first process would have let it go, it is still held: a whole window from the start.
+        h.clock.advance(by: 61)
+        let still = await numberError {
+            _ = try await h.service.adoptNumber(AdoptNumberTests.request(b.id, Self.phone, trunkId: tb.id))
+        }
+        #expect(still?.reason == .numberUnavailable, "\(String(describing: still))")
+        #expect(await h.service.reconcile().adoptionRoutesEnded.isEmpty)
+        // Once it can no longer land, reconciliation ends the record; B adopts it.
+        h.clock.advance(by: Self.lateBuySeconds(h) - 61)
+        #expect(await h.service.reconcile().adoptionRoutesEnded == [Self.phone])
+        #expect(h.service.durableState().adoptionRoutes.isEmpty)
+        let adopted = try await h.service.adoptNumber(AdoptNumberTests.request(b.id, Self.phone, trunkId: tb.id))
+        #expect(adopted.number.accountId == b.id && adopted.number.trunkId == tb.id)
+        #expect(h.service.durableState().adoptionRoutes.isEmpty, "answered: ended in the adoption's record")
+        try await h.service.deleteTrunk(accountId: a.id, trunkId: ta.id)
+        try await h.restart()
+        #expect(h.service.durableState().adoptionRoutes.isEmpty)
+        try await h.check()
+    }
+
+    @Test(
+        "an answered routing is recorded before it is sent and ended in the adoption's own record",
+        arguments: StoreKind.allCases)
+    func answeredEndsInTheRecord(kind: StoreKind) async throws {
+        var h = try await Harness(kind, config: Self.config)
+        let a = try await h.account(funds: 10_000, name: "A")
+        let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
+        AdoptNumberTests.boughtInConsole(h, Self.phone, sid: 1)
+        h.provider.inject(.hangBefore(gate: "sending"), on: .setTrunk, phoneNumber: Self.phone)
+        let stopped = h.service
+        let request = AdoptNumberTests.request(a.id, Self.phone, trunkId: ta.id)
+        let adoption = Task { try await stopped.adoptNumber(request) }
+        await h.provider.waitUntilReached("sending")
+        #expect(
+            h.service.durableState().adoptionRoutes[Self.phone]
+                == AdoptionRouteRequest(phoneNumber: Self.phone, accountId: a.id, trunkId: ta.id, at: h.clock.now()))
+        // numberd stops here (the request never leaves): the next process holds the number and the trunk.
+        try await h.restart()
+        h.provider.resume("sending")
+        _ = await numberError { _ = try await adoption.value }
+        let held = await numberError { try await h.service.deleteTrunk(accountId: a.id, trunkId: ta.id) }
+        #expect(held?.reason == .trunkInUse, "\(String(describing: held))")
+        // The same account on the same trunk adopts it: its routing answered. The one recorded before the restart
+        // may still land: it goes on as the number's trunk change, open on the recorded trunk, which reconciliation
+        // settles once it can no longer land (the in-flight horizon from this process's start).
+        let adopted = try await h.service.adoptNumber(AdoptNumberTests.request(a.id, Self.phone, trunkId: ta.id))
+        #expect(adopted.number.trunkId == ta.id && h.service.durableState().adoptionRoutes.isEmpty)
+        #expect(h.service.durableState().numbers[adopted.number.id]?.routeRequest?.trunkId == ta.id)
+        #expect(await h.service.reconcile().routesSettled.isEmpty, "it may still land")
+        h.clock.advance(by: Double(h.config.reconcile.inFlightHorizonSeconds))
+        #expect(await h.service.reconcile().routesSettled == [adopted.number.id])
+        #expect(h.service.durableState().numbers[adopted.number.id]?.routeRequest == nil)
+
+        // A second number, with no routing before: its record ends with the adoption.
+        let other = "+14155550101"
+        AdoptNumberTests.boughtInConsole(h, other, sid: 2)
+        let second = try await h.service.adoptNumber(AdoptNumberTests.request(a.id, other, trunkId: ta.id))
+        #expect(second.number.trunkId == ta.id && h.service.durableState().adoptionRoutes.isEmpty)
+        #expect(await h.service.reconcile().adoptionRoutesEnded.isEmpty)
+        try await h.check()
+    }
+
+    /// Found by a review: an adoption's routing that got no answer, then the adoption made again (answered) and the
+    /// number moved to another trunk (answered, recorded at once), then the first routing landing late — Twilio routed
+    /// the number to the first trunk while numberd said the second, for good, and the first trunk was deletable under
+    /// it once its in-memory hold ended (or after a restart).
+    @Test(
+        "an adopted number whose earlier routing may still land: a later change stays open until it cannot, across a restart",
+        arguments: StoreKind.allCases)
+    func earlierRoutingIsTheNumbersOpenChange(kind: StoreKind) async throws {
+        var h = try await Harness(kind, config: Self.config)
+        let a = try await h.account(funds: 10_000, name: "A")
+        let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
+        let ta2 = try await h.service.createTrunk(accountId: a.id, name: "A2", providerTrunkSid: trunkSid(0xc))
+        let console = AdoptNumberTests.boughtInConsole(h, Self.phone, sid: 1)
+        h.provider.inject(.timeOut, on: .setTrunk, phoneNumber: Self.phone)
+        _ = await numberError {
+            _ = try await h.service.adoptNumber(AdoptNumberTests.request(a.id, Self.phone, trunkId: ta.id))
+        }
+        let adopted = try await h.service.adoptNumber(AdoptNumberTests.request(a.id, Self.phone, trunkId: ta.id))
+        let id = adopted.number.id
+        #expect(h.service.durableState().adoptionRoutes.isEmpty, "the number's own change now")
+        #expect(h.service.durableState().numbers[id]?.routeRequest?.trunkId == ta.id, "the first routing may land")
+        _ = try await h.service.setTrunk(accountId: a.id, numberId: id, trunkId: ta2.id)
+        #expect(h.service.durableState().numbers[id]?.trunkId == ta2.id, "answered: recorded")
+        #expect(h.service.durableState().numbers[id]?.routeRequest?.earlier == [ta.id], "kept open: A may still land")
+        try await h.restart()
+        // The first routing lands late: Twilio routes the number to A.
+        try await h.provider.setTrunk(sid: console.sid, trunkSid: ta.providerTrunkSid)
+        let inUse = await numberError { try await h.service.deleteTrunk(accountId: a.id, trunkId: ta.id) }
+        #expect(inUse?.reason == .trunkInUse, "\(String(describing: inUse))")
+        #expect(await h.service.reconcile().routesSettled.isEmpty, "nothing settled while a request may land")
+        // Once nothing sent can land, reconciliation records where Twilio routes it: A.
+        h.clock.advance(by: Double(h.config.reconcile.inFlightHorizonSeconds))
+        #expect(await h.service.reconcile().routesSettled == [id])
+        #expect(h.service.durableState().numbers[id]?.trunkId == ta.id)
+        let stillOnIt = await numberError { try await h.service.deleteTrunk(accountId: a.id, trunkId: ta.id) }
+        #expect(stillOnIt?.reason == .trunkInUse, "the number is on it")
+        try await h.check()
+    }
+
+    @Test(
+        "DeleteTrunk ends the records of routings to it that can no longer land, in its own decision",
+        arguments: StoreKind.allCases)
+    func deletionEndsStaleRecords(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let a = try await h.account(funds: 10_000, name: "A")
+        let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
+        AdoptNumberTests.boughtInConsole(h, Self.phone, sid: 1)
+        h.provider.inject(.timeOut, on: .setTrunk, phoneNumber: Self.phone)
+        _ = await numberError {
+            _ = try await h.service.adoptNumber(AdoptNumberTests.request(a.id, Self.phone, trunkId: ta.id))
+        }
+        let held = await numberError { try await h.service.deleteTrunk(accountId: a.id, trunkId: ta.id) }
+        #expect(held?.reason == .trunkInUse, "\(String(describing: held))")
+        h.clock.advance(by: Self.lateBuySeconds(h))
+        try await h.service.deleteTrunk(accountId: a.id, trunkId: ta.id)
+        #expect(h.service.durableState().adoptionRoutes.isEmpty && h.service.durableState().trunks[ta.id] == nil)
+        #expect(await h.service.reconcile().adoptionRoutesEnded.isEmpty)
+        try await h.check(leftForTheAudit: [Self.phone])
+    }
+
+    @Test(
+        "a routing the provider refused ends its record at once (or, when that write fails, at the next reconciliation)",
+        arguments: StoreKind.allCases)
+    func refusedRoutingEnds(kind: StoreKind) async throws {
+        // No pause after a write that found no room: the next write tries again at once.
+        var config = NumberServiceConfig.defaults
+        config.commits.noRoomRetryMilliseconds = 0
+        config.commits.noRoomRetryMaxMilliseconds = 0
+        let h = try await Harness(kind, config: config)
+        let a = try await h.account(funds: 10_000, name: "A")
+        let b = try await h.account(funds: 10_000, name: "B")
+        let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
+        let tb = try await h.service.createTrunk(accountId: b.id, name: "B", providerTrunkSid: trunkSid(0xb))
+        AdoptNumberTests.boughtInConsole(h, Self.phone, sid: 1)
+        h.provider.inject(.fail(.invalidArgument), on: .setTrunk, phoneNumber: Self.phone)
+        let refused = await numberError {
+            _ = try await h.service.adoptNumber(AdoptNumberTests.request(a.id, Self.phone, trunkId: ta.id))
+        }
+        #expect(refused != nil && refused?.reason != .providerUnavailable, "\(String(describing: refused))")
+        #expect(h.service.durableState().adoptionRoutes.isEmpty, "nothing of it can land")
+        if kind == .memory {
+            // The end's write fails (the disk full just then): reconciliation ends it, at once.
+            h.provider.inject(.fail(.invalidArgument), on: .setTrunk, phoneNumber: Self.phone)
+            h.memoryStore.refuseForRoom(after: 1, times: 1)
+            let again = await numberError {
+                _ = try await h.service.adoptNumber(AdoptNumberTests.request(a.id, Self.phone, trunkId: ta.id))
+            }
+            #expect(again != nil && again?.reason != .providerUnavailable, "\(String(describing: again))")
+            #expect(h.service.durableState().adoptionRoutes[Self.phone] != nil)
+            #expect(await h.service.reconcile().adoptionRoutesEnded == [Self.phone])
+            #expect(h.service.durableState().adoptionRoutes.isEmpty)
+        }
+        _ = try await h.service.adoptNumber(AdoptNumberTests.request(b.id, Self.phone, trunkId: tb.id))
+        try await h.check()
+    }
+
+    @Test("each record names a trunk of its account, and replaying an unknown end is refused")
+    func stateRules() throws {
+        var state = CoreState()
+        let account = Account(id: "ACC_ROUTE00001", name: "A", currency: "USD", createdAt: Harness.start)
+        let trunk = Trunk(
+            id: "TRK_ROUTE00001", accountId: account.id, name: "A", providerTrunkSid: trunkSid(0xa),
+            createdAt: Harness.start)
+        try state.applyChecked([.accountCreated(account), .trunkCreated(trunk)])
+        let route = AdoptionRouteRequest(
+            phoneNumber: Self.phone, accountId: account.id, trunkId: "TRK_ROUTE00002", at: Harness.start)
+        #expect(throws: (any Error).self) { try state.applyChecked([.adoptionRouteRequested(route)]) }
+        #expect(throws: (any Error).self) { try state.applyChecked([.adoptionRouteEnded(phoneNumber: Self.phone)]) }
+        var held = route
+        held.trunkId = trunk.id
+        try state.applyChecked([.adoptionRouteRequested(held)])
+        #expect(state.checkInvariants() == [])
+        #expect(throws: (any Error).self) { try state.applyChecked([.trunkDeleted(trunkId: trunk.id)]) }
+        try state.applyChecked([.adoptionRouteEnded(phoneNumber: Self.phone), .trunkDeleted(trunkId: trunk.id)])
+        #expect(state.adoptionRoutes.isEmpty && state.trunks.isEmpty)
+    }
+}
