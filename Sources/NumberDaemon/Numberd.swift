@@ -553,6 +553,7 @@ public final class Numberd: Sendable {
             "open_intents": .stringConvertible(levels.openPurchaseIntents),
             "pending_releases": .stringConvertible(levels.pendingReleases),
             "open_route_requests": .stringConvertible(levels.openRouteRequests),
+            "adoption_routes_held": .stringConvertible(levels.adoptionRoutes),
         ]
     }
 

@@ -27,6 +27,9 @@ struct OperationalGauges: Sendable {
     let openRouteRequests: Meter
     /// `numberd_oldest_open_route_request_age_seconds`: 0 when none is open.
     let oldestOpenRouteRequestAge: Meter
+    /// `numberd_adoption_routes_held`: adoptions' routings recorded and held (running, or until they can no longer
+    /// land).
+    let adoptionRoutes: Meter
     /// `numberd_last_snapshot_timestamp_seconds`: when a snapshot last succeeded (written, or found current); 0 until
     /// one did, which an alert on its age takes for long ago, as it should.
     let lastSnapshotTimestamp: Meter
@@ -62,6 +65,7 @@ struct OperationalGauges: Sendable {
         orphanWatches = Meter(label: "numberd_orphan_watches", factory: factory)
         openRouteRequests = Meter(label: "numberd_open_route_requests", factory: factory)
         oldestOpenRouteRequestAge = Meter(label: "numberd_oldest_open_route_request_age_seconds", factory: factory)
+        adoptionRoutes = Meter(label: "numberd_adoption_routes_held", factory: factory)
         lastSnapshotTimestamp = Meter(label: "numberd_last_snapshot_timestamp_seconds", factory: factory)
         lastSnapshotBytes = Meter(label: "numberd_last_snapshot_bytes", factory: factory)
         certificateNotAfter = Meter(label: "numberd_tls_certificate_not_after_timestamp_seconds", factory: factory)
@@ -114,6 +118,7 @@ struct OperationalGauges: Sendable {
         orphanWatches.set(levels.orphanWatches)
         openRouteRequests.set(levels.openRouteRequests)
         oldestOpenRouteRequestAge.set(levels.oldestOpenRouteRequestAgeSeconds(at: now))
+        adoptionRoutes.set(levels.adoptionRoutes)
     }
 
     /// Sets the snapshot gauges; nothing before the first snapshot succeeded (both then read 0: an alert on the

@@ -66,7 +66,7 @@ struct OperationalMetricsTests {
                 "numberd_open_purchase_intents", "numberd_oldest_open_purchase_intent_age_seconds",
                 "numberd_pending_releases", "numberd_oldest_pending_release_age_seconds", "numberd_orphan_watches",
                 "numberd_open_route_requests", "numberd_oldest_open_route_request_age_seconds",
-                "numberd_store_no_room_since_timestamp_seconds",
+                "numberd_adoption_routes_held", "numberd_store_no_room_since_timestamp_seconds",
             ] {
                 #expect(Self.value(level, in: text) == 0, "\(level) in \(text)")
             }
@@ -119,6 +119,7 @@ struct OperationalMetricsTests {
         levels.orphanWatches = 5
         levels.openRouteRequests = 4
         levels.oldestOpenRouteRequestAt = now.addingTimeInterval(-7_200)
+        levels.adoptionRoutes = 6
         gauges.record(levels, now: now)
         gauges.record(FileNumberStore.SnapshotStatus(seq: 9, bytes: 4_096, confirmedAt: now))
         gauges.recordCertificate(notAfterSeconds: 1_800_000_000)
@@ -130,6 +131,7 @@ struct OperationalMetricsTests {
         #expect(Self.value("numberd_orphan_watches", in: text) == 5)
         #expect(Self.value("numberd_open_route_requests", in: text) == 4)
         #expect(Self.value("numberd_oldest_open_route_request_age_seconds", in: text) == 7_200)
+        #expect(Self.value("numberd_adoption_routes_held", in: text) == 6)
         #expect(Self.value("numberd_last_snapshot_timestamp_seconds", in: text) == 1_736_937_000)
         #expect(Self.value("numberd_last_snapshot_bytes", in: text) == 4_096)
         #expect(Self.value("numberd_tls_certificate_not_after_timestamp_seconds", in: text) == 1_800_000_000)

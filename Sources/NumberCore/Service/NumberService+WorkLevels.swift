@@ -23,6 +23,10 @@ public struct WorkLevels: Sendable, Hashable {
     /// keeps its own time); nil when there is none. Reconciliation settles one once the in-flight horizon has passed
     /// since its call ended: one that stays older is a number the provider cannot be asked about, its trunks held.
     public var oldestOpenRouteRequestAt: Date?
+    /// Numbers an adoption's routing is recorded for (``AdoptionRouteRequest``): running, or sent without an answer and
+    /// held until it can no longer land (after a restart, the late-buy window from the start). Reconciliation ends each
+    /// record then: one that stays is an adoption routing numberd keeps holding, its number and trunk with it.
+    public var adoptionRoutes = 0
 
     /// No open work.
     public init() {}
@@ -60,6 +64,7 @@ extension NumberService {
                 levels.openRouteRequests = state.routeRequests.count
                 levels.oldestOpenRouteRequestAt =
                     state.routeRequests.lazy.compactMap { state.numbers[$0]?.routeRequest?.at }.min()
+                levels.adoptionRoutes = state.adoptionRoutes.count
                 return levels
             }) ?? WorkLevels()
         (levels.pendingReleases, levels.oldestPendingReleaseRequestedAt) = coordinator.readDecisionState { state in

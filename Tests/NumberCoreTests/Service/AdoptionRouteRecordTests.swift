@@ -39,6 +39,7 @@ struct AdoptionRouteRecordTests {
         }
         #expect(first?.reason == .providerUnavailable, "\(String(describing: first))")
         #expect(h.service.durableState().adoptionRoutes[Self.phone]?.trunkId == ta.id, "recorded before it was sent")
+        #expect(h.service.workLevels().adoptionRoutes == 1, "shown to the operator's gauge")
         // Most of the window passes, then numberd restarts: the new process cannot tell when the request was sent,
         // and holds it for a whole window from its start.
         h.clock.advance(by: Self.lateBuySeconds(h) - 60)
@@ -66,7 +67,7 @@ struct AdoptionRouteRecordTests {
         // Once it can no longer land, reconciliation ends the record; B adopts it.
         h.clock.advance(by: Self.lateBuySeconds(h) - 61)
         #expect(await h.service.reconcile().adoptionRoutesEnded == [Self.phone])
-        #expect(h.service.durableState().adoptionRoutes.isEmpty)
+        #expect(h.service.durableState().adoptionRoutes.isEmpty && h.service.workLevels().adoptionRoutes == 0)
         let adopted = try await h.service.adoptNumber(AdoptNumberTests.request(b.id, Self.phone, trunkId: tb.id))
         #expect(adopted.number.accountId == b.id && adopted.number.trunkId == tb.id)
         #expect(h.service.durableState().adoptionRoutes.isEmpty, "answered: ended in the adoption's record")

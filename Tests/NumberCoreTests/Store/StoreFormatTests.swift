@@ -156,6 +156,30 @@ struct StoreFormatTests {
         #expect(report.problems.map(\.code) == ["formatDamaged"], "\(report.problems)")
     }
 
+    @Test("a FORMAT of exactly its read limit (4096 bytes) is read; one byte more is refused, changing nothing")
+    func formatAtItsReadLimit() async throws {
+        #expect(StoreFormatFile.bytesMax == 4096)
+        for extra in [0, 1] {
+            let directory = try await Self.legacyStore()
+            defer { directory.remove() }
+            // JSON may be preceded by white space: a valid FORMAT of any length up to the limit.
+            let padding = StoreFormatFile.bytesMax + extra - Self.formatOneBytes.count
+            let bytes = [UInt8](repeating: UInt8(ascii: " "), count: padding) + Self.formatOneBytes
+            try directory.write("FORMAT", bytes)
+            if extra == 0 {
+                let opened = try Self.open(directory)
+                await opened.journal.close()
+                #expect(try directory.bytes("FORMAT") == bytes, "it says format 1 already: left as it is")
+            } else {
+                let before = Self.contents(directory)
+                let error = #expect(throws: JournalError.self) { _ = try Self.open(directory) }
+                #expect(error?.code == .formatDamaged, "\(String(describing: error))")
+                #expect(error?.message.contains("4097 bytes, limit 4096") == true, "\(String(describing: error))")
+                #expect(Self.contents(directory) == before)
+            }
+        }
+    }
+
     @Test("a FORMAT that cannot be read (an I/O error, a folder in its place) is refused, not taken for missing")
     func unreadableFormatRefused() async throws {
         let directory = try await Self.legacyStore()
