@@ -112,7 +112,8 @@ extension NumberService {
     /// adopted, the trunk cannot be deleted under the number until then either. The routing is recorded before it is
     /// sent (``AdoptionRouteRequest``, store format 9; a full disk refuses the adoption `STORE_FULL` before anything is
     /// sent), so a restart keeps holding it: a new process holds every recorded routing for ``lateBuySeconds`` after
-    /// its start, and reconciliation ends each record once its routing can no longer land.
+    /// the latest its call can have ended (its start, or ``buySecondsMax`` after the record if sooner), and
+    /// reconciliation ends each record once its routing can no longer land.
     public func adoptNumber(_ request: AdoptionRequest) async throws(NumberError) -> AdoptionResult {
         let request = try validated(request)
         let phone = request.phoneNumber

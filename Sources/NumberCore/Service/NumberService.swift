@@ -217,13 +217,17 @@ public final class NumberService: Sendable {
         var local = Local()
         local.releasingOrphans = Set(state.orphanWatch.keys)
         local.startedAt = clock.now()
-        // An adoption's routing recorded by an earlier process may have been sent without an answer just before it
-        // stopped: held as one sent now.
-        let lateUntil = local.startedAt.addingTimeInterval(
-            Double(Self.lateBuySeconds(horizon: config.reconcile.inFlightHorizonSeconds)))
+        // An adoption's routing recorded by an earlier process may have been sent without an answer: held as one whose
+        // call ended as late as it can have — when that process stopped (this one's start at the latest), or the
+        // longest a provider call takes after it was recorded (``buySecondsMax``, or the horizon if longer), whichever
+        // came first —, so a record from long before is not held again at every start (nor forever by restarts
+        // closer together than the window).
+        let late = Double(Self.lateBuySeconds(horizon: config.reconcile.inFlightHorizonSeconds))
+        let callMax = Double(max(config.reconcile.inFlightHorizonSeconds, Self.buySecondsMax))
         for route in state.adoptionRoutes.values {
+            let callEnded = min(local.startedAt, route.at.addingTimeInterval(callMax))
             local.adoptionRoutes[route.phoneNumber] = AdoptionRoute(
-                accountId: route.accountId, trunkId: route.trunkId, until: lateUntil)
+                accountId: route.accountId, trunkId: route.trunkId, until: callEnded.addingTimeInterval(late))
         }
         self.local = Mutex(local)
         self.purchaseChecks = WaitingSlots(

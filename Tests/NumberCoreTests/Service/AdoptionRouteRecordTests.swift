@@ -7,7 +7,8 @@ import Testing
 /// 9). It used to live in memory only: a routing that got no answer just before a restart was forgotten, so another
 /// account could adopt the number (the late request then routing its calls to the first account's trunk) and the trunk
 /// could be deleted under a number the provider might still route there. A new service holds every recorded routing
-/// for the late-buy window from its start; reconciliation ends the records that can no longer land.
+/// for the late-buy window from the latest its call can have ended (the start, or 30 minutes after the record if
+/// sooner); reconciliation ends the records that can no longer land.
 @Suite("An adoption's routing, recorded before it is sent")
 struct AdoptionRouteRecordTests {
     static let phone = AdoptNumberTests.phone
@@ -40,8 +41,8 @@ struct AdoptionRouteRecordTests {
         #expect(first?.reason == .providerUnavailable, "\(String(describing: first))")
         #expect(h.service.durableState().adoptionRoutes[Self.phone]?.trunkId == ta.id, "recorded before it was sent")
         #expect(h.service.workLevels().adoptionRoutes == 1, "shown to the operator's gauge")
-        // Most of the window passes, then numberd restarts: the new process cannot tell when the request was sent,
-        // and holds it for a whole window from its start.
+        // Most of the window passes, then numberd restarts: the new process cannot tell when the call ended, and
+        // holds it for a window from the latest it can have (30 minutes after the record, before this start).
         h.clock.advance(by: Self.lateBuySeconds(h) - 60)
         try await h.restart()
         #expect(await h.service.reconcile().adoptionRoutesEnded.isEmpty, "it may still land")
@@ -57,15 +58,17 @@ struct AdoptionRouteRecordTests {
         #expect(inUse?.reason == .trunkInUse, "\(String(describing: inUse))")
         try await h.check(leftForTheAudit: [Self.phone])
 
-        // Past when the first process would have let it go, it is still held: a whole window from the start.
+        // Past when the first process would have let it go, it is still held, up to a second before the window ends.
         h.clock.advance(by: 61)
         let still = await numberError {
             _ = try await h.service.adoptNumber(AdoptNumberTests.request(b.id, Self.phone, trunkId: tb.id))
         }
         #expect(still?.reason == .numberUnavailable, "\(String(describing: still))")
+        let heldUntil = Harness.start.addingTimeInterval(Double(NumberService.buySecondsMax) + Self.lateBuySeconds(h))
+        h.clock.advance(by: heldUntil.timeIntervalSince(h.clock.now()) - 1)
         #expect(await h.service.reconcile().adoptionRoutesEnded.isEmpty)
         // Once it can no longer land, reconciliation ends the record; B adopts it.
-        h.clock.advance(by: Self.lateBuySeconds(h) - 61)
+        h.clock.advance(by: 1)
         #expect(await h.service.reconcile().adoptionRoutesEnded == [Self.phone])
         #expect(h.service.durableState().adoptionRoutes.isEmpty && h.service.workLevels().adoptionRoutes == 0)
         let adopted = try await h.service.adoptNumber(AdoptNumberTests.request(b.id, Self.phone, trunkId: tb.id))
@@ -74,6 +77,29 @@ struct AdoptionRouteRecordTests {
         try await h.service.deleteTrunk(accountId: a.id, trunkId: ta.id)
         try await h.restart()
         #expect(h.service.durableState().adoptionRoutes.isEmpty)
+        try await h.check()
+    }
+
+    @Test(
+        "a record from long before the start is not held again: the first reconciliation ends it",
+        arguments: StoreKind.allCases)
+    func oldRecordNotHeldAgain(kind: StoreKind) async throws {
+        var h = try await Harness(kind, config: Self.config)
+        let a = try await h.account(funds: 10_000, name: "A")
+        let b = try await h.account(funds: 10_000, name: "B")
+        let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
+        let tb = try await h.service.createTrunk(accountId: b.id, name: "B", providerTrunkSid: trunkSid(0xb))
+        AdoptNumberTests.boughtInConsole(h, Self.phone, sid: 1)
+        h.provider.inject(.timeOut, on: .setTrunk, phoneNumber: Self.phone)
+        _ = await numberError {
+            _ = try await h.service.adoptNumber(AdoptNumberTests.request(a.id, Self.phone, trunkId: ta.id))
+        }
+        // numberd stops with the record kept (no pass ended it) and starts again three hours later, and again.
+        h.clock.advance(by: 3 * 3_600)
+        try await h.restart()
+        try await h.restart()
+        #expect(await h.service.reconcile().adoptionRoutesEnded == [Self.phone], "its call ended 2.5 h ago at most")
+        _ = try await h.service.adoptNumber(AdoptNumberTests.request(b.id, Self.phone, trunkId: tb.id))
         try await h.check()
     }
 
