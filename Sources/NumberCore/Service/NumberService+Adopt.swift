@@ -254,7 +254,7 @@ extension NumberService {
                 local.withLock { $0.adoptionRoutes[phone] = earlier }
                 // Nothing of it can land: its record ends now, unless an earlier routing it stood for may (a failed
                 // write leaves it to reconciliation, which ends it the same way).
-                if earlier == nil { await endAdoptionRoute(phone) }
+                if earlier == nil { await endAdoptionRoutes(max: 1, of: phone) }
                 throw .fromProvider(error, phoneNumber: phone)
             }
             let until = max(self.now().addingTimeInterval(Double(lateBuySeconds)), earlier?.until ?? .distantPast)
@@ -270,30 +270,31 @@ extension NumberService {
         }
     }
 
-    /// Ends the record of `phone`'s adoption routing if it is held no longer (this adoption's claim on the number keeps
-    /// any other from holding it meanwhile).
-    private func endAdoptionRoute(_ phone: String) async {
-        let now = now()
-        _ = try? await coordinator.perform { state throws(NumberError) in
-            let ended =
-                state.adoptionRoutes[phone] != nil && local.withLock { $0.pendingAdoptionRoute(phone, at: now) == nil }
-            return (ended ? [CoreEvent.adoptionRouteEnded(phoneNumber: phone)] : [], ())
-        }
-    }
+    /// The most adoption routing records one record ends (``endAdoptionRoutes(max:of:)``): 256 × 512 bytes estimated.
+    static let adoptionRoutesEndedPerRecordMax = 256
 
-    /// Ends the records of adoption routings that can no longer land (``AdoptionRouteRequest``): neither running nor
-    /// sent without an answer less than ``lateBuySeconds`` ago (a routing recorded by an earlier process counts from
-    /// this one's start). At most `max` (and 256) a pass, in one record; returns their numbers. Decided under the
-    /// decision lock, where a running adoption holds its routing, so a routing recorded meanwhile is never ended.
-    func endAdoptionRoutes(max: Int) async -> [String] {
-        let recorded = (try? coordinator.read { state throws(NumberError) in !state.adoptionRoutes.isEmpty }) ?? false
+    /// Ends the records of adoption routings that can no longer land (``AdoptionRouteRequest``) — every one, or only
+    /// `phone`'s: neither running nor sent without an answer less than ``lateBuySeconds`` ago (a routing recorded by an
+    /// earlier process counts from the latest its call can have ended). At most `max` (and
+    /// ``adoptionRoutesEndedPerRecordMax``) a call, in one record, by number; returns their numbers (none when the
+    /// write fails: the next pass tries again). Decided under the decision lock, where a running adoption holds its
+    /// routing, so a routing recorded meanwhile is never ended.
+    @discardableResult
+    func endAdoptionRoutes(max: Int, of phone: String? = nil) async -> [String] {
+        let recorded =
+            (try? coordinator.read { state throws(NumberError) in
+                phone.map { state.adoptionRoutes[$0] != nil } ?? !state.adoptionRoutes.isEmpty
+            }) ?? false
         guard recorded else { return [] }
         let now = now()
         let ended = try? await coordinator.perform { state throws(NumberError) in
+            let candidates = phone.map { [$0] } ?? state.adoptionRoutes.keys.sorted()
             let phones = local.withLock { local in
                 Array(
-                    state.adoptionRoutes.keys.sorted().filter { local.pendingAdoptionRoute($0, at: now) == nil }
-                        .prefix(Swift.min(max, 256)))
+                    candidates.filter {
+                        state.adoptionRoutes[$0] != nil && local.pendingAdoptionRoute($0, at: now) == nil
+                    }
+                    .prefix(Swift.min(max, Self.adoptionRoutesEndedPerRecordMax)))
             }
             return (phones.map { CoreEvent.adoptionRouteEnded(phoneNumber: $0) }, phones)
         }

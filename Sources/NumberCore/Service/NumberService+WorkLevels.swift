@@ -24,8 +24,9 @@ public struct WorkLevels: Sendable, Hashable {
     /// since its call ended: one that stays older is a number the provider cannot be asked about, its trunks held.
     public var oldestOpenRouteRequestAt: Date?
     /// Numbers an adoption's routing is recorded for (``AdoptionRouteRequest``): running, or sent without an answer and
-    /// held until it can no longer land (after a restart, the late-buy window from the latest its call can have ended). Reconciliation ends each
-    /// record then: one that stays is an adoption routing numberd keeps holding, its number and trunk with it.
+    /// held until it can no longer land (after a restart, the late-buy window from the latest its call can have
+    /// ended). Reconciliation ends each record then: one that stays is an adoption routing numberd keeps holding, its
+    /// number and trunk with it.
     public var adoptionRoutes = 0
 
     /// No open work.

@@ -24,20 +24,45 @@ struct AdoptionRouteRecordTests {
         Double(NumberService.lateBuySeconds(horizon: h.config.reconcile.inFlightHorizonSeconds))
     }
 
+    /// Accounts A and B with a trunk each, and ``phone`` bought in Twilio's console (nobody here holds it).
+    struct Tenants {
+        let a: Account
+        let b: Account
+        let ta: Trunk
+        let tb: Trunk
+        let console: ProvisionedNumber
+
+        init(_ h: Harness) async throws {
+            a = try await h.account(funds: 10_000, name: "A")
+            b = try await h.account(funds: 10_000, name: "B")
+            ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
+            tb = try await h.service.createTrunk(accountId: b.id, name: "B", providerTrunkSid: trunkSid(0xb))
+            console = AdoptNumberTests.boughtInConsole(h, AdoptionRouteRecordTests.phone, sid: 1)
+        }
+
+        /// `account`'s adoption of ``phone`` on `trunk`, refused or not; nil when it went through.
+        func adopt(_ h: Harness, _ account: Account, on trunk: Trunk) async -> NumberError? {
+            await numberError {
+                _ = try await h.service.adoptNumber(
+                    AdoptNumberTests.request(account.id, AdoptionRouteRecordTests.phone, trunkId: trunk.id))
+            }
+        }
+
+        /// A's adoption on its trunk, whose routing gets no answer (still queued at the provider): refused, recorded.
+        func unansweredAdoption(_ h: Harness) async -> NumberError? {
+            h.provider.inject(.timeOut, on: .setTrunk, phoneNumber: AdoptionRouteRecordTests.phone)
+            return await adopt(h, a, on: ta)
+        }
+    }
+
     @Test(
         "a routing without an answer is held across a restart: no other account adopts, its trunk is not deleted",
         arguments: StoreKind.allCases)
     func heldAcrossARestart(kind: StoreKind) async throws {
         var h = try await Harness(kind, config: Self.config)
-        let a = try await h.account(funds: 10_000, name: "A")
-        let b = try await h.account(funds: 10_000, name: "B")
-        let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
-        let tb = try await h.service.createTrunk(accountId: b.id, name: "B", providerTrunkSid: trunkSid(0xb))
-        AdoptNumberTests.boughtInConsole(h, Self.phone, sid: 1)
-        h.provider.inject(.timeOut, on: .setTrunk, phoneNumber: Self.phone)
-        let first = await numberError {
-            _ = try await h.service.adoptNumber(AdoptNumberTests.request(a.id, Self.phone, trunkId: ta.id))
-        }
+        let t = try await Tenants(h)
+        let (a, b, ta, tb) = (t.a, t.b, t.ta, t.tb)
+        let first = await t.unansweredAdoption(h)
         #expect(first?.reason == .providerUnavailable, "\(String(describing: first))")
         #expect(h.service.durableState().adoptionRoutes[Self.phone]?.trunkId == ta.id, "recorded before it was sent")
         #expect(h.service.workLevels().adoptionRoutes == 1, "shown to the operator's gauge")
@@ -85,21 +110,14 @@ struct AdoptionRouteRecordTests {
         arguments: StoreKind.allCases)
     func oldRecordNotHeldAgain(kind: StoreKind) async throws {
         var h = try await Harness(kind, config: Self.config)
-        let a = try await h.account(funds: 10_000, name: "A")
-        let b = try await h.account(funds: 10_000, name: "B")
-        let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
-        let tb = try await h.service.createTrunk(accountId: b.id, name: "B", providerTrunkSid: trunkSid(0xb))
-        AdoptNumberTests.boughtInConsole(h, Self.phone, sid: 1)
-        h.provider.inject(.timeOut, on: .setTrunk, phoneNumber: Self.phone)
-        _ = await numberError {
-            _ = try await h.service.adoptNumber(AdoptNumberTests.request(a.id, Self.phone, trunkId: ta.id))
-        }
+        let t = try await Tenants(h)
+        #expect(await t.unansweredAdoption(h)?.reason == .providerUnavailable)
         // numberd stops with the record kept (no pass ended it) and starts again three hours later, and again.
         h.clock.advance(by: 3 * 3_600)
         try await h.restart()
         try await h.restart()
         #expect(await h.service.reconcile().adoptionRoutesEnded == [Self.phone], "its call ended 2.5 h ago at most")
-        _ = try await h.service.adoptNumber(AdoptNumberTests.request(b.id, Self.phone, trunkId: tb.id))
+        #expect(await t.adopt(h, t.b, on: t.tb) == nil)
         try await h.check()
     }
 
@@ -154,14 +172,10 @@ struct AdoptionRouteRecordTests {
         arguments: StoreKind.allCases)
     func earlierRoutingIsTheNumbersOpenChange(kind: StoreKind) async throws {
         var h = try await Harness(kind, config: Self.config)
-        let a = try await h.account(funds: 10_000, name: "A")
-        let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
+        let t = try await Tenants(h)
+        let (a, ta, console) = (t.a, t.ta, t.console)
         let ta2 = try await h.service.createTrunk(accountId: a.id, name: "A2", providerTrunkSid: trunkSid(0xc))
-        let console = AdoptNumberTests.boughtInConsole(h, Self.phone, sid: 1)
-        h.provider.inject(.timeOut, on: .setTrunk, phoneNumber: Self.phone)
-        _ = await numberError {
-            _ = try await h.service.adoptNumber(AdoptNumberTests.request(a.id, Self.phone, trunkId: ta.id))
-        }
+        #expect(await t.unansweredAdoption(h)?.reason == .providerUnavailable)
         let adopted = try await h.service.adoptNumber(AdoptNumberTests.request(a.id, Self.phone, trunkId: ta.id))
         let id = adopted.number.id
         #expect(h.service.durableState().adoptionRoutes.isEmpty, "the number's own change now")
@@ -189,13 +203,9 @@ struct AdoptionRouteRecordTests {
         arguments: StoreKind.allCases)
     func deletionEndsStaleRecords(kind: StoreKind) async throws {
         let h = try await Harness(kind)
-        let a = try await h.account(funds: 10_000, name: "A")
-        let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
-        AdoptNumberTests.boughtInConsole(h, Self.phone, sid: 1)
-        h.provider.inject(.timeOut, on: .setTrunk, phoneNumber: Self.phone)
-        _ = await numberError {
-            _ = try await h.service.adoptNumber(AdoptNumberTests.request(a.id, Self.phone, trunkId: ta.id))
-        }
+        let t = try await Tenants(h)
+        let (a, ta) = (t.a, t.ta)
+        #expect(await t.unansweredAdoption(h)?.reason == .providerUnavailable)
         let held = await numberError { try await h.service.deleteTrunk(accountId: a.id, trunkId: ta.id) }
         #expect(held?.reason == .trunkInUse, "\(String(describing: held))")
         h.clock.advance(by: Self.lateBuySeconds(h))
@@ -214,30 +224,62 @@ struct AdoptionRouteRecordTests {
         config.commits.noRoomRetryMilliseconds = 0
         config.commits.noRoomRetryMaxMilliseconds = 0
         let h = try await Harness(kind, config: config)
-        let a = try await h.account(funds: 10_000, name: "A")
-        let b = try await h.account(funds: 10_000, name: "B")
-        let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
-        let tb = try await h.service.createTrunk(accountId: b.id, name: "B", providerTrunkSid: trunkSid(0xb))
-        AdoptNumberTests.boughtInConsole(h, Self.phone, sid: 1)
+        let t = try await Tenants(h)
         h.provider.inject(.fail(.invalidArgument), on: .setTrunk, phoneNumber: Self.phone)
-        let refused = await numberError {
-            _ = try await h.service.adoptNumber(AdoptNumberTests.request(a.id, Self.phone, trunkId: ta.id))
-        }
+        let refused = await t.adopt(h, t.a, on: t.ta)
         #expect(refused != nil && refused?.reason != .providerUnavailable, "\(String(describing: refused))")
         #expect(h.service.durableState().adoptionRoutes.isEmpty, "nothing of it can land")
         if kind == .memory {
             // The end's write fails (the disk full just then): reconciliation ends it, at once.
             h.provider.inject(.fail(.invalidArgument), on: .setTrunk, phoneNumber: Self.phone)
             h.memoryStore.refuseForRoom(after: 1, times: 1)
-            let again = await numberError {
-                _ = try await h.service.adoptNumber(AdoptNumberTests.request(a.id, Self.phone, trunkId: ta.id))
-            }
+            let again = await t.adopt(h, t.a, on: t.ta)
             #expect(again != nil && again?.reason != .providerUnavailable, "\(String(describing: again))")
             #expect(h.service.durableState().adoptionRoutes[Self.phone] != nil)
             #expect(await h.service.reconcile().adoptionRoutesEnded == [Self.phone])
             #expect(h.service.durableState().adoptionRoutes.isEmpty)
         }
-        _ = try await h.service.adoptNumber(AdoptNumberTests.request(b.id, Self.phone, trunkId: tb.id))
+        #expect(await t.adopt(h, t.b, on: t.tb) == nil)
+        try await h.check()
+    }
+
+    /// One record ends at most ``NumberService/adoptionRoutesEndedPerRecordMax`` routings (its size bounded), and a
+    /// pass at most `reconcile.itemsPerPassMax`: the rest wait for the next pass.
+    @Test("a pass ends at most 256 records, and no more than its item limit; the next pass ends the rest")
+    func endedPerPassAtTheirLimits() async throws {
+        var wide = Self.config
+        wide.reconcile.itemsPerPassMax = 1_000  // above the per-record limit (the default, 200, is below it)
+        var h = try await Harness(.memory, config: wide)
+        let a = try await h.account(name: "A")
+        let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
+        // Written as an earlier numberd left them (each a routing sent without an answer), then a start.
+        let records = NumberService.adoptionRoutesEndedPerRecordMax + 1
+        let events = (0..<records).map { n in
+            CoreEvent.adoptionRouteRequested(
+                AdoptionRouteRequest(
+                    phoneNumber: "+1415555" + String(format: "%04d", n), accountId: a.id, trunkId: ta.id,
+                    at: h.clock.now()))
+        }
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            h.store.commit(events) { done.resume(with: $0) }
+        }
+        try await h.restart()
+        #expect(h.service.workLevels().adoptionRoutes == records)
+        h.clock.advance(by: Double(NumberService.buySecondsMax) + Self.lateBuySeconds(h))
+        #expect(await h.service.reconcile().adoptionRoutesEnded.count == records - 1)
+        #expect(await h.service.reconcile().adoptionRoutesEnded == ["+14155550256"])
+        #expect(h.service.durableState().adoptionRoutes.isEmpty)
+        // Below that, the pass's item limit bounds it.
+        var config = Self.config
+        config.reconcile.itemsPerPassMax = 2
+        try await h.restart(config: config)
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            h.store.commit(Array(events.prefix(3))) { done.resume(with: $0) }
+        }
+        try await h.restart()
+        h.clock.advance(by: Double(NumberService.buySecondsMax) + Self.lateBuySeconds(h))
+        #expect(await h.service.reconcile().adoptionRoutesEnded.count == 2)
+        #expect(await h.service.reconcile().adoptionRoutesEnded.count == 1)
         try await h.check()
     }
 
