@@ -164,6 +164,9 @@ extension NumberService {
         let trunk: Trunk?
         do throws(NumberError) {
             trunk = try await coordinator.perform { state throws(NumberError) in
+                // The account again, as it is now: suspended, drained or filled during the look-up, the adoption is
+                // refused here, nothing sent, and not at its record after the number was routed to its trunk.
+                try checkAdoptable(request, quote: quote, in: state)
                 let resolved = try adoptionTrunk(request, provisioned: provisioned, in: state)
                 guard let resolved, Trunk.sidKey(provisioned.trunkSid ?? "") != Trunk.sidKey(resolved.providerTrunkSid)
                 else { return ([], resolved) }

@@ -767,6 +767,44 @@ struct AdoptNumberTests {
         try await h.check(leftForTheAudit: [Self.phone])
     }
 
+    /// A review (forty-second session): the decision that holds and records the routing checked only the trunk, so an
+    /// account suspended, drained or filled while the provider was asked about the number was routed to at the
+    /// provider and refused only at the record — the number left ringing on the account's trunk, owned by nobody. The
+    /// decision now checks the account again: refused with nothing sent, no routing recorded.
+    @Test(
+        "the account suspended or drained during the look-up: refused before the routing is sent",
+        arguments: StoreKind.allCases)
+    func accountChangedDuringLookUp(kind: StoreKind) async throws {
+        let changes: [(String, @Sendable (Harness, String) async throws -> Void, NumberError.Reason)] = [
+            ("suspended", { h, id in _ = try await h.service.setAccountStatus(id, .suspended) }, .accountInactive),
+            (
+                "drained", { h, id in _ = try await h.service.adjustBalance(accountId: id, amount: -100, reason: "x") },
+                .insufficientBalance
+            ),
+        ]
+        for (name, change, reason) in changes {
+            let h = try await Harness(kind)
+            let account = try await h.account(funds: 133)
+            let trunk = try await h.service.createTrunk(
+                accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(0xa))
+            Self.boughtInConsole(h, Self.phone, sid: 1)
+            h.provider.inject(.hangThenDo(gate: "look-up"), on: .lookUp, phoneNumber: Self.phone)
+            let adoption = Task {
+                try await h.service.adoptNumber(Self.request(account.id, Self.phone, trunkId: trunk.id))
+            }
+            await h.provider.waitUntilReached("look-up")
+            try await change(h, account.id)
+            h.provider.resume("look-up")
+            let refused = await numberError { _ = try await adoption.value }
+            #expect(refused?.reason == reason, "\(name): \(String(describing: refused))")
+            #expect(refused?.message.contains("routed to trunk") == false, "\(name): nothing was routed")
+            #expect(h.provider.calls(.setTrunk) == 0 && h.provider.owned(Self.phone)?.trunkSid == nil, "\(name)")
+            #expect(h.service.durableState().adoptionRoutes.isEmpty, "\(name): no routing recorded")
+            #expect(h.service.durableState().phoneOwners[Self.phone] == nil)
+            try await h.check(leftForTheAudit: [Self.phone])
+        }
+    }
+
     // MARK: Races
 
     @Test(
