@@ -344,20 +344,27 @@ extension NumberService {
             try self.deletableTrunk(state, accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
         }
         if recorded.providerManaged == true { try await refuseIfProviderRoutes(to: recorded) }
-        let trunk: Trunk = try await coordinator.perform { state throws(NumberError) in
-            let trunk = try self.deletableTrunk(
-                state, accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
-            if trunk.providerManaged == true {
-                self.local.withLock { _ = $0.trunksInFlight.insert(trunk.providerTrunkSid) }
-                marked = trunk.providerTrunkSid
+        var deleted: Trunk?
+        // Records of adoption routings to it that can no longer land (the check refuses one that may) end with it,
+        // before reconciliation would have ended them: at most ``adoptionRoutesEndedPerRecordMax`` a record, so a
+        // backlog of them ends in records of their own first (a record over the journal's limit stops every write).
+        // Each round ends that many or deletes; a new routing to the trunk meanwhile refuses the deletion (TRUNK_IN_USE).
+        while deleted == nil {
+            deleted = try await coordinator.perform { state throws(NumberError) in
+                let trunk = try self.deletableTrunk(
+                    state, accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
+                let naming = state.adoptionRoutes.values.filter { $0.trunkId == trunkId }.map(\.phoneNumber).sorted()
+                let routesEnded = naming.prefix(Self.adoptionRoutesEndedPerRecordMax)
+                    .map { CoreEvent.adoptionRouteEnded(phoneNumber: $0) }
+                guard naming.count <= Self.adoptionRoutesEndedPerRecordMax else { return (routesEnded, nil) }
+                if trunk.providerManaged == true {
+                    self.local.withLock { _ = $0.trunksInFlight.insert(trunk.providerTrunkSid) }
+                    marked = trunk.providerTrunkSid
+                }
+                return (routesEnded + [.trunkDeleted(trunkId: trunkId)], trunk)
             }
-            // Records of adoption routings to it that can no longer land (the check above refuses one that may) end
-            // with it, before reconciliation would have ended them.
-            let routesEnded = state.adoptionRoutes.values.filter { $0.trunkId == trunkId }.map(\.phoneNumber).sorted()
-                .map { CoreEvent.adoptionRouteEnded(phoneNumber: $0) }
-            return (routesEnded + [.trunkDeleted(trunkId: trunkId)], trunk)
         }
-        guard marked != nil else { return }
+        guard marked != nil, let trunk = deleted else { return }
         await deleteProviderTrunk(trunk.providerTrunkSid)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import NumberCore
@@ -283,6 +284,43 @@ struct AdoptionRouteRecordTests {
         try await h.check()
     }
 
+    /// DeleteTrunk ends the stale records naming its trunk in its own record — a backlog of them used to go into that
+    /// one record whatever its size (a record over the journal's limit stops every write). Now at most
+    /// ``NumberService/adoptionRoutesEndedPerRecordMax`` a record: the rest in records of their own before the one that
+    /// deletes the trunk.
+    @Test("DeleteTrunk ends a backlog of stale records naming the trunk at most 256 a record, then deletes it")
+    func deleteTrunkEndsABacklogInBoundedRecords() async throws {
+        let store = EventCountingStore()
+        let clock = ManualClock(Harness.start)
+        let provider = FakeProvider()
+        var service = try await NumberService.open(store: store, provider: provider, clock: clock, config: Self.config)
+        let a = try await service.createAccount(name: "A", currency: "USD")
+        let ta = try await service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
+        let cap = NumberService.adoptionRoutesEndedPerRecordMax
+        let records = 2 * cap + 1
+        let events = (0..<records).map { n in
+            CoreEvent.adoptionRouteRequested(
+                AdoptionRouteRequest(
+                    phoneNumber: "+1415555" + String(format: "%04d", n), accountId: a.id, trunkId: ta.id,
+                    at: clock.now()))
+        }
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            store.commit(events) { done.resume(with: $0) }
+        }
+        service = try await NumberService.open(store: store, provider: provider, clock: clock, config: Self.config)
+        // Held while they may land: refused, nothing ended.
+        let held = await numberError { try await service.deleteTrunk(accountId: a.id, trunkId: ta.id) }
+        #expect(held?.reason == .trunkInUse, "\(String(describing: held))")
+        #expect(service.durableState().adoptionRoutes.count == records)
+        clock.advance(by: Double(NumberService.buySecondsMax + NumberService.lateBuySeconds(horizon: 600)))
+        let before = store.recordCount
+        try await service.deleteTrunk(accountId: a.id, trunkId: ta.id)
+        #expect(store.endedPerRecord.suffix(from: before) == [cap, cap, 1], "256, 256, then 1 with the deletion")
+        #expect(store.deletedAt == store.recordCount - 1, "the trunk deleted in the last record")
+        #expect(service.durableState().adoptionRoutes.isEmpty && service.durableState().trunks[ta.id] == nil)
+        #expect(service.durableState().checkInvariants().isEmpty)
+    }
+
     @Test("each record names a trunk of its account, and replaying an unknown end is refused")
     func stateRules() throws {
         var state = CoreState()
@@ -302,5 +340,27 @@ struct AdoptionRouteRecordTests {
         #expect(throws: (any Error).self) { try state.applyChecked([.trunkDeleted(trunkId: trunk.id)]) }
         try state.applyChecked([.adoptionRouteEnded(phoneNumber: Self.phone), .trunkDeleted(trunkId: trunk.id)])
         #expect(state.adoptionRoutes.isEmpty && state.trunks.isEmpty)
+    }
+}
+
+/// An in-memory store that counts, per record, the adoption routings it ends, and notes the record deleting a trunk.
+private final class EventCountingStore: NumberStore, @unchecked Sendable {
+    private let inner = InMemoryNumberStore()
+    private let counts = Mutex<(ended: [Int], deletedAt: Int?)>(([], nil))
+
+    var endedPerRecord: [Int] { counts.withLock { $0.ended } }
+    var recordCount: Int { counts.withLock { $0.ended.count } }
+    var deletedAt: Int? { counts.withLock { $0.deletedAt } }
+
+    func load() async throws -> CoreState { try await inner.load() }
+
+    func commit(_ events: [CoreEvent], completion: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        counts.withLock { counts in
+            if events.contains(where: { if case .trunkDeleted = $0 { true } else { false } }) {
+                counts.deletedAt = counts.ended.count
+            }
+            counts.ended.append(events.count { if case .adoptionRouteEnded = $0 { true } else { false } })
+        }
+        inner.commit(events, completion: completion)
     }
 }
