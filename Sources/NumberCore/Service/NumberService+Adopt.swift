@@ -245,7 +245,8 @@ extension NumberService {
     /// Routes the number to `trunk` at the provider, under the hold ``holdRoute(_:to:)`` set, which stays when it is
     /// answered (until the record). A refusal gives the hold back to `earlier`; a request that got no answer may
     /// still land, for as long as a voided purchase's buy may: the hold is kept until then (or `earlier`'s end, if
-    /// later).
+    /// later). One that may have been made but cannot land later (a lost answer, the provider's own failure) is
+    /// settled by a look-up: made, it goes on as answered; not made, as refused; the look-up failing, as unanswered.
     private func route(
         _ provisioned: ProvisionedNumber, to trunk: Trunk, for request: AdoptionRequest, earlier: AdoptionRoute?
     ) async throws(NumberError) {
@@ -253,12 +254,32 @@ extension NumberService {
         do {
             try await provider.setTrunk(sid: provisioned.sid, trunkSid: trunk.providerTrunkSid)
         } catch {
-            guard Self.mayStillTakeEffect(error) else {
+            var mayLand = Self.mayStillTakeEffect(error)
+            var notMade = false
+            if !mayLand, Self.mayHaveHappened(error) {
+                // Made or not, it lands no later (Twilio's own 5xx to the POST, a lost answer): where the provider
+                // routes the number now tells which. On the trunk: made, recorded as if answered. Elsewhere: not
+                // made. Not shown (the look-up failed too): held as a routing without an answer — the number may
+                // ring on the trunk, which must not be deleted under it, and "unknown until reconciled" would be
+                // wrong: nothing reconciles an adoption.
+                let shown = try? await provider.lookUp(phoneNumber: phone)
+                if let shown, shown.sid == provisioned.sid {
+                    if shown.trunkSid.map(Trunk.sidKey) == Trunk.sidKey(trunk.providerTrunkSid) { return }
+                    notMade = true
+                } else {
+                    mayLand = true
+                }
+            }
+            guard mayLand else {
                 local.withLock { $0.adoptionRoutes[phone] = earlier }
                 // Nothing of it can land: its record ends now, unless an earlier routing it stood for may (a failed
                 // write leaves it to reconciliation, which ends it the same way).
                 if earlier == nil { await endAdoptionRoutes(max: 1, of: phone) }
-                throw .fromProvider(error, phoneNumber: phone)
+                guard notMade else { throw .fromProvider(error, phoneNumber: phone) }
+                throw NumberError(
+                    .unavailable, .providerUnavailable,
+                    "the provider failed routing \(phone) to trunk \(trunk.id) and routes it as before; nothing is "
+                        + "recorded: retry later", details: ["phoneNumber": phone], internalDetail: "\(error)")
             }
             let until = max(self.now().addingTimeInterval(Double(lateBuySeconds)), earlier?.until ?? .distantPast)
             local.withLock {
@@ -484,7 +505,10 @@ extension NumberService {
                 [.purchaseIntentOpened(intent)] + (key.map { [$0] } ?? [])
                 + [.purchaseCommitted(intentId: intent.id, numbers: [number], transactions: [transaction])]
                 + routeEnded + routeOpen
-            return (events, (AdoptionResult(number: number, transaction: transaction), stillLands))
+            // Answered as recorded: with the open change its routing left (shown as GetNumber shows it).
+            var recorded = number
+            recorded.routeRequest = stillLands.map { RouteRequest(trunkId: $0.trunkId, at: now) }
+            return (events, (AdoptionResult(number: recorded, transaction: transaction), stillLands))
         }
         let (result, earlier) = recorded
         // The number is on its trunk now (DeleteTrunk counts it): this adoption's hold goes. The routing before it

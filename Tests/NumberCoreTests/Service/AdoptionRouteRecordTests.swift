@@ -150,6 +150,9 @@ struct AdoptionRouteRecordTests {
         let adopted = try await h.service.adoptNumber(AdoptNumberTests.request(a.id, Self.phone, trunkId: ta.id))
         #expect(adopted.number.trunkId == ta.id && h.service.durableState().adoptionRoutes.isEmpty)
         #expect(h.service.durableState().numbers[adopted.number.id]?.routeRequest?.trunkId == ta.id)
+        #expect(
+            adopted.number == h.service.durableState().numbers[adopted.number.id],
+            "answered as recorded: the open change shown (a review found the answer without it)")
         #expect(await h.service.reconcile().routesSettled.isEmpty, "it may still land")
         h.clock.advance(by: Double(h.config.reconcile.inFlightHorizonSeconds))
         #expect(await h.service.reconcile().routesSettled == [adopted.number.id])

@@ -49,6 +49,9 @@ final class FakeProvider: NumberProvider {
         /// Wait until `resume(_:)` is called with this gate name, then time out as `timeOut` does: a request that
         /// waited its turn (or was retried before it was sent) for as long as the test lets it, then went unanswered.
         case hangThenTimeOut(gate: String)
+        /// Wait until `resume(_:)` is called with this gate name, then throw `.outcomeUnknown` without doing anything,
+        /// as `dropRequest` does: the test changes what the provider shows (its faults) meanwhile.
+        case hangThenDrop(gate: String)
         /// Reach this gate, then wait until the calling task is cancelled and fail as the Twilio adapter does then
         /// (its HTTP client gives the request up: `.unavailable`), without doing anything.
         case untilCancelled(gate: String)
@@ -445,6 +448,9 @@ final class FakeProvider: NumberProvider {
         case .hangThenTimeOut(let gate):
             await hang(gate)
             throw ProviderError(.outcomeUnknown, message: "injected timeout", mayStillTakeEffect: true)
+        case .hangThenDrop(let gate):
+            await hang(gate)
+            throw ProviderError(.outcomeUnknown, message: "injected dropped request")
         case .untilCancelled(let gate):
             inner.withLock { _ = $0.reached.insert(gate) }
             while !Task.isCancelled { try? await Task.sleep(nanoseconds: 1_000_000) }
