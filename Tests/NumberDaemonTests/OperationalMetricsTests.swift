@@ -174,16 +174,22 @@ struct OperationalMetricsTests {
         var report = ReconcileReport()
         report.committed = ["PIN_1"]
         report.unresolved = ["PIN_2", "PIN_3"]
+        report.routesSettled = ["NUM_1", "NUM_2"]
+        report.adoptionRoutesEnded = ["+14155550101", "+14155550102", "+14155550103"]
         var orphans = OrphanSweepReport()
         orphans.pending = ["+14155550100"]
         var levels = WorkLevels()
         levels.openPurchaseIntents = 2
         levels.pendingReleases = 1
+        levels.openRouteRequests = 4
+        levels.adoptionRoutes = 5
         let metadata = Numberd.reconcileMetadata(report, orphans, levels)
         let counted = Dictionary(uniqueKeysWithValues: PeriodicService.itemCounts(metadata).map { ($0.item, $0.count) })
-        #expect(counted == ["committed": 1])
+        #expect(counted == ["committed": 1, "routes_settled": 2, "adoption_routes_ended": 3])
         // Still in the run's log line.
         #expect(metadata["unresolved"]?.description == "2" && metadata["orphans_watched"]?.description == "1")
         #expect(metadata["open_intents"]?.description == "2" && metadata["pending_releases"]?.description == "1")
+        #expect(metadata["open_route_requests"]?.description == "4")
+        #expect(metadata["adoption_routes_held"]?.description == "5")
     }
 }

@@ -383,7 +383,8 @@ extension NumberService {
                     // The request this one replaces may still land until the horizon after when its call ended; this
                     // claim's own time must not stand in for that once it is replaced (``endRoute(_:mayLandLate:)``).
                     if let open = number.routeRequest, local.routesEnded[numberId] == nil {
-                        local.routesEnded[numberId] = max(open.at, local.startedAt)
+                        local.routesEnded[numberId] = Self.inheritedCallsEnded(
+                            startedAt: local.startedAt, from: open.at, horizon: config.reconcile.inFlightHorizonSeconds)
                     }
                 }
                 claimedHere = true

@@ -33,8 +33,14 @@ extension NumberService {
     public func reconcile() async -> ReconcileReport {
         guard let claimed = try? claimOpenWork() else { return ReconcileReport() }
         var report = ReconcileReport()
+        // A pass of its own for each kind: items of one kind the provider keeps failing on (three releases whose
+        // DELETE never gets an answer) stopped a shared pass before the next kind every time, and those were never
+        // tried. A provider that answers nothing costs each kind its few failures.
         var pass = ProviderPass(failuresMax: config.reconcile.providerFailuresPerPassMax)
+        var releasesPass = pass
+        var routesPass = pass
         var left = 0
+        var releasesLeft = 0
         // Items are tried in order until the pass stops: a prefix of each kind. A pass that leaves some untried moves
         // its cursor back to the last one tried (the claim moved it past every item claimed), so the next pass starts
         // at the untried ones instead of a whole rotation later.
@@ -54,9 +60,9 @@ extension NumberService {
         }
         for number in claimed.releases {
             defer { local.withLock { _ = $0.liveReleases.remove(number.id) } }
-            guard pass.mayGoOn else {
+            guard releasesPass.mayGoOn else {
                 report.unresolved.append(number.id)
-                left += 1
+                releasesLeft += 1
                 continue
             }
             releasesTried += 1
@@ -65,10 +71,10 @@ extension NumberService {
                     number, requestedAt: number.releaseRequestedAt ?? now(), withdrawIfRefused: false,
                     actorIfUnrecorded: .reconciliation)
                 report.releasesCompleted.append(number.id)
-                pass.record(answered: true)
+                releasesPass.record(answered: true)
             } catch {
                 let answered = !ProviderPass.isNoAnswer(error)
-                pass.record(answered: answered)
+                releasesPass.record(answered: answered)
                 if !answered { report.providerFailures += 1 }
                 // Kept requested (the customer is no longer billed) while the provider may still bill us: an
                 // operator should see every pass that could not finish it.
@@ -82,7 +88,7 @@ extension NumberService {
         }
         // Trunk changes left open: few (one per number a crash or a lost answer caught), by number id from where the
         // last pass stopped, capped apart.
-        left += await reconcileRoutes(max: config.reconcile.itemsPerPassMax, into: &report, pass: &pass)
+        let routesLeft = await reconcileRoutes(max: config.reconcile.itemsPerPassMax, into: &report, pass: &routesPass)
         report.adoptionRoutesEnded = await endAdoptionRoutes(max: config.reconcile.itemsPerPassMax)
         if intentsTried < claimed.intents.count || releasesTried < claimed.releases.count {
             let intents = claimed.intents.prefix(intentsTried)
@@ -97,7 +103,9 @@ extension NumberService {
                 }
             }
         }
-        logStoppedEarly(pass, "reconciliation", left: left)
+        logStoppedEarly(pass, "reconciliation (purchases)", left: left)
+        logStoppedEarly(releasesPass, "reconciliation (releases)", left: releasesLeft)
+        logStoppedEarly(routesPass, "reconciliation (trunk changes)", left: routesLeft)
         return report
     }
 
@@ -180,9 +188,14 @@ extension NumberService {
                 return false
             }
         }
-        // From the intent's last buy (or this service's start, for one opened before it), not its opening: a purchase
-        // of many numbers sends its last buy long after that.
-        let since = local.withLock { max(intent.createdAt, $0.buysSent[intent.id]?.ended ?? $0.startedAt) }
+        // From the intent's last buy (for one opened before this service, as late as it can have ended), not its
+        // opening: a purchase of many numbers sends its last buy long after that.
+        let since = local.withLock { local in
+            local.buysSent[intent.id].map { max(intent.createdAt, $0.ended) }
+                ?? Self.inheritedCallsEnded(
+                    startedAt: local.startedAt, from: intent.createdAt, calls: intent.items.count,
+                    horizon: config.reconcile.inFlightHorizonSeconds)
+        }
         let age = now().timeIntervalSince(since)
         if intent.status == .open && !complete && age < Double(config.reconcile.inFlightHorizonSeconds) {
             // A buy sent just before the crash or timeout may still land: look again on a later pass.
@@ -261,4 +274,15 @@ extension NumberService {
     /// buys: the POST, a look-up of a lost answer and a trunk change, each up to the adapter's ~2 minutes of retries
     /// at its default timeout, and more at a longer one. 30 minutes.
     static let buySecondsMax: Int64 = 1_800
+
+    /// The latest `calls` provider calls sent one after another from `at` by an earlier process (a purchase's buys,
+    /// a trunk change, an adoption's routing, each recorded before it was sent) can have ended: when that process
+    /// stopped — this one's start (`startedAt`) at the latest —, or `calls` times the longest a call takes
+    /// (``buySecondsMax``, or the in-flight horizon if longer) after `at`, whichever came first; never before `at`.
+    /// Counted from the start alone, a record from long before was held again at every start, and forever by restarts
+    /// closer together than the horizon (a crash loop).
+    static func inheritedCallsEnded(startedAt: Date, from at: Date, calls: Int = 1, horizon: Int64) -> Date {
+        let callMax = Double(max(horizon, buySecondsMax))
+        return max(at, min(startedAt, at.addingTimeInterval(Double(max(calls, 1)) * callMax)))
+    }
 }

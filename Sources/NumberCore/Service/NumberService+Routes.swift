@@ -106,10 +106,14 @@ extension NumberService {
     }
 
     /// Whether a request of the number may still land at the provider at `now`: within the in-flight horizon after
-    /// its last call ended (``Local/routesEnded``), or after the request, or this process's start, when it did not end
-    /// here (a request it replaced ended before it was made).
+    /// its last call ended (``Local/routesEnded``), or, when it did not end here, after the latest its call can have
+    /// ended (``inheritedCallsEnded(startedAt:from:calls:horizon:)``: a request it replaced ended before it was made).
     func mayStillLand(_ numberId: String, _ request: RouteRequest, at now: Date) -> Bool {
-        let since = local.withLock { $0.routesEnded[numberId] ?? max(request.at, $0.startedAt) }
+        let horizon = config.reconcile.inFlightHorizonSeconds
+        let since = local.withLock {
+            $0.routesEnded[numberId]
+                ?? Self.inheritedCallsEnded(startedAt: $0.startedAt, from: request.at, horizon: horizon)
+        }
         return now.timeIntervalSince(since) < Double(config.reconcile.inFlightHorizonSeconds)
     }
 

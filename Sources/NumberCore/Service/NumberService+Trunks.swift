@@ -400,11 +400,17 @@ extension NumberService {
         if let requested = state.routeRequests.sorted().first(where: {
             state.numbers[$0]?.routeRequest?.trunkIds.contains(trunkId) == true
         }) {
+            // A number whose release is under way is not to be released again: its release settles the change.
+            let settles =
+                state.numbers[requested]?.releaseRequestedAt != nil
+                ? "its release, under way, settles it: delete the trunk once the release is recorded (one the "
+                    + "provider keeps refusing shows in the provider audit as release_stuck)"
+                : "reconciliation records where the provider routes the number once no change of it can land any "
+                    + "more, or release the number"
             var refusal = Self.trunkInUse(
                 trunkId, numbers: 0,
                 also: "a number (\(requested)) whose trunk change to it is unsettled (its outcome unknown, or it may "
-                    + "still land: reconciliation records where the provider routes the number once no change of it "
-                    + "can land any more, or release the number)")
+                    + "still land: \(settles))")
             refusal.details["numberId"] = requested
             throw refusal
         }

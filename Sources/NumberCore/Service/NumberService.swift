@@ -57,8 +57,9 @@ public final class NumberService: Sendable {
         /// that —, and only the first `attempted` items may land late and are watched for orphans: a buy whose answer
         /// was lost ends the saga, and the items after it were never sent. Dropped once the intent is settled.
         var buysSent: [String: (ended: Date, attempted: Int)] = [:]
-        /// When this service started: an intent opened before it counts its window from here at the earliest, since
-        /// the process before may have sent a buy just before it ended (when is not kept).
+        /// When this service started: a provider call recorded before it (a purchase's buys, a trunk change, an
+        /// adoption's routing) can have ended as late as this (when is not kept), or the longest such calls take after
+        /// the record if sooner (``NumberService/inheritedCallsEnded(startedAt:from:calls:horizon:)``).
         var startedAt = Date.distantPast
         /// Where the last reconciliation pass stopped in the open intents (by `createdAt`, id) and the pending
         /// releases (by id): the next pass goes on after them, so items that fail on every pass cannot keep the rest
@@ -74,7 +75,8 @@ public final class NumberService: Sendable {
         /// settles the request once the in-flight horizon has passed since then. A later call answered or refused
         /// leaves it as it was (a claim over an open request with none here notes that request's `at`, or
         /// `startedAt`), so changes made again and again over one without an answer do not keep it open. Only numbers
-        /// with a request open; one made before this process started counts from `startedAt` instead.
+        /// with a request open; one made before this process started counts from when its call can have ended at the
+        /// latest (``NumberService/inheritedCallsEnded(startedAt:from:calls:horizon:)``).
         var routesEnded: [String: Date] = [:]
         /// The number id the last reconciliation pass that stopped early stopped at in the open route requests: the
         /// next pass goes on after it (``NumberService/reconcileRoutes(max:into:pass:)``).
@@ -117,7 +119,8 @@ public final class NumberService: Sendable {
         /// the provider did not answer. Until each ends (can no longer land), DeleteTrunk refuses its trunk
         /// (TRUNK_IN_USE), only an adoption of the number for the same account on the same trunk is taken, and no
         /// purchase. Pruned as read. Each is recorded (``CoreState/adoptionRoutes``); a new service holds every
-        /// recorded one for ``NumberService/lateBuySeconds`` from its start.
+        /// recorded one for ``NumberService/lateBuySeconds`` from the latest its call can have ended
+        /// (``NumberService/inheritedCallsEnded(startedAt:from:calls:horizon:)``).
         var adoptionRoutes: [String: AdoptionRoute] = [:]
 
         /// The routing an adoption of `phone` sent that may still land at `now`, if any.
@@ -218,14 +221,11 @@ public final class NumberService: Sendable {
         local.releasingOrphans = Set(state.orphanWatch.keys)
         local.startedAt = clock.now()
         // An adoption's routing recorded by an earlier process may have been sent without an answer: held as one whose
-        // call ended as late as it can have — when that process stopped (this one's start at the latest), or the
-        // longest a provider call takes after it was recorded (``buySecondsMax``, or the horizon if longer), whichever
-        // came first —, so a record from long before is not held again at every start (nor forever by restarts
-        // closer together than the window).
+        // call ended as late as it can have (``inheritedCallsEnded(startedAt:from:calls:horizon:)``).
         let late = Double(Self.lateBuySeconds(horizon: config.reconcile.inFlightHorizonSeconds))
-        let callMax = Double(max(config.reconcile.inFlightHorizonSeconds, Self.buySecondsMax))
         for route in state.adoptionRoutes.values {
-            let callEnded = min(local.startedAt, route.at.addingTimeInterval(callMax))
+            let callEnded = Self.inheritedCallsEnded(
+                startedAt: local.startedAt, from: route.at, horizon: config.reconcile.inFlightHorizonSeconds)
             local.adoptionRoutes[route.phoneNumber] = AdoptionRoute(
                 accountId: route.accountId, trunkId: route.trunkId, until: callEnded.addingTimeInterval(late))
         }

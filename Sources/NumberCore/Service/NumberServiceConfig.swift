@@ -225,10 +225,12 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// 1...10 000. Default 200.
         public var itemsPerPassMax = 200
         /// Provider failures in a row (no answer, a timeout, an unavailable provider) after which a background pass —
-        /// reconciliation, the orphan sweep, a billing run's grace releases — stops asking the provider; what is left
-        /// waits for the next pass. A provider outage then costs a pass this many timeouts instead of one per item (at
-        /// up to a minute each with the adapter's retries: hours for a full pass, with later billing runs' renewals
-        /// waiting behind it). A pass also stops taking new items once numberd is stopping. 1...1000. Default 3.
+        /// reconciliation's purchases, its releases and its trunk changes each on their own, the orphan sweep, a
+        /// billing run's grace releases — stops asking the provider; what is left waits for the next pass. A provider
+        /// outage then costs a pass this many timeouts (a reconciliation pass three times this many) instead of one per
+        /// item (at up to a minute each with the adapter's retries: hours for a full pass, with later billing runs'
+        /// renewals waiting behind it). A pass also stops taking new items once numberd is stopping. 1...1000.
+        /// Default 3.
         public var providerFailuresPerPassMax = 3
 
         /// The defaults.

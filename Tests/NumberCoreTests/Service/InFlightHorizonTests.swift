@@ -51,8 +51,12 @@ struct InFlightHorizonTests {
         try await h.check()
     }
 
+    /// An intent a process before left open counts its window from when its buy can have ended at the latest: that
+    /// process's end (this start at the latest), or 30 minutes (``NumberService/buySecondsMax``) after its opening if
+    /// sooner. Counted from the start alone (until the forty-second session), restarts closer together than the window
+    /// (a crash loop) kept it open, its hold on the balance with it, for good.
     @Test(
-        "an intent a process before left open waits a window from this start; past it, voided as before",
+        "an intent a process before left open waits a window from when its buy can have ended; past it, voided",
         arguments: StoreKind.allCases)
     func windowFromTheStart(kind: StoreKind) async throws {
         var h = try await Harness(kind, config: Self.config())
@@ -64,13 +68,25 @@ struct InFlightHorizonTests {
                 PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[0]], country: "US"))
         }
         #expect(lost?.reason == .outcomeUnknown)
-        // A restart long after the opening: the process before may have sent a buy just before it ended.
-        h.clock.advance(by: 3_600)
+        // A restart 20 minutes after the opening: the process before may have sent its buy just before it ended.
+        h.clock.advance(by: 1_200)
         try await h.restart()
         let early = await h.service.reconcile()
         #expect(early.voided.isEmpty && early.unresolved.count == 1, "\(early)")
-        // A window after the start with nothing landed: voided, the number watched for a late landing.
-        h.clock.advance(by: 601)
+        // Restarts closer together than the window: the buy can have ended no later than 30 minutes after the
+        // opening, so the window ends 40 minutes after it, whatever the restarts.
+        for _ in 0..<3 {
+            h.clock.advance(by: 300)
+            try await h.restart()
+            let again = await h.service.reconcile()
+            #expect(again.voided.isEmpty && again.unresolved.count == 1, "\(again)")
+        }
+        h.clock.advance(by: 299)
+        try await h.restart()
+        #expect(await h.service.reconcile().voided.isEmpty, "one second before the window's end")
+        // The window's end: voided, the number watched for a late landing.
+        h.clock.advance(by: 1)
+        try await h.restart()
         let later = await h.service.reconcile()
         #expect(later.voided.count == 1, "\(later)")
         #expect(try h.service.balance(accountId: account.id).balance == 10_000)

@@ -50,6 +50,29 @@ struct ProviderPassTests {
         try await h.check()
     }
 
+    /// A review (forty-second session): purchases, releases and trunk changes shared one pass, so three releases whose
+    /// DELETE never got an answer stopped every pass before the trunk changes, which were never looked up (their
+    /// trunks held for good). Each kind has its own pass now.
+    @Test(
+        "releases the provider keeps failing on stop their own pass only: trunk changes are still settled",
+        arguments: StoreKind.allCases)
+    func eachKindItsOwnPass(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let ids = try await pendingReleases(h)
+        let (_, a, b, number) = try await RouteRequestTests.numberOnA(h)
+        await RouteRequestTests.timedOut(h, number, to: b.id)
+        let before = h.provider.calls(.release)
+        h.provider.inject(.fail(.unavailable), on: .release, times: 1_000)
+        let pass = await h.service.reconcile()
+        #expect(h.provider.calls(.release) - before == 3, "the releases' pass stopped at the limit")
+        #expect(Set(pass.unresolved) == Set(ids) && pass.releasesCompleted.isEmpty, "\(pass)")
+        #expect(pass.routesSettled == [number.id], "the trunk change looked up and settled all the same")
+        #expect(RouteRequestTests.recorded(h, number).trunkId == a.id)
+        h.provider.clearFaults()
+        #expect(Set(await h.service.reconcile().releasesCompleted) == Set(ids))
+        try await h.check()
+    }
+
     @Test(
         "at the edge: limit − 1 failures then an answer go on; answers reset the count", arguments: StoreKind.allCases)
     func failuresInARowOnly(kind: StoreKind) async throws {

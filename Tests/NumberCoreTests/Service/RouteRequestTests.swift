@@ -121,6 +121,53 @@ struct RouteRequestTests {
         try await h.check()
     }
 
+    /// A review (forty-second session): a request made before this process started counted from the start alone, so
+    /// restarts closer together than the horizon (a crash loop) held it open, and its trunks, for good — and the
+    /// oldest-request gauge fired after every long downtime. Its call can have ended no later than 30 minutes
+    /// (``NumberService/buySecondsMax``, or the horizon if longer) after the request was recorded.
+    @Test(
+        "a request a process before left open counts from when its call can have ended: restarts do not hold it for good",
+        arguments: StoreKind.allCases)
+    func inheritedRequestBoundedAcrossRestarts(kind: StoreKind) async throws {
+        var h = try await RouteRequestTests.harness(kind)
+        let (account, a, b, number) = try await Self.numberOnA(h)
+        await Self.timedOut(h, number, to: b.id)
+        // Restarts every 5 minutes: each process may have been the one whose call was still running, until 30 minutes
+        // after the request; the horizon then counts from there.
+        for _ in 0..<7 {
+            h.clock.advance(by: 300)
+            try await h.restart()
+            #expect(await h.service.reconcile().unresolved == [number.id])
+        }
+        h.clock.advance(by: 299)  // 2,399 s after the request
+        try await h.restart()
+        #expect(await h.service.reconcile().unresolved == [number.id], "one second before the window's end")
+        h.clock.advance(by: 1)
+        try await h.restart()
+        let report = await h.service.reconcile()
+        #expect(report.routesSettled == [number.id] && report.unresolved.isEmpty, "\(report)")
+        #expect(Self.recorded(h, number).trunkId == a.id && Self.recorded(h, number).routeRequest == nil)
+        try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id)
+        try await h.check()
+    }
+
+    /// DeleteTrunk's refusal for a trunk an unsettled change asked for advised releasing the number — one whose release
+    /// is under way already (a review, forty-second session): its release settles the change.
+    @Test("a trunk held by a change of a number being released: the refusal says the release settles it")
+    func heldByANumberBeingReleased() async throws {
+        let h = try await RouteRequestTests.harness(.memory)
+        let (account, _, b, number) = try await Self.numberOnA(h)
+        await Self.timedOut(h, number, to: b.id)
+        h.provider.inject(.timeOut, on: .release)
+        _ = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id) }
+        #expect(Self.recorded(h, number).releaseRequestedAt != nil && Self.recorded(h, number).routeRequest != nil)
+        let held = await numberError { try await h.service.deleteTrunk(accountId: account.id, trunkId: b.id) }
+        #expect(held?.reason == .trunkInUse && held?.details["numberId"] == number.id, "\(String(describing: held))")
+        #expect(held?.message.contains("its release, under way, settles it") == true, "\(String(describing: held))")
+        #expect(held?.message.contains("or release the number") == false)
+        try await h.check()
+    }
+
     @Test(
         "a change shown as made is recorded once it can no longer land; one shown elsewhere, as the provider routes it",
         arguments: StoreKind.allCases)
