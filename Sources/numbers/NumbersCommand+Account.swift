@@ -408,7 +408,17 @@ struct Trunks: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "numbers trunks delete TRK_… (only without numbers)")
+        static let configuration = CommandConfiguration(
+            abstract: "numbers trunks delete TRK_… (only one no number is on or may be routed to)",
+            discussion: """
+                Refused with TRUNK_IN_USE (exit 5, nothing done) while numbers are on the trunk (releasing ones \
+                included; the error then prints the numbers list --trunk that shows them), while a number's trunk \
+                change to it runs, got no answer or is unsettled (an open one shows in numbers show as a trunk \
+                change), while an adoption routes a number to it (running, or sent without an answer that may still \
+                land), while a purchase in progress names it, and, for a trunk numberd created at Twilio, while Twilio \
+                routes numbers to it (asked before each deletion: a look-up that fails deletes nothing, exit 7). \
+                numberd's message says which, and what settles it (proto/ERRORS.md, TRUNK_IN_USE).
+                """)
         @OptionGroup var global: GlobalOptions
         @Argument var id: String
 
@@ -457,8 +467,9 @@ struct Accounts: AsyncParsableCommand {
             discussion: """
                 A suspended account keeps its numbers (renewals go on) and can be read, searched and funded, but its \
                 own keys cannot buy, change or release numbers (nor dry-run a release) or create or delete trunks \
-                until it is activated again; an admin key can still release its numbers (to stop what they cost \
-                without activating it).
+                until it is activated again; an admin key can still release its numbers (a dry run too), change \
+                their trunks and delete its trunks (to stop what they cost, or take them off its trunks, without \
+                activating it, which would let it buy meanwhile).
                 """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The account ACC_….") var accountId: String

@@ -205,17 +205,26 @@ struct Adopt: AsyncParsableCommand {
         discussion: """
             For a number `numbers audit` lists as unowned: a customer's number lost when numberd's store was restored \
             from an older backup, or one bought in Twilio's console. The account (--account, required) is charged at \
-            the current price of the number's --country and --type, as --charge says (full: setup fee and first \
-            month, as buy charges; first-month: the first month only, no setup fee), and the number's first cycle \
-            starts now. With --trunk numberd routes it to that trunk of the account at Twilio before it records it; \
-            without, it keeps Twilio's routing — no trunk, or the account's trunk with that SID — and refuses one on \
-            a trunk the account does not have (exit 4, TRUNK_NOT_FOUND: register it with trunks create --sid, or \
-            name a trunk). Nothing is done when it is refused: an account that cannot \
-            pay (exit 5, INSUFFICIENT_BALANCE), a number Twilio's account does not have (exit 4), one an account \
-            holds or a purchase reserves or numberd is releasing (exit 5, NUMBER_UNAVAILABLE), a price above \
-            --max-monthly-fee or --max-setup-fee (exit 5, PRICE_CHANGED; their amounts are of --currency, which they \
-            require and which must be the account's). After an unknown outcome (exit 10) run it again with the \
-            --idempotency-key it prints: numberd answers with the adoption made under it, nothing charged twice. \
+            the current price of the number's --country and --type, as --charge says (full: setup fee and first month, \
+            as buy charges; first-month: the first month only, no setup fee), and the number's first cycle starts now. \
+            With --trunk numberd routes it to that trunk of the account at Twilio before it records it; without, it \
+            keeps Twilio's routing — no trunk, or the account's trunk with that SID — and refuses one on a trunk the \
+            account does not have (exit 4, TRUNK_NOT_FOUND: register it with trunks create --sid, or name a trunk). \
+            Nothing is done when it is refused before the routing: an account that cannot pay (exit 5, \
+            INSUFFICIENT_BALANCE), a number Twilio's account does not have (exit 4), one an account holds, a purchase \
+            reserves or numberd is releasing, one numberd watches after a failed purchase until its orphan sweep ends \
+            the watch, or one an adoption for another account or trunk routed without an answer, until that routing \
+            can no longer land (exit 5, NUMBER_UNAVAILABLE), a price above --max-monthly-fee or --max-setup-fee \
+            (exit 5, PRICE_CHANGED; their amounts are of --currency, which they require and which must be the \
+            account's). A routing Twilio does not answer (exit 7, PROVIDER_UNAVAILABLE, naming the trunk) is the \
+            exception: the adoption is not recorded, but the routing is, and is held while it may still land \
+            (numberd's in-flight horizon and an hour): until then only an adoption for the same account on the same \
+            --trunk is taken (run it again so), and no purchase of the number nor deletion of that trunk. One Twilio \
+            answers with its own server error is looked up: shown on the trunk, the adoption goes on; shown routed as \
+            before, exit 7, nothing recorded: run it again later. A refusal after the routing was made (the account \
+            suspended or drained, or numberd's disk full, during that call) records no adoption and says the number is \
+            routed to the trunk at Twilio since, and stays so. After an unknown outcome (exit 10) run it again with \
+            the --idempotency-key it prints: numberd answers with the adoption made under it, nothing charged twice. \
             Without the key (or once numberd no longer keeps it), a number given already is refused \
             NUMBER_UNAVAILABLE, "this account owns it already" (exit 5), and numbers list shows it (no other refusal \
             says it was given); while another adoption of the number still runs, it is refused REQUEST_IN_PROGRESS \
@@ -538,8 +547,20 @@ struct TrunkCommand: AsyncParsableCommand {
         commandName: "trunk", abstract: "Route a number to a SIP trunk or take it off.",
         subcommands: [Assign.self, Unassign.self])
 
+    /// The discussion of `assign` and `unassign`: what the `trunk change` line of the output says, and reruns.
+    static let changeDiscussion = """
+        The change is sent to Twilio (also to the trunk the number is recorded on: that puts back a number Twilio \
+        routes elsewhere), then recorded, and the number is printed as recorded. Its trunk change line says "recorded, \
+        but a change sent without an answer may still land" when an earlier request of the number (or this one, whose \
+        answer was lost and whose look-up showed it made) may still reach Twilio: reconciliation then looks where \
+        Twilio routes the number once none can (--reconcile-in-flight-horizon after it). A rerun while a change or \
+        release of the number runs is refused ABORTED (exit 5, nothing done): run it again once that has ended. After \
+        an unknown outcome (exit 10), run it again to have the number routed as asked.
+        """
+
     struct Assign: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "numbers trunk assign NUM_… TRK_…")
+        static let configuration = CommandConfiguration(
+            abstract: "numbers trunk assign NUM_… TRK_…", discussion: TrunkCommand.changeDiscussion)
         @OptionGroup var global: GlobalOptions
         @Argument var number: String
         @Argument var trunk: String
@@ -556,7 +577,8 @@ struct TrunkCommand: AsyncParsableCommand {
     }
 
     struct Unassign: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "numbers trunk unassign NUM_…")
+        static let configuration = CommandConfiguration(
+            abstract: "numbers trunk unassign NUM_…", discussion: TrunkCommand.changeDiscussion)
         @OptionGroup var global: GlobalOptions
         @Argument var number: String
 

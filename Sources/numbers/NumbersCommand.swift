@@ -21,19 +21,19 @@ struct NumbersCommand: AsyncParsableCommand {
             certificate, on loopback too: --cert PATH --cert-key PATH (or NUMBERS_CERT, NUMBERS_CERT_KEY).
             Exit codes: 0 ok, 1 other error (a declined question among them), 3 invalid argument, 4 not found, \
             5 failed precondition (e.g. insufficient balance, or a numberd too old for an option given: \
-            SERVER_TOO_OLD, nothing sent), 6 unauthenticated or permission denied, 7 unavailable \
-            or timed out with nothing done (or no usable CA file, or `health` answered not serving), 8 rate limited, \
-            over a limit or numberd's disk full (STORE_FULL; nothing done: retry later), 9 numberd's provider setup is \
-            wrong (PROVIDER_MISCONFIGURED: a retry does not help; tell its operator), 10 the outcome is unknown (the \
-            call may have been carried out, or may still be: rerun with the --idempotency-key and --account printed \
-            on stderr, never a new key, within the 24 hours of numberd's running time it keeps the key; a command \
-            without a key: a create says to look before running it again, a change a rerun settles says to run it \
-            again, `backup` and `audit --run` say how to see whether one started), 11 the \
-            result could not be written to standard output (a full disk, a closed pipe) though the command was \
-            carried out: stderr says how to see it again or undo it (the --idempotency-key to rerun with, the key to \
-            revoke), 64 usage, 130 interrupted (Ctrl-C; 143 for SIGTERM, 129 for SIGHUP: the terminal closed) \
-            before a call was sent or with nothing changed (a call that changes something, once sent, exits 10 or 11 \
-            as above).
+            SERVER_TOO_OLD, nothing sent), 6 unauthenticated or permission denied, 7 unavailable or timed out with \
+            nothing done (but for an `adopt` whose routing at Twilio got no answer: that routing is recorded and held, \
+            see `adopt --help`; or no usable CA file, or `health` answered not serving), 8 rate limited, over a limit \
+            or numberd's disk full (STORE_FULL; nothing done: retry later), 9 numberd's provider setup is wrong \
+            (PROVIDER_MISCONFIGURED: a retry does not help; tell its operator), 10 the outcome is unknown (the call \
+            may have been carried out, or may still be: rerun with the --idempotency-key and --account printed on \
+            stderr, never a new key, within the 24 hours of numberd's running time it keeps the key; a command without \
+            a key: a create says to look before running it again, a change a rerun settles says to run it again, \
+            `backup` and `audit --run` say how to see whether one started), 11 the result could not be written to \
+            standard output (a full disk, a closed pipe) though the command was carried out: stderr says how to see it \
+            again or undo it (the --idempotency-key to rerun with, the key to revoke), 64 usage, 130 interrupted \
+            (Ctrl-C; 143 for SIGTERM, 129 for SIGHUP: the terminal closed) before a call was sent or with nothing \
+            changed (a call that changes something, once sent, exits 10 or 11 as above).
             `buy`, `adopt`, `funds add`, `funds adjust` and `release` print their idempotency key and account on stderr just \
             before they send the call (numbers: idempotency key KEY (account ACC_…)), so a run killed meanwhile \
             leaves them in the scrollback or log. A rerun under a key whose first run still goes on at numberd \

@@ -1433,12 +1433,13 @@ public struct DeleteTrunkRequest: Codable, Sendable, Hashable {
     /// Field 1, `account_id`.
     public var accountId: String
     /// A trunk with numbers (Trunk.number_count, releasing ones included) cannot be deleted: FAILED_PRECONDITION,
-    /// TRUNK_IN_USE. Neither can a trunk numberd created at Twilio (Trunk.provider_managed) to which Twilio still routes
-    /// numbers, which deleting it there would leave ringing nowhere: numberd asks Twilio first (one page of the trunk's
-    /// numbers, up to 20 looked at); TRUNK_IN_USE then names those the trunk's account holds (metadata phoneNumbers) and
-    /// counts the others, no account's or another's (metadata otherNumbers; an operator's audit names them), and a
-    /// look-up that fails deletes nothing (UNAVAILABLE). Twilio's lists can lag a change by a moment: right after one,
-    /// try again shortly.
+    /// TRUNK_IN_USE, as is one a trunk change or an adoption may still route a number to, or a purchase in progress
+    /// names (the DeleteTrunk method lists them). Neither can a trunk numberd created at Twilio (not one registered by
+    /// its SID) to which Twilio still routes numbers, which deleting it there would leave ringing nowhere: numberd asks
+    /// Twilio first (one page of the trunk's numbers, up to 20 looked at); TRUNK_IN_USE then names those the trunk's
+    /// account holds (metadata phoneNumbers) and counts the others, no account's or another's (metadata otherNumbers;
+    /// an operator's audit names them), and a look-up that fails deletes nothing (UNAVAILABLE). Twilio's lists can lag
+    /// a change by a moment: right after one, try again shortly.
     public var trunkId: String
 
     /// Creates the message; omitted fields take their proto3 defaults.

@@ -4,11 +4,12 @@ import NumberAPI
 /// The retry rules of one call as a value: each failed attempt in, whether to try again or what to throw out.
 ///
 /// A call is tried again after a transport failure that cannot do harm: any, for a method that changes nothing; any,
-/// for a keyed method (PurchaseNumbers, AddFunds, AdjustBalance, ReleaseNumber, AdoptNumber), whose retries the server answers with the first result; for the
-/// others only one that never reached the server. The server's `UNAVAILABLE` / `SHUTTING_DOWN` counts as one of
-/// those: it answers it to a call it never started (see `wasNeverStarted`). A refusal for the moment before anything
-/// was done (`refusedForNow`: RATE_LIMITED, the BUSY reasons) is tried again too, whatever the method, not before the
-/// server's `retryAfterMs` (`RetryPolicy.retriesWhenBusy`). At most `attemptsMax` attempts.
+/// for a keyed method (PurchaseNumbers, AddFunds, AdjustBalance, ReleaseNumber, AdoptNumber), whose retries the server
+/// answers with the first result; for the others only one that never reached the server. The server's `UNAVAILABLE` /
+/// `SHUTTING_DOWN` counts as one of those: it answers it to a call it never started (see `wasNeverStarted`). A refusal
+/// for the moment before anything was done (`refusedForNow`: RATE_LIMITED, the BUSY reasons) is tried again too,
+/// whatever the method, not before the server's `retryAfterMs` (`RetryPolicy.retriesWhenBusy`). At most `attemptsMax`
+/// attempts.
 ///
 /// Once the server was seen going away — the connection lost (the request sent or not), the call refused by a
 /// GOAWAY, or answered as never started (`SHUTTING_DOWN`, …) — an attempt that then cannot connect waits for it to
@@ -24,12 +25,14 @@ import NumberAPI
 /// (`UNAVAILABLE` / `CONNECTION_LOST`, `outcome=unknown`) with its `idempotencyKey` in the details, never that last
 /// failure as if it were the call's outcome.
 ///
-/// Before that, an answer that leaves open whether the request was carried out (see `leavesOutcomeOpen`: a deadline
-/// or cancellation after it was sent, `OUTCOME_UNKNOWN`, …) is thrown as it came, with `outcome=unknown` and the
-/// `idempotencyKey` added: the client may have made the key, and a caller without it could only ask again under a
-/// new one, doing the work twice. A call that is neither a read nor keyed (CreateTrunk, UpdateNumber, CreateApiKey,
-/// …) gets `outcome=unknown` alike, without a key: its caller must look before calling again, as after a lost
-/// connection. A read's answer is thrown as it came (it changed nothing). A call never sent (queued, or no
+/// Before that, an answer that leaves open whether the request was carried out (see `leavesOutcomeOpen`: a deadline or
+/// cancellation after it was sent, `OUTCOME_UNKNOWN`, …) is thrown as it came, with `outcome=unknown` and the
+/// `idempotencyKey` added: the client may have made the key, and a caller without it could only ask again under a new
+/// one, doing the work twice. A call that is neither a read nor keyed (CreateTrunk, UpdateNumber, CreateApiKey, …) gets
+/// `outcome=unknown` alike, without a key: its caller must look before calling again, as after a lost connection — but
+/// for UpdateNumber, whose GetNumber shows the trunk recorded and the change as `pending_trunk_change`, not where
+/// Twilio routes the number: its caller makes the same change again, which routes the number as asked (proto/ERRORS.md,
+/// OUTCOME_UNKNOWN). A read's answer is thrown as it came (it changed nothing). A call never sent (queued, or no
 /// connection) claims no unknown outcome.
 struct CallAttempts {
     /// Why one attempt failed.

@@ -118,9 +118,12 @@ extension NumbersClient {
     /// A trunk numberd created at Twilio is deleted there too, after its turn as UpdateNumber's (CHANGES_BUSY): a call
     /// gone before then deleted nothing. Its record goes first, and the call answers OK once it is gone: a DELETE that
     /// still fails after the Twilio adapter's retries is logged and leaves the trunk there (unless it was done and only
-    /// its answer lost); the provider audit then names it trunk_unrecorded, for the operator to delete. A trunk with
-    /// numbers, or that a number's pending trunk change asked for (or one it replaced), is refused FAILED_PRECONDITION /
-    /// TRUNK_IN_USE.
+    /// its answer lost); the provider audit then names it trunk_unrecorded, for the operator to delete. A trunk in use
+    /// is refused FAILED_PRECONDITION / TRUNK_IN_USE, nothing done: one with numbers (releasing ones included), one a
+    /// number's trunk change asks for that is running, got no answer or is unsettled (a pending trunk change, or one it
+    /// replaced), one an adoption routes a number to (running, or unanswered while it may still land), one a purchase
+    /// in progress names, or one numberd created at Twilio to which Twilio routes numbers (DeleteTrunkRequest);
+    /// proto/ERRORS.md's TRUNK_IN_USE row says when each ends.
     public func deleteTrunk(
         _ request: DeleteTrunkRequest, options: CallOptions = CallOptions()
     ) async throws -> DeleteTrunkResponse {
@@ -201,42 +204,52 @@ extension NumbersClient {
     /// reports as `unowned`: a customer's number lost when the store was restored from an older backup, one bought in
     /// Twilio's console — charged at the current price of its country and type, its first cycle starting now (admin
     /// only: an account key is PERMISSION_DENIED / SCOPE_DENIED). Checked first, nothing sent to Twilio when they fail
-    /// (the price is looked up, maybe at Twilio, only once the checks that need none passed): the request (INVALID_ARGUMENT / INVALID_FIELD or LIMIT_EXCEEDED: an empty account_id, a
-    /// phone_number not E.164, a country not an ISO 3166-1 alpha-2 code, charge not chosen, a fee limit negative or
-    /// above the server's fee bound), the account (NOT_FOUND / ACCOUNT_NOT_FOUND; FAILED_PRECONDITION /
-    /// ACCOUNT_INACTIVE when it is suspended; CURRENCY_MISMATCH when Twilio prices in another currency than the
-    /// account's), the price limits (FAILED_PRECONDITION / PRICE_CHANGED, as for PurchaseNumbers), the trunk (NOT_FOUND
-    /// / TRUNK_NOT_FOUND), the number (FAILED_PRECONDITION / NUMBER_UNAVAILABLE, metadata phoneNumber, when an account
-    /// here holds it, a purchase reserves it, numberd is releasing it, or watches it after a failed purchase until its
-    /// --orphan-watch window ends — the orphan sweep may release it meanwhile —, or an earlier adoption's routing of it
-    /// that Twilio did not answer may still land: until then only an adoption for that account on that trunk is taken,
-    /// and no purchase of the number; ABORTED / REQUEST_IN_PROGRESS, metadata phoneNumber, while another adoption of it
-    /// still runs: make the call again once that one has ended), the
-    /// account's number limit (RESOURCE_EXHAUSTED / LIMIT_EXCEEDED) and its available balance (FAILED_PRECONDITION /
-    /// INSUFFICIENT_BALANCE). Then Twilio is asked for the number (NOT_FOUND / NUMBER_NOT_FOUND, metadata phoneNumber,
-    /// when its account does not have it), and the number is routed to the trunk asked for if Twilio routes it
-    /// elsewhere; with none asked for, Twilio's routing is kept — no trunk, or the account's trunk with that SID — and a
-    /// trunk the account does not have is refused NOT_FOUND / TRUNK_NOT_FOUND (metadata providerTrunkSid: register it
-    /// with CreateTrunk's provider_trunk_sid, or name a trunk), so an adoption never silently cuts a number's calls.
-    /// Twilio's errors are those of any call to it (a routing it did not answer: UNAVAILABLE / PROVIDER_UNAVAILABLE,
-    /// nothing recorded, metadata trunkId; DeleteTrunk of that trunk is TRUNK_IN_USE from the moment the adoption
-    /// chooses it until the number is recorded on it or the adoption fails, and as long as a routing that got no answer
-    /// may land; a trunk whose deletion was decided first is TRUNK_NOT_FOUND, nothing sent).
-    /// A refusal after the routing was made (the account suspended or out of funds
-    /// meanwhile) records nothing but says the number is routed to the trunk at Twilio since (metadata trunkId). Then everything is checked again and the number and its charge — a
-    /// TRANSACTION_KIND_PURCHASE transaction, "Phone number adopted: +1…", naming the admin key — are recorded in one
-    /// record: a failure before it records nothing (the number stays unowned; at most its routing at Twilio changed)
-    /// and the call can be made again. It takes the `idempotency-key` metadata (FRAMING.md), in the account's key space
-    /// (shared with its purchases, credits, adjustments and releases; numberd's client sends one and retries the call
-    /// under it): a call again under the key is answered with the adoption it recorded (`replayed` set: its number as
-    /// it is now, its charge, nothing done now), ABORTED / REQUEST_IN_PROGRESS while the first still runs; the key with
-    /// other parameters is FAILED_PRECONDITION / IDEMPOTENCY_KEY_REUSED, nothing done (as is the key of a
-    /// PurchaseNumbers: an adoption's key is recorded as a purchase's). Made again without the key (or after numberd
-    /// stopped keeping it, or at a numberd older than the key, which ignores it), an adoption recorded is refused
-    /// FAILED_PRECONDITION / NUMBER_UNAVAILABLE, "this account owns it already" (ListNumbers shows the number) — nothing
-    /// charged twice; ABORTED / REQUEST_IN_PROGRESS while another adoption of the number still runs. Purchases of the
-    /// number are refused while an adoption of it runs. A numberd older than this method answers UNIMPLEMENTED /
-    /// UNKNOWN_METHOD, nothing done.
+    /// (the price is looked up, maybe at Twilio, only once the checks that need none passed): the request
+    /// (INVALID_ARGUMENT / INVALID_FIELD or LIMIT_EXCEEDED: an empty account_id, a phone_number not E.164, a country
+    /// not an ISO 3166-1 alpha-2 code, charge not chosen, a fee limit negative or above the server's fee bound), the
+    /// account (NOT_FOUND / ACCOUNT_NOT_FOUND; FAILED_PRECONDITION / ACCOUNT_INACTIVE when it is suspended;
+    /// CURRENCY_MISMATCH when Twilio prices in another currency than the account's), the price limits
+    /// (FAILED_PRECONDITION / PRICE_CHANGED, as for PurchaseNumbers), the trunk (NOT_FOUND / TRUNK_NOT_FOUND), the
+    /// number (FAILED_PRECONDITION / NUMBER_UNAVAILABLE, metadata phoneNumber, when an account here holds it, a
+    /// purchase reserves it, numberd is releasing it, or watches it after a failed purchase until its --orphan-watch
+    /// window ends — the orphan sweep may release it meanwhile —, or an earlier adoption's routing of it that Twilio
+    /// did not answer may still land: until then only an adoption for that account on that trunk is taken, and no
+    /// purchase of the number; ABORTED / REQUEST_IN_PROGRESS, metadata phoneNumber, while another adoption of it still
+    /// runs: make the call again once that one has ended), the account's number limit (RESOURCE_EXHAUSTED /
+    /// LIMIT_EXCEEDED) and its available balance (FAILED_PRECONDITION / INSUFFICIENT_BALANCE). Then Twilio is asked for
+    /// the number (NOT_FOUND / NUMBER_NOT_FOUND, metadata phoneNumber, when its account does not have it), and the
+    /// number is routed to the trunk asked for if Twilio routes it elsewhere; with none asked for, Twilio's routing is
+    /// kept — no trunk, or the account's trunk with that SID — and a trunk the account does not have is refused
+    /// NOT_FOUND / TRUNK_NOT_FOUND (metadata phoneNumber, providerTrunkSid: register it with CreateTrunk's
+    /// provider_trunk_sid, or name a trunk), so an adoption never silently cuts a number's calls. The account and the
+    /// number are checked again in the decision that resolves the trunk, which records the routing before it is sent (a
+    /// full disk: RESOURCE_EXHAUSTED / STORE_FULL): suspended, drained or filled during the look-up, the adoption is
+    /// refused there, nothing sent, as it is TRUNK_NOT_FOUND when the trunk's deletion was decided first; DeleteTrunk
+    /// of that trunk is TRUNK_IN_USE from then until the number is recorded on it or the adoption fails, and as long as
+    /// a routing that got no answer may land. Twilio's errors are those of any call to it, but the routing never
+    /// answers OUTCOME_UNKNOWN: one Twilio failed with its own server error is settled by a look-up of the number
+    /// (shown on the trunk, the adoption goes on and is recorded; shown elsewhere, routed as before, UNAVAILABLE /
+    /// PROVIDER_UNAVAILABLE, "retry later", nothing recorded or held), and one that got no answer, or whose look-up
+    /// failed too, is UNAVAILABLE / PROVIDER_UNAVAILABLE, metadata phoneNumber and trunkId: the adoption is not
+    /// recorded, but its routing is, and is held while it may still land (the in-flight horizon + 1 h; a restart holds
+    /// it too): until then only an adoption of the number for the same account on the same trunk is taken (make it
+    /// again so), and purchases of the number and DeleteTrunk of that trunk are refused. Then everything is checked
+    /// again and the number and its charge — a TRANSACTION_KIND_PURCHASE transaction, "Phone number adopted: +1…",
+    /// naming the admin key — are recorded in one record: a failure before it records nothing (the number stays
+    /// unowned; at most its routing at Twilio changed) and the call can be made again (after a routing that got no
+    /// answer, for the same account and trunk). A refusal there after the routing was made (the account suspended or
+    /// out of funds during the routing call, the disk full) says so: its message ends "… is routed to trunk TRK_… at
+    /// the provider since, and stays so" (metadata trunkId). It takes the `idempotency-key` metadata (FRAMING.md), in
+    /// the account's key space (shared with its purchases, credits, adjustments and releases; numberd's client sends
+    /// one and retries the call under it): a call again under the key is answered with the adoption it recorded
+    /// (`replayed` set: its number as it is now, its charge, nothing done now), ABORTED / REQUEST_IN_PROGRESS while the
+    /// first still runs; the key with other parameters is FAILED_PRECONDITION / IDEMPOTENCY_KEY_REUSED, nothing done
+    /// (as is the key of a PurchaseNumbers: an adoption's key is recorded as a purchase's). Made again without the key
+    /// (or after numberd stopped keeping it, or at a numberd older than the key, which ignores it), an adoption
+    /// recorded is refused FAILED_PRECONDITION / NUMBER_UNAVAILABLE, "this account owns it already" (ListNumbers shows
+    /// the number) — nothing charged twice; ABORTED / REQUEST_IN_PROGRESS while another adoption of the number still
+    /// runs. Purchases of the number are refused while an adoption of it runs. A numberd older than this method answers
+    /// UNIMPLEMENTED / UNKNOWN_METHOD, nothing done.
     public func adoptNumber(
         _ request: AdoptNumberRequest, options: CallOptions = CallOptions()
     ) async throws -> AdoptNumberResponse {
