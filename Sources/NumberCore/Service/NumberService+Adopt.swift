@@ -154,7 +154,31 @@ extension NumberService {
             throw error
         }
         defer { local.withLock { _ = $0.adopting.remove(phone) } }
-        let provisioned = try await adoptionLookUp(request)
+        // A caller gone before anything is sent stops here (numberd's drain cancels the calls it waited for); from
+        // the routing's record on, the adoption runs to its end (``carriedThrough(_:)``): cut short, its routing
+        // would end without an answer, held for an hour and more, the number unadopted.
+        let provisioned: ProvisionedNumber
+        do throws(NumberError) {
+            provisioned = try await adoptionLookUp(request)
+        } catch {
+            // A look-up the caller's cancellation cut short fails as the provider being unavailable: it was not.
+            if Task.isCancelled { throw Self.cancelledBeforeRouting }
+            throw error
+        }
+        guard !Task.isCancelled else { throw Self.cancelledBeforeRouting }
+        return try await carriedThrough { () async throws(NumberError) -> AdoptionResult in
+            try await self.routeAndRecord(request, quote: quote, provisioned: provisioned)
+        }
+    }
+
+    private static let cancelledBeforeRouting = NumberError(
+        .cancelled, .providerUnavailable, "cancelled before anything was sent to the provider")
+
+    /// The adoption from its trunk's decision on: routed at the provider when it must be, then recorded.
+    private func routeAndRecord(
+        _ request: AdoptionRequest, quote: PricingPolicy.Quote, provisioned: ProvisionedNumber
+    ) async throws(NumberError) -> AdoptionResult {
+        let phone = request.phoneNumber
         // The trunk, resolved from the decision state and — when the number is to be routed there — held against
         // DeleteTrunk in the same decision: a deletion decided before it, durable or not, refuses the adoption
         // TRUNK_NOT_FOUND here, nothing sent; one decided after it finds the hold (TRUNK_IN_USE). Resolved from the

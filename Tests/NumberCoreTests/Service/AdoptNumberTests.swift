@@ -860,6 +860,43 @@ struct AdoptNumberTests {
 
     // MARK: Races
 
+    /// A review (forty-second session): AdoptNumber was the one call changing things at Twilio that a caller's
+    /// cancellation (its deadline, numberd's drain) cut short mid-way: its routing then ended without an answer,
+    /// held for an hour and more, the number unadopted. From the routing's record on it runs to its end now; a caller
+    /// gone before anything is sent stops it there.
+    @Test(
+        "a caller gone during the routing: the adoption runs to its end; gone before anything is sent: nothing sent",
+        arguments: StoreKind.allCases)
+    func cancelledCaller(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let account = try await h.account(funds: 10_000)
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(0xa))
+        Self.boughtInConsole(h, Self.phone, sid: 1)
+        h.provider.inject(.doUnlessCancelled(gate: "routing"), on: .setTrunk, phoneNumber: Self.phone)
+        let service = h.service
+        let adoption = Task { try await service.adoptNumber(Self.request(account.id, Self.phone, trunkId: trunk.id)) }
+        await h.provider.waitUntilReached("routing")
+        adoption.cancel()
+        try await Task.sleep(for: .milliseconds(50))  // long enough for a cancelled routing to give up
+        h.provider.resume("routing")
+        let adopted = try await adoption.value
+        #expect(adopted.number.trunkId == trunk.id && h.provider.owned(Self.phone)?.trunkSid == trunk.providerTrunkSid)
+        #expect(h.service.durableState().adoptionRoutes.isEmpty)
+
+        // Gone during the look-up of the number: stopped there, nothing sent, nothing held.
+        let other = "+14155550101"
+        Self.boughtInConsole(h, other, sid: 2)
+        h.provider.inject(.doUnlessCancelled(gate: "look-up"), on: .lookUp, phoneNumber: other)
+        let gone = Task { try await service.adoptNumber(Self.request(account.id, other, trunkId: trunk.id)) }
+        await h.provider.waitUntilReached("look-up")
+        gone.cancel()
+        let error = await numberError { _ = try await gone.value }
+        #expect(error?.code == .cancelled, "\(String(describing: error))")
+        #expect(h.provider.calls(.setTrunk) == 1 && h.provider.owned(other)?.trunkSid == nil)
+        #expect(h.service.durableState().adoptionRoutes.isEmpty && h.service.durableState().phoneOwners[other] == nil)
+        try await h.check(leftForTheAudit: [other])
+    }
+
     @Test(
         "a purchase of the number is refused while an adoption of it runs, and so is another adoption of it",
         arguments: StoreKind.allCases)

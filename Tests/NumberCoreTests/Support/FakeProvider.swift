@@ -52,6 +52,9 @@ final class FakeProvider: NumberProvider {
         /// Wait until `resume(_:)` is called with this gate name, then throw `.outcomeUnknown` without doing anything,
         /// as `dropRequest` does: the test changes what the provider shows (its faults) meanwhile.
         case hangThenDrop(gate: String)
+        /// Reach this gate, then do the operation once `resume(_:)` is called with it — unless the calling task is
+        /// cancelled first: then fail as the Twilio adapter does (`.unavailable`), without doing anything.
+        case doUnlessCancelled(gate: String)
         /// Reach this gate, then wait until the calling task is cancelled and fail as the Twilio adapter does then
         /// (its HTTP client gives the request up: `.unavailable`), without doing anything.
         case untilCancelled(gate: String)
@@ -451,6 +454,15 @@ final class FakeProvider: NumberProvider {
         case .hangThenDrop(let gate):
             await hang(gate)
             throw ProviderError(.outcomeUnknown, message: "injected dropped request")
+        case .doUnlessCancelled(let gate):
+            inner.withLock { _ = $0.reached.insert(gate) }
+            while !Task.isCancelled && !inner.withLock({ $0.openGates.contains(gate) }) {
+                try? await Task.sleep(nanoseconds: 1_000_000)
+            }
+            guard !Task.isCancelled else {
+                throw ProviderError(.unavailable, message: "\(operation): cancelled: the request was cancelled")
+            }
+            return try body()
         case .untilCancelled(let gate):
             inner.withLock { _ = $0.reached.insert(gate) }
             while !Task.isCancelled { try? await Task.sleep(nanoseconds: 1_000_000) }
