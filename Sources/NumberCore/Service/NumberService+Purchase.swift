@@ -75,7 +75,10 @@ extension NumberService {
             let settled = (try? coordinator.read { $0.intents[intent.id] == nil }) ?? false
             local.withLock { local in
                 local.liveIntents.remove(intent.id)
-                if settled { local.buysSent.removeValue(forKey: intent.id) }
+                if settled {
+                    local.buysSent.removeValue(forKey: intent.id)
+                    local.reroutesSent.removeValue(forKey: intent.id)
+                }
             }
         }
         switch await buyAll(intent, trunkSid: trunkSid) {
@@ -432,7 +435,7 @@ extension NumberService {
     }
 
     /// Buys each number in turn; a lost answer is settled by a look-up, never by buying again. A number the answer or
-    /// the look-up shows routed to another trunk is routed to the purchase's first (``routeBeforeCommit(_:to:)``).
+    /// the look-up shows routed to another trunk is routed to the purchase's first (``routeBeforeCommit(_:to:of:)``).
     func buyAll(_ intent: PurchaseIntent, trunkSid: String?) async -> BuyOutcome {
         var bought: [ProvisionedNumber] = []
         for (index, item) in intent.items.enumerated() {
@@ -455,7 +458,7 @@ extension NumberService {
                 // Twilio answers a POST of a number its account owns as an update (twilio-api.md §8.7): one another
                 // account's late buy landed on, and the sweep has not released yet, keeps that account's trunk under a
                 // POST that names none.
-                if let noAnswer = await routeBeforeCommit(number, to: trunkSid) {
+                if let noAnswer = await routeBeforeCommit(number, to: trunkSid, of: intent.id) {
                     return .unknown(Self.outcomeUnknown(item.phoneNumber, of: intent, "\(noAnswer)"))
                 }
                 bought.append(number)
@@ -465,7 +468,7 @@ extension NumberService {
                 // Timeout, reset, cancellation: the number may have been bought. Ask, don't buy again.
                 switch await lookUpOwned(item.phoneNumber) {
                 case .owned(let number):
-                    if let noAnswer = await routeBeforeCommit(number, to: trunkSid) {
+                    if let noAnswer = await routeBeforeCommit(number, to: trunkSid, of: intent.id) {
                         // Owned, maybe routed elsewhere still: left open for reconciliation, which looks and routes
                         // again.
                         return .unknown(Self.outcomeUnknown(item.phoneNumber, of: intent, "\(noAnswer)"))
@@ -545,13 +548,25 @@ extension NumberService {
     /// reservation and the idempotency key "in progress" for ever, and numberd paid for the number. That refusal is
     /// logged and the number committed as before; the provider audit reports it (`trunk_differs`). The error when
     /// the provider gave no answer and the change may yet be made (or land): the intent is left for reconciliation,
-    /// which looks the number up and routes it again.
-    func routeBeforeCommit(_ number: ProvisionedNumber, to trunkSid: String?) async -> NumberError? {
+    /// which looks the number up and routes it again; one that may land late is noted for intent `intentId`'s commit
+    /// (``Local/reroutesSent``).
+    func routeBeforeCommit(
+        _ number: ProvisionedNumber, to trunkSid: String?, of intentId: String
+    ) async -> NumberError? {
         do {
             try await routeFound(number, to: trunkSid)
             return nil
         } catch {
             let refused = NumberError.fromProvider(error, phoneNumber: number.phoneNumber)
+            if Self.mayStillTakeEffect(error) {
+                let ended = now()
+                local.withLock { local in
+                    var sent = local.reroutesSent[intentId] ?? (ended: ended, phones: [])
+                    sent.ended = max(sent.ended, ended)
+                    sent.phones.insert(number.phoneNumber)
+                    local.reroutesSent[intentId] = sent
+                }
+            }
             if ProviderPass.isNoAnswer(refused) || Self.mayStillTakeEffect(error) { return refused }
             logger.warning(
                 "the provider refused to route a bought number to its purchase's trunk; committed all the same",
@@ -585,7 +600,8 @@ extension NumberService {
         let now = now()
         let actor = intent.actor ?? actorIfUnrecorded
         let textMax = config.limits.providerTextLengthMax
-        return try await coordinator.perform { state throws(NumberError) in
+        let reroutes = local.withLock { $0.reroutesSent[intent.id] }
+        let result = try await coordinator.perform { state throws(NumberError) in
             guard state.intents[intent.id] != nil, let account = state.accounts[intent.accountId] else {
                 throw NumberError.internalFailure("intent \(intent.id) vanished")
             }
@@ -614,8 +630,31 @@ extension NumberService {
             }
             precondition(balance >= 0, "a held purchase cannot overdraw")
             let event = CoreEvent.purchaseCommitted(intentId: intent.id, numbers: numbers, transactions: transactions)
-            return ([event], PurchaseResult(numbers: numbers, transactions: transactions, replayed: false))
+            // A re-route to the trunk sent without an answer may land after this: the number's own trunk change,
+            // open (shown in the answer as GetNumber shows it).
+            var routeOpen: [CoreEvent] = []
+            if let reroutes, let trunkId {
+                for index in numbers.indices where reroutes.phones.contains(numbers[index].phoneNumber) {
+                    routeOpen.append(.numberRouteRequested(numberId: numbers[index].id, trunkId: trunkId, at: now))
+                    numbers[index].routeRequest = RouteRequest(trunkId: trunkId, at: now)
+                }
+            }
+            return ([event] + routeOpen, PurchaseResult(numbers: numbers, transactions: transactions, replayed: false))
         }
+        // Counted from when the last re-route ended, and its trunk held until it can no longer land, as a trunk change
+        // sent without an answer is (``Local/routesEnded``, ``Local/unsettledRoutes``).
+        if let reroutes {
+            let until = reroutes.ended.addingTimeInterval(Double(lateBuySeconds))
+            local.withLock { local in
+                for number in result.numbers {
+                    guard let trunkId = number.routeRequest?.trunkId else { continue }
+                    local.routesEnded[number.id] = max(local.routesEnded[number.id] ?? reroutes.ended, reroutes.ended)
+                    local.unsettledRoutes.holdLate(trunkId, of: number.id, until: until)
+                }
+                local.reroutesSent.removeValue(forKey: intent.id)
+            }
+        }
+        return result
     }
 
     /// Releases what was bought and voids the intent; if a release fails the intent stays (compensating) and

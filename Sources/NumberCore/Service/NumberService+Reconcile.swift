@@ -142,6 +142,7 @@ extension NumberService {
             let claimed = local.withLock { local in
                 // The last buys of intents settled since (by this pass's predecessors) are of no more use.
                 local.buysSent = local.buysSent.filter { state.intents[$0.key] != nil }
+                local.reroutesSent = local.reroutesSent.filter { state.intents[$0.key] != nil }
                 let open = state.intents.values.filter { !local.liveIntents.contains($0.id) }
                 let pending = state.work.pendingReleases.filter { !local.liveReleases.contains($0) }
                 let intentsMax = pending.isEmpty ? itemsMax : max(1, itemsMax / 2)
@@ -204,13 +205,13 @@ extension NumberService {
         }
         if intent.status == .open && complete {
             // Routed to the intent's trunk first: a number found may be another account's late buy of it, on that
-            // account's trunk (``routeBeforeCommit(_:to:)``). Left for the next pass only if the provider did not
+            // account's trunk (``routeBeforeCommit(_:to:of:)``). Left for the next pass only if the provider did not
             // answer; one that refuses the change outright would refuse it at every pass, and the intent never settle.
             let trunk = try? coordinator.read { state throws(NumberError) in
                 intent.trunkId.flatMap { state.trunks[$0]?.providerTrunkSid }
             }
             for number in found {
-                if let noAnswer = await routeBeforeCommit(number, to: trunk ?? nil) {
+                if let noAnswer = await routeBeforeCommit(number, to: trunk ?? nil, of: intent.id) {
                     report.unresolved.append(intent.id)
                     return !ProviderPass.isNoAnswer(noAnswer)
                 }

@@ -57,6 +57,13 @@ public final class NumberService: Sendable {
         /// that —, and only the first `attempted` items may land late and are watched for orphans: a buy whose answer
         /// was lost ends the saga, and the items after it were never sent. Dropped once the intent is settled.
         var buysSent: [String: (ended: Date, attempted: Int)] = [:]
+        /// Re-routes of an open intent's numbers to its trunk sent without an answer (``routeBeforeCommit(_:to:of:)``),
+        /// and when the last such call ended: each may still land after the purchase is committed. The commit opens a
+        /// trunk change on such a number (``OwnedNumber/routeRequest``, to the purchase's trunk), so that a change
+        /// answered after it stays open until the re-route can no longer land — recorded at once, the re-route's
+        /// landing would route the number back for good. Dropped with `buysSent`. (Not durable: a re-route an earlier
+        /// process sent without an answer is not known here.)
+        var reroutesSent: [String: (ended: Date, phones: Set<String>)] = [:]
         /// When this service started: a provider call recorded before it (a purchase's buys, a trunk change, an
         /// adoption's routing) can have ended as late as this (when is not kept), or the longest such calls take after
         /// the record if sooner (``NumberService/inheritedCallsEnded(startedAt:from:calls:horizon:)``).

@@ -234,6 +234,50 @@ struct LateBuyTests {
         try await h.check()
     }
 
+    /// A review (forty-second session): a re-route of a found number to the purchase's trunk that got no answer may
+    /// land after the purchase is committed; the commit recorded nothing of it, so a change of the number answered
+    /// after it was recorded at once, and the late re-route then routed the number back to the purchase's trunk for
+    /// good (the trunk deletable under it). The commit now opens a trunk change on the number, to the purchase's trunk,
+    /// which a later change keeps until the re-route can no longer land; reconciliation then records where Twilio
+    /// routes the number.
+    @Test(
+        "a re-route without an answer may land after the commit: the number's trunk change stays open until it cannot",
+        arguments: StoreKind.allCases)
+    func unansweredRerouteStaysOpen(kind: StoreKind) async throws {
+        let h = try await Harness(kind, config: Self.config())
+        let a = try await h.account(funds: 10_000, name: "A")
+        let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
+        let tb = try await h.service.createTrunk(accountId: a.id, name: "B", providerTrunkSid: trunkSid(0xb))
+        h.provider.stock([Self.phone])
+        h.provider.inject(.timeOut, on: .buy, phoneNumber: Self.phone)
+        let lost = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: a.id, phoneNumbers: [Self.phone], country: "US", trunkId: ta.id))
+        }
+        #expect(lost?.reason == .outcomeUnknown, "\(String(describing: lost))")
+        // The buy lands on a trunk that is not the purchase's; the first re-route gets no answer (queued at Twilio).
+        let landed = try await h.provider.buy(phoneNumber: Self.phone, trunkSid: trunkSid(0xee))
+        h.provider.inject(.timeOut, on: .setTrunk)
+        #expect(await h.service.reconcile().committed.isEmpty)
+        // The next pass routes it again, answered, and commits: its trunk change open, to the purchase's trunk.
+        #expect(await h.service.reconcile().committed.count == 1)
+        let id = try #require(h.service.durableState().phoneOwners[Self.phone])
+        #expect(h.service.durableState().numbers[id]?.routeRequest?.trunkId == ta.id)
+        // A moves it to B (answered, recorded, kept open); then the first re-route lands, routing it back to A.
+        _ = try await h.service.setTrunk(accountId: a.id, numberId: id, trunkId: tb.id)
+        #expect(h.service.durableState().numbers[id]?.trunkId == tb.id)
+        #expect(h.service.durableState().numbers[id]?.routeRequest != nil, "the re-route may still land")
+        try await h.provider.setTrunk(sid: landed.sid, trunkSid: ta.providerTrunkSid)
+        let held = await numberError { try await h.service.deleteTrunk(accountId: a.id, trunkId: ta.id) }
+        #expect(held?.reason == .trunkInUse, "\(String(describing: held))")
+        // Once it can no longer land, reconciliation records where Twilio routes the number: A's trunk.
+        h.clock.advance(by: 601)
+        #expect(await h.service.reconcile().routesSettled == [id])
+        #expect(h.service.durableState().numbers[id]?.trunkId == ta.id)
+        #expect(h.service.durableState().numbers[id]?.routeRequest == nil)
+        try await h.check()
+    }
+
     /// A read-only review: the look-up settling a lost answer compared the trunk SID Twilio shows (lower case) with
     /// the one recorded exactly, so a number bought on a trunk an older numberd recorded in upper case was "routed"
     /// again by every such look-up. SIDs compare by their lower-case form now.
