@@ -220,8 +220,8 @@ struct Adopt: AsyncParsableCommand {
             exception: the adoption is not recorded, but the routing is, and is held while it may still land \
             (numberd's in-flight horizon and an hour): until then only an adoption for the same account on the same \
             --trunk is taken (run it again so), and no purchase of the number nor deletion of that trunk. One Twilio \
-            answers with its own server error is looked up: shown on the trunk, the adoption goes on; shown routed as \
-            before, exit 7, nothing recorded: run it again later. A refusal after the routing was made (the account \
+            answers with its own server error is looked up: shown on the trunk, the adoption goes on; otherwise it is \
+            held as one Twilio did not answer (its list can lag a change). A refusal after the routing was made (the account \
             suspended or drained, or numberd's disk full, during that call) records no adoption and says the number is \
             routed to the trunk at Twilio since, and stays so. After an unknown outcome (exit 10) run it again with \
             the --idempotency-key it prints: numberd answers with the adoption made under it, nothing charged twice. \

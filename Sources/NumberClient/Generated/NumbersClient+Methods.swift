@@ -227,10 +227,9 @@ extension NumbersClient {
     /// refused there, nothing sent, as it is TRUNK_NOT_FOUND when the trunk's deletion was decided first; DeleteTrunk
     /// of that trunk is TRUNK_IN_USE from then until the number is recorded on it or the adoption fails, and as long as
     /// a routing that got no answer may land. Twilio's errors are those of any call to it, but the routing never
-    /// answers OUTCOME_UNKNOWN: one Twilio failed with its own server error is settled by a look-up of the number
-    /// (shown on the trunk, the adoption goes on and is recorded; shown elsewhere, routed as before, UNAVAILABLE /
-    /// PROVIDER_UNAVAILABLE, "retry later", nothing recorded or held), and one that got no answer, or whose look-up
-    /// failed too, is UNAVAILABLE / PROVIDER_UNAVAILABLE, metadata phoneNumber and trunkId: the adoption is not
+    /// answers OUTCOME_UNKNOWN: one Twilio failed with its own server error is looked up (shown on the trunk, the
+    /// adoption goes on and is recorded; otherwise it is held as one that got no answer, as Twilio's list can lag a
+    /// change), and one that got no answer is UNAVAILABLE / PROVIDER_UNAVAILABLE, metadata phoneNumber and trunkId: the adoption is not
     /// recorded, but its routing is, and is held while it may still land (the in-flight horizon + 1 h; a restart holds
     /// it too): until then only an adoption of the number for the same account on the same trunk is taken (make it
     /// again so), and purchases of the number and DeleteTrunk of that trunk are refused. Then everything is checked

@@ -112,7 +112,7 @@ extension NumberService {
     /// adopted, the trunk cannot be deleted under the number until then either. The routing is recorded before it is
     /// sent (``AdoptionRouteRequest``, store format 9; a full disk refuses the adoption `STORE_FULL` before anything is
     /// sent), so a restart keeps holding it: a new process holds every recorded routing for ``lateBuySeconds`` after
-    /// the latest its call can have ended (its start, or ``buySecondsMax`` after the record if sooner), and
+    /// the latest its call can have ended (``inheritedCallsEnded(startedAt:from:calls:horizon:)``), and
     /// reconciliation ends each record once its routing can no longer land.
     public func adoptNumber(_ request: AdoptionRequest) async throws(NumberError) -> AdoptionResult {
         let request = try validated(request)
@@ -269,8 +269,8 @@ extension NumberService {
     /// Routes the number to `trunk` at the provider, under the hold ``holdRoute(_:to:)`` set, which stays when it is
     /// answered (until the record). A refusal gives the hold back to `earlier`; a request that got no answer may
     /// still land, for as long as a voided purchase's buy may: the hold is kept until then (or `earlier`'s end, if
-    /// later). One that may have been made but cannot land later (a lost answer, the provider's own failure) is
-    /// settled by a look-up: made, it goes on as answered; not made, as refused; the look-up failing, as unanswered.
+    /// later). One that may have been made but cannot land later (the provider's own 5xx) goes on as answered when a
+    /// look-up shows the number on the trunk, else as unanswered (the provider's list can lag a change).
     private func route(
         _ provisioned: ProvisionedNumber, to trunk: Trunk, for request: AdoptionRequest, earlier: AdoptionRoute?
     ) async throws(NumberError) {
@@ -279,31 +279,26 @@ extension NumberService {
             try await provider.setTrunk(sid: provisioned.sid, trunkSid: trunk.providerTrunkSid)
         } catch {
             var mayLand = Self.mayStillTakeEffect(error)
-            var notMade = false
             if !mayLand, Self.mayHaveHappened(error) {
-                // Made or not, it lands no later (Twilio's own 5xx to the POST, a lost answer): where the provider
-                // routes the number now tells which. On the trunk: made, recorded as if answered. Elsewhere: not
-                // made. Not shown (the look-up failed too): held as a routing without an answer — the number may
-                // ring on the trunk, which must not be deleted under it, and "unknown until reconciled" would be
-                // wrong: nothing reconciles an adoption.
+                // Twilio's own 5xx to the POST: it may have been made. A look-up showing the number on the trunk says
+                // it was: recorded as if answered. Anything else is held as a routing without an answer — Twilio's
+                // list can lag a change, so "shown elsewhere" does not prove it was not made, and the number may ring
+                // on the trunk, which must not be deleted under it; "unknown until reconciled" would be wrong too:
+                // nothing reconciles an adoption.
                 let shown = try? await provider.lookUp(phoneNumber: phone)
-                if let shown, shown.sid == provisioned.sid {
-                    if shown.trunkSid.map(Trunk.sidKey) == Trunk.sidKey(trunk.providerTrunkSid) { return }
-                    notMade = true
-                } else {
-                    mayLand = true
+                if let shown, shown.sid == provisioned.sid,
+                    shown.trunkSid.map(Trunk.sidKey) == Trunk.sidKey(trunk.providerTrunkSid)
+                {
+                    return
                 }
+                mayLand = true
             }
             guard mayLand else {
                 local.withLock { $0.adoptionRoutes[phone] = earlier }
                 // Nothing of it can land: its record ends now, unless an earlier routing it stood for may (a failed
                 // write leaves it to reconciliation, which ends it the same way).
                 if earlier == nil { await endAdoptionRoutes(max: 1, of: phone) }
-                guard notMade else { throw .fromProvider(error, phoneNumber: phone) }
-                throw NumberError(
-                    .unavailable, .providerUnavailable,
-                    "the provider failed routing \(phone) to trunk \(trunk.id) and routes it as before; nothing is "
-                        + "recorded: retry later", details: ["phoneNumber": phone], internalDetail: "\(error)")
+                throw .fromProvider(error, phoneNumber: phone)
             }
             let until = max(self.now().addingTimeInterval(Double(lateBuySeconds)), earlier?.until ?? .distantPast)
             local.withLock {
@@ -311,7 +306,7 @@ extension NumberService {
             }
             throw NumberError(
                 .unavailable, .providerUnavailable,
-                "the provider did not answer routing \(phone) to trunk \(trunk.id) and may still do it; nothing is "
+                "the provider did not confirm routing \(phone) to trunk \(trunk.id) and may still do it; nothing is "
                     + "recorded: adopt it again for \(request.accountId) on that trunk (until "
                     + "\(until.iso8601Milliseconds) no other adoption or purchase of it is taken)",
                 details: ["phoneNumber": phone, "trunkId": trunk.id], internalDetail: "\(error)")
@@ -537,7 +532,8 @@ extension NumberService {
         let (result, earlier) = recorded
         // The number is on its trunk now (DeleteTrunk counts it): this adoption's hold goes. The routing before it
         // that may still land is the number's open trunk change now, counted from when that routing's call ended
-        // (`until` less the window it was held for; a routing recorded by an earlier process: from this one's start).
+        // (`until` less the window it was held for; for a routing an earlier process recorded, the latest it can
+        // have ended: ``inheritedCallsEnded(startedAt:from:calls:horizon:)``).
         local.withLock { local in
             local.adoptionRoutes.removeValue(forKey: request.phoneNumber)
             guard let earlier else { return }

@@ -630,10 +630,10 @@ extension NumberService {
             }
             precondition(balance >= 0, "a held purchase cannot overdraw")
             let event = CoreEvent.purchaseCommitted(intentId: intent.id, numbers: numbers, transactions: transactions)
-            // A re-route to the trunk sent without an answer may land after this: the number's own trunk change,
-            // open (shown in the answer as GetNumber shows it).
+            // A re-route to the trunk (or, with none, off the trunk found) sent without an answer may land after
+            // this: the number's own trunk change, open (shown in the answer as GetNumber shows it).
             var routeOpen: [CoreEvent] = []
-            if let reroutes, let trunkId {
+            if let reroutes {
                 for index in numbers.indices where reroutes.phones.contains(numbers[index].phoneNumber) {
                     routeOpen.append(.numberRouteRequested(numberId: numbers[index].id, trunkId: trunkId, at: now))
                     numbers[index].routeRequest = RouteRequest(trunkId: trunkId, at: now)
@@ -646,10 +646,11 @@ extension NumberService {
         if let reroutes {
             let until = reroutes.ended.addingTimeInterval(Double(lateBuySeconds))
             local.withLock { local in
-                for number in result.numbers {
-                    guard let trunkId = number.routeRequest?.trunkId else { continue }
+                for number in result.numbers where number.routeRequest != nil {
                     local.routesEnded[number.id] = max(local.routesEnded[number.id] ?? reroutes.ended, reroutes.ended)
-                    local.unsettledRoutes.holdLate(trunkId, of: number.id, until: until)
+                    if let trunkId = number.routeRequest?.trunkId {
+                        local.unsettledRoutes.holdLate(trunkId, of: number.id, until: until)
+                    }
                 }
                 local.reroutesSent.removeValue(forKey: intent.id)
             }

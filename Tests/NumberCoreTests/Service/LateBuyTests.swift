@@ -259,7 +259,9 @@ struct LateBuyTests {
         let landed = try await h.provider.buy(phoneNumber: Self.phone, trunkSid: trunkSid(0xee))
         h.provider.inject(.timeOut, on: .setTrunk)
         #expect(await h.service.reconcile().committed.isEmpty)
-        // The next pass routes it again, answered, and commits: its trunk change open, to the purchase's trunk.
+        // A later pass routes it again, answered, and commits: its trunk change open, to the purchase's trunk, counted
+        // from when the unanswered re-route ended (not the commit, 300 s later).
+        h.clock.advance(by: 300)
         #expect(await h.service.reconcile().committed.count == 1)
         let id = try #require(h.service.durableState().phoneOwners[Self.phone])
         #expect(h.service.durableState().numbers[id]?.routeRequest?.trunkId == ta.id)
@@ -270,8 +272,11 @@ struct LateBuyTests {
         try await h.provider.setTrunk(sid: landed.sid, trunkSid: ta.providerTrunkSid)
         let held = await numberError { try await h.service.deleteTrunk(accountId: a.id, trunkId: ta.id) }
         #expect(held?.reason == .trunkInUse, "\(String(describing: held))")
-        // Once it can no longer land, reconciliation records where Twilio routes the number: A's trunk.
-        h.clock.advance(by: 601)
+        // Once it can no longer land (the horizon after the re-route ended), reconciliation records where Twilio routes
+        // the number: A's trunk.
+        h.clock.advance(by: 299)
+        #expect(await h.service.reconcile().routesSettled.isEmpty, "one second before")
+        h.clock.advance(by: 1)
         #expect(await h.service.reconcile().routesSettled == [id])
         #expect(h.service.durableState().numbers[id]?.trunkId == ta.id)
         #expect(h.service.durableState().numbers[id]?.routeRequest == nil)
