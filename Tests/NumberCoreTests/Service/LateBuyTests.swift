@@ -283,6 +283,32 @@ struct LateBuyTests {
         try await h.check()
     }
 
+    /// The same with no trunk on the purchase (a second review): the re-route is a removal from the trunk found, which
+    /// may land after a later change just as well; the commit opens the number's change to no trunk.
+    @Test("a purchase with no trunk: its unanswered removal from the trunk found opens the number's change too")
+    func unansweredRemovalStaysOpen() async throws {
+        let h = try await Harness(.memory, config: Self.config())
+        let a = try await h.account(funds: 10_000, name: "A")
+        h.provider.stock([Self.phone])
+        h.provider.inject(.timeOut, on: .buy, phoneNumber: Self.phone)
+        _ = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: a.id, phoneNumbers: [Self.phone], country: "US"))
+        }
+        _ = try await h.provider.buy(phoneNumber: Self.phone, trunkSid: trunkSid(0xee))
+        h.provider.inject(.timeOut, on: .setTrunk)
+        #expect(await h.service.reconcile().committed.isEmpty)
+        let committed = await h.service.reconcile().committed
+        #expect(committed.count == 1)
+        let id = try #require(h.service.durableState().phoneOwners[Self.phone])
+        let number = try #require(h.service.durableState().numbers[id])
+        #expect(number.trunkId == nil && number.routeRequest != nil && number.routeRequest?.trunkId == nil)
+        #expect(h.provider.owned(Self.phone)?.trunkSid == nil)
+        h.clock.advance(by: 601)
+        #expect(await h.service.reconcile().routesSettled == [id])
+        try await h.check()
+    }
+
     /// A read-only review: the look-up settling a lost answer compared the trunk SID Twilio shows (lower case) with
     /// the one recorded exactly, so a number bought on a trunk an older numberd recorded in upper case was "routed"
     /// again by every such look-up. SIDs compare by their lower-case form now.
