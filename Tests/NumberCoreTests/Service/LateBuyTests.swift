@@ -20,6 +20,20 @@ struct LateBuyTests {
         return config
     }
 
+    /// `accountId`'s purchase of ``phone`` (on `trunkId`, if any) whose buy times out, its POST queued at the provider:
+    /// OUTCOME_UNKNOWN, the intent left open for reconciliation.
+    static func lostPurchase(
+        _ h: Harness, _ accountId: String, trunkId: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+    ) async {
+        h.provider.stock([Self.phone])
+        h.provider.inject(.timeOut, on: .buy, phoneNumber: Self.phone)
+        let lost = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: accountId, phoneNumbers: [Self.phone], country: "US", trunkId: trunkId))
+        }
+        #expect(lost?.reason == .outcomeUnknown, "\(String(describing: lost))", sourceLocation: sourceLocation)
+    }
+
     /// Accounts B and A, each with a trunk (B and A); B's purchase of ``phone`` on its trunk times out (its POST
     /// queued at the provider) and reconciliation voids it past the horizon, watching the number. A, A's trunk, and
     /// the void's time.
@@ -28,13 +42,7 @@ struct LateBuyTests {
         let a = try await h.account(funds: 10_000, name: "A")
         let tb = try await h.service.createTrunk(accountId: b.id, name: "B", providerTrunkSid: trunkSid(0xb))
         let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
-        h.provider.stock([Self.phone])
-        h.provider.inject(.timeOut, on: .buy, phoneNumber: Self.phone)
-        let lost = await numberError {
-            _ = try await h.service.purchase(
-                PurchaseRequest(accountId: b.id, phoneNumbers: [Self.phone], country: "US", trunkId: tb.id))
-        }
-        #expect(lost?.reason == .outcomeUnknown, "\(String(describing: lost))")
+        await Self.lostPurchase(h, b.id, trunkId: tb.id)
         h.clock.advance(by: 601)
         #expect(await h.service.reconcile().voided.count == 1)
         #expect(h.service.durableState().orphanWatch[Self.phone]?.accountId == b.id)
@@ -154,13 +162,7 @@ struct LateBuyTests {
         let a = try await h.account(funds: 10_000, name: "A")
         let first = try await h.service.createTrunk(accountId: a.id, name: "first", providerTrunkSid: trunkSid(0xa1))
         let request = PurchaseRequest(accountId: a.id, phoneNumbers: [Self.phone], country: "US")
-        h.provider.stock([Self.phone])
-        h.provider.inject(.timeOut, on: .buy, phoneNumber: Self.phone)
-        let lost = await numberError {
-            _ = try await h.service.purchase(
-                PurchaseRequest(accountId: a.id, phoneNumbers: [Self.phone], country: "US", trunkId: first.id))
-        }
-        #expect(lost?.reason == .outcomeUnknown, "\(String(describing: lost))")
+        await Self.lostPurchase(h, a.id, trunkId: first.id)
         h.clock.advance(by: 601)
         #expect(await h.service.reconcile().voided.count == 1)
         #expect(h.service.durableState().orphanWatch[Self.phone]?.buyTrunkSid == trunkSid(0xa1))
@@ -211,13 +213,7 @@ struct LateBuyTests {
         let h = try await Harness(kind, config: Self.config())
         let a = try await h.account(funds: 10_000, name: "A")
         let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
-        h.provider.stock([Self.phone])
-        h.provider.inject(.timeOut, on: .buy, phoneNumber: Self.phone)
-        let lost = await numberError {
-            _ = try await h.service.purchase(
-                PurchaseRequest(accountId: a.id, phoneNumbers: [Self.phone], country: "US", trunkId: ta.id))
-        }
-        #expect(lost?.reason == .outcomeUnknown, "\(String(describing: lost))")
+        await Self.lostPurchase(h, a.id, trunkId: ta.id)
         // The number lands on no trunk; every change of its trunk is refused.
         _ = try await h.provider.buy(phoneNumber: Self.phone, trunkSid: nil)
         h.provider.inject(.fail(.invalidArgument), on: .setTrunk, times: 100)
@@ -248,13 +244,7 @@ struct LateBuyTests {
         let a = try await h.account(funds: 10_000, name: "A")
         let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
         let tb = try await h.service.createTrunk(accountId: a.id, name: "B", providerTrunkSid: trunkSid(0xb))
-        h.provider.stock([Self.phone])
-        h.provider.inject(.timeOut, on: .buy, phoneNumber: Self.phone)
-        let lost = await numberError {
-            _ = try await h.service.purchase(
-                PurchaseRequest(accountId: a.id, phoneNumbers: [Self.phone], country: "US", trunkId: ta.id))
-        }
-        #expect(lost?.reason == .outcomeUnknown, "\(String(describing: lost))")
+        await Self.lostPurchase(h, a.id, trunkId: ta.id)
         // The buy lands on a trunk that is not the purchase's; the first re-route gets no answer (queued at Twilio).
         let landed = try await h.provider.buy(phoneNumber: Self.phone, trunkSid: trunkSid(0xee))
         h.provider.inject(.timeOut, on: .setTrunk)
@@ -289,12 +279,7 @@ struct LateBuyTests {
     func unansweredRemovalStaysOpen() async throws {
         let h = try await Harness(.memory, config: Self.config())
         let a = try await h.account(funds: 10_000, name: "A")
-        h.provider.stock([Self.phone])
-        h.provider.inject(.timeOut, on: .buy, phoneNumber: Self.phone)
-        _ = await numberError {
-            _ = try await h.service.purchase(
-                PurchaseRequest(accountId: a.id, phoneNumbers: [Self.phone], country: "US"))
-        }
+        await Self.lostPurchase(h, a.id)
         _ = try await h.provider.buy(phoneNumber: Self.phone, trunkSid: trunkSid(0xee))
         h.provider.inject(.timeOut, on: .setTrunk)
         #expect(await h.service.reconcile().committed.isEmpty)
