@@ -4,8 +4,8 @@ import Foundation
 /// it can no longer land there, the trunk is not deleted and only an adoption of the number for the same account on
 /// the same trunk is taken (``NumberService/adoptNumber(_:)``). Durable so that a restart keeps holding it: a routing
 /// that got no answer may land after numberd stopped, and a new process holds every recorded one until the late-buy
-/// window (``NumberService/lateBuySeconds``) has passed since the latest its call can have ended (the start, or
-/// ``NumberService/buySecondsMax`` after `at` if sooner). Ended by the adoption's record when nothing
+/// window (``NumberService/lateBuySeconds``) has passed since the latest its call can have ended
+/// (``NumberService/inheritedCallsEnded(startedAt:from:calls:horizon:)``). Ended by the adoption's record when nothing
 /// else it sent may still land, or by reconciliation once it can no longer land.
 public struct AdoptionRouteRequest: Codable, Sendable, Hashable {
     /// E.164: the number being adopted (not owned through numberd when the routing was sent).

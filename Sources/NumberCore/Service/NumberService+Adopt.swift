@@ -537,11 +537,9 @@ extension NumberService {
         local.withLock { local in
             local.adoptionRoutes.removeValue(forKey: request.phoneNumber)
             guard let earlier else { return }
-            // Never earlier than a time a change of the number noted meanwhile (it can start once the record is
-            // durable, before this line): that change's own request may still land after it.
-            let ended = earlier.until.addingTimeInterval(-Double(lateBuySeconds))
-            local.routesEnded[result.number.id] = max(local.routesEnded[result.number.id] ?? ended, ended)
-            local.unsettledRoutes.holdLate(earlier.trunkId, of: result.number.id, until: earlier.until)
+            local.routeMayLandLate(
+                result.number.id, trunkId: earlier.trunkId,
+                ended: earlier.until.addingTimeInterval(-Double(lateBuySeconds)), until: earlier.until)
         }
         logger.notice(
             "number adopted",

@@ -558,7 +558,8 @@ extension NumberService {
             return nil
         } catch {
             let refused = NumberError.fromProvider(error, phoneNumber: number.phoneNumber)
-            if Self.mayStillTakeEffect(error) {
+            let mayLand = Self.mayStillTakeEffect(error)
+            if mayLand {
                 let ended = now()
                 local.withLock { local in
                     var sent = local.reroutesSent[intentId] ?? (ended: ended, phones: [])
@@ -567,7 +568,7 @@ extension NumberService {
                     local.reroutesSent[intentId] = sent
                 }
             }
-            if ProviderPass.isNoAnswer(refused) || Self.mayStillTakeEffect(error) { return refused }
+            if mayLand || ProviderPass.isNoAnswer(refused) { return refused }
             logger.warning(
                 "the provider refused to route a bought number to its purchase's trunk; committed all the same",
                 metadata: [
@@ -646,11 +647,9 @@ extension NumberService {
         if let reroutes {
             let until = reroutes.ended.addingTimeInterval(Double(lateBuySeconds))
             local.withLock { local in
-                for number in result.numbers where number.routeRequest != nil {
-                    local.routesEnded[number.id] = max(local.routesEnded[number.id] ?? reroutes.ended, reroutes.ended)
-                    if let trunkId = number.routeRequest?.trunkId {
-                        local.unsettledRoutes.holdLate(trunkId, of: number.id, until: until)
-                    }
+                for number in result.numbers {
+                    guard let request = number.routeRequest else { continue }
+                    local.routeMayLandLate(number.id, trunkId: request.trunkId, ended: reroutes.ended, until: until)
                 }
                 local.reroutesSent.removeValue(forKey: intent.id)
             }

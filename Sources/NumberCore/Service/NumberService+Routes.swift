@@ -25,7 +25,8 @@ extension NumberService {
     /// keep the others out), none a call is changing now nor any whose number's release is asked for or waiting (its
     /// release settles it): each number is looked up at the provider and recorded on the trunk the provider routes it
     /// to, once no request of it can land any more (the in-flight horizon after its call ended — for one made before
-    /// this process started, after the start — before the look-up began): as the trunk of the account the provider
+    /// this process started, after the latest it can have ended, ``inheritedCallsEnded(startedAt:from:calls:horizon:)``
+    /// — before the look-up began): as the trunk of the account the provider
     /// routes the number to (the recorded one if the provider's SID is registered twice), or none. Not sooner, even
     /// when the provider shows the trunk asked for: that may be where the number was before, the request still on its
     /// way, and a later change answered at once would then be undone by its landing for good; when the provider routes

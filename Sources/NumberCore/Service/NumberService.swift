@@ -130,6 +130,15 @@ public final class NumberService: Sendable {
         /// (``NumberService/inheritedCallsEnded(startedAt:from:calls:horizon:)``).
         var adoptionRoutes: [String: AdoptionRoute] = [:]
 
+        /// Notes that `numberId`'s open trunk change stands for a call sent without an answer that ended at `ended`
+        /// (an adoption's earlier routing, a purchase's re-route): its horizon counts from then — never from earlier
+        /// than a time already noted, which a change of the number may have set meanwhile — and `trunkId`, when it
+        /// names one, stays held until `until`.
+        mutating func routeMayLandLate(_ numberId: String, trunkId: String?, ended: Date, until: Date) {
+            routesEnded[numberId] = max(routesEnded[numberId] ?? ended, ended)
+            if let trunkId { unsettledRoutes.holdLate(trunkId, of: numberId, until: until) }
+        }
+
         /// The routing an adoption of `phone` sent that may still land at `now`, if any.
         mutating func pendingAdoptionRoute(_ phone: String, at now: Date) -> AdoptionRoute? {
             guard let route = adoptionRoutes[phone] else { return nil }
