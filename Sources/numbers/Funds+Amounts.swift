@@ -23,12 +23,13 @@ extension Funds {
         """)
 
     /// `amount` (major units, as typed) in minor units of `currency`; exit 3 unless it is a positive amount of it
-    /// (nothing sent). A sign, `+5` as `-5` after `--`, is named as such.
+    /// (nothing sent). A sign, `+5` as `-5` after `--`, is named as such, a usage error (64) as `-5` is when
+    /// ArgumentParser reads it as an option: the README's "a signed amount" exits 64 however it was typed.
     static func minorUnits(_ amount: String, _ currency: String, hint: String = "") throws -> Int64 {
         guard let minor = Format.minorUnits(amount, currency: currency), minor > 0 else {
             let signed = amount.count > 1 && (amount.hasPrefix("+") || amount.hasPrefix("-"))
             throw CLIError(
-                code: 3,
+                code: signed ? 64 : 3,
                 message:
                     "error: '\(amount)' is not a positive amount of \(currency) in its major units, with at most its "
                     + "minor digits (25, 25.50 USD; 2500 JPY)"

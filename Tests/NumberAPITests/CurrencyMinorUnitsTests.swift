@@ -9,7 +9,8 @@ struct CurrencyMinorUnitsTests {
         arguments: [
             (Int64(100), "USD", "1.00 USD"), (5, "EUR", "0.05 EUR"), (-1250, "USD", "-12.50 USD"),
             (1500, "JPY", "1500 JPY"), (-7, "VND", "-7 VND"), (1250, "KWD", "1.250 KWD"), (-5, "BHD", "-0.005 BHD"),
-            (12_345, "CLF", "1.2345 CLF"), (0, "XYZ", "0.00 XYZ"),
+            (12_345, "CLF", "1.2345 CLF"), (0, "XYZ", "0.00 XYZ"), (1500, "jpy", "1500 JPY"),
+            (1250, "Kwd", "1.250 KWD"),
             (Int64.min, "USD", "-92233720368547758.08 USD"), (Int64.max, "JPY", "9223372036854775807 JPY"),
         ])
     func format(minor: Int64, currency: String, text: String) {
@@ -25,6 +26,8 @@ struct CurrencyMinorUnitsTests {
             ("-1", "USD", nil), ("+1", "USD", nil), ("1e3", "USD", nil), ("1.2.3", "USD", nil), ("١٢", "USD", nil),
             ("92233720368547758.07", "USD", Int64.max), ("92233720368547758.08", "USD", nil),
             ("92233720368547759", "USD", nil),
+            // In any case, as numberd takes a currency (a review: "jpy" was read as two digits, 2500 as 250,000 yen).
+            ("2500", "jpy", 2500), ("1.25", "kwd", 1250), ("25.5", "usd", 2550),
         ])
     func parse(text: String, currency: String, minor: Int64?) {
         #expect(CurrencyMinorUnits.parse(text, currency: currency) == minor)

@@ -175,6 +175,34 @@ struct KeyedRetryTests {
         Self.expectOutcomeUnknown(error, key: "k")
     }
 
+    /// A client review: an adoption carried out whose answer was lost, repeated to a numberd that does not key
+    /// adoptions, was refused "this account owns it already" and passed on as that refusal — nothing done, its caller
+    /// read, though the account had been charged. A purchase's NUMBER_UNAVAILABLE stays the refusal it is (a numberd
+    /// keys purchases, so a purchase carried out is answered from its key).
+    @Test("an AdoptNumber retried after a lost attempt and answered 'owns it already' (an older numberd): unknown")
+    func adoptionOwnedAlreadyAfterLostAttempt() async throws {
+        let taken = RpcStatus(
+            code: StatusCode.failedPrecondition.rawValue, message: "+14155550100: this account owns it already",
+            reason: "NUMBER_UNAVAILABLE")
+        let server = try await FakeNumbersServer.start { index, _ in
+            index % 2 == 0 ? .closeConnection : .status(taken)
+        }
+        let client = Self.client(port: server.port, retry: Self.quickRetries())
+        let adoption = await #expect(throws: RPCError.self) {
+            try await client.adoptNumber(
+                AdoptNumberRequest(accountId: "ACC_1", phoneNumber: "+14155550100", country: "US"),
+                options: CallOptions(idempotencyKey: "k"))
+        }
+        let purchase = await #expect(throws: RPCError.self) {
+            try await client.purchaseNumbers(Self.purchase, options: CallOptions(idempotencyKey: "p"))
+        }
+        await client.close()
+        await server.stop()
+        Self.expectOutcomeUnknown(adoption, key: "k")
+        #expect(purchase?.reason == "NUMBER_UNAVAILABLE" && purchase?.details["outcome"] == nil)
+        #expect(server.calls.count == 4)
+    }
+
     @Test("a release's dry run is retried as a read, under no key of its own")
     func dryRunIsARead() async throws {
         var buffer = ByteBuffer()

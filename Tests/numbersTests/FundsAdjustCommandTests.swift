@@ -71,8 +71,8 @@ struct FundsAdjustCommandTests {
         "a missing reason or a signed amount is a usage error (64), zero or too many decimals invalid (3): nothing posted",
         arguments: [
             (["funds", "adjust", "25"], Int32(64)), (["funds", "adjust", "-25", "--reason", "x"], Int32(64)),
-            (["funds", "adjust", "--reason", "x", "--", "-25"], Int32(3)),
-            (["funds", "adjust", "+25", "--reason", "x"], Int32(3)),
+            (["funds", "adjust", "--reason", "x", "--", "-25"], Int32(64)),
+            (["funds", "adjust", "+25", "--reason", "x"], Int32(64)),
             (["funds", "adjust", "0", "--reason", "x"], Int32(3)),
             (["funds", "adjust", "2.555", "--reason", "x"], Int32(3)),
             (["funds", "adjust", "92233720368547759", "--reason", "x"], Int32(3)),

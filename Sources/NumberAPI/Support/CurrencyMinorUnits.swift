@@ -11,11 +11,15 @@ public enum CurrencyMinorUnits {
         "CLF": 4, "UYW": 4,
     ]
 
-    /// Digits after the decimal point for `currency` (an ISO 4217 code); 2 for any code not in `exceptions`.
-    public static func digits(_ currency: String) -> Int { exceptions[currency] ?? 2 }
+    /// Digits after the decimal point for `currency` (an ISO 4217 code, in any case, as numberd takes it); 2 for any
+    /// code not in `exceptions`. A review: "jpy" read as two digits made `parse("2500", currency: "jpy")` 250,000 yen.
+    public static func digits(_ currency: String) -> Int {
+        exceptions[currency] ?? exceptions[currency.uppercased()] ?? 2
+    }
 
-    /// `100` USD → `1.00 USD`, `1500` JPY → `1500 JPY`, `-1250` KWD → `-1.250 KWD`.
+    /// `100` USD → `1.00 USD`, `1500` JPY → `1500 JPY`, `-1250` KWD → `-1.250 KWD` (the code in upper case).
     public static func format(_ minor: Int64, _ currency: String) -> String {
+        let currency = currency.uppercased()
         let digits = digits(currency)
         let sign = minor < 0 ? "-" : ""
         let magnitude = minor.magnitude

@@ -57,6 +57,10 @@ struct CallAttempts {
     private let retryClass: NumbersClient.RetryClass
     private let idempotencyKey: String?
     private let policy: NumbersClientConfiguration.RetryPolicy
+    /// The refusal a numberd that does not key this method answers a repeat of an attempt it carried out: a release,
+    /// `ALREADY_RELEASED`; an adoption (numberd before the thirty-fifth session's), `NUMBER_UNAVAILABLE` "this
+    /// account owns it already". A numberd that keys the method answers the repeat with the first result instead.
+    private let doneEarlierReason: String?
     /// Attempts that count against `attemptsMax`: all but those answered "still in progress".
     private var attempts = 0
     private var inProgressRetries = 0
@@ -74,12 +78,16 @@ struct CallAttempts {
     private var requestSent = false
     private var backoff: TimeAmount
 
-    /// The rules for a call of `retryClass` (keyed calls carry `idempotencyKey`) under `policy`.
-    init(retryClass: NumbersClient.RetryClass, idempotencyKey: String?, policy: NumbersClientConfiguration.RetryPolicy)
-    {
+    /// The rules for a call of `retryClass` (keyed calls carry `idempotencyKey`) under `policy`; `doneEarlierReason`,
+    /// see ``doneEarlierReason``.
+    init(
+        retryClass: NumbersClient.RetryClass, idempotencyKey: String?, policy: NumbersClientConfiguration.RetryPolicy,
+        doneEarlierReason: String? = nil
+    ) {
         self.retryClass = retryClass
         self.idempotencyKey = idempotencyKey
         self.policy = policy
+        self.doneEarlierReason = doneEarlierReason
         self.backoff = policy.initialBackoff
     }
 
@@ -170,9 +178,9 @@ struct CallAttempts {
         // This client's own refusal, before sending, on a connection to an older numberd: it says nothing of the
         // earlier attempt, which went out on another connection, maybe to a newer one that carried it out.
         if error.reason == "SERVER_TOO_OLD" { return .fail(final(error)) }
-        // A release the earlier attempt may have made: a numberd that keys releases answers the retry with that
-        // release's result, so this answer (an older one's) says nothing of the earlier attempt.
-        if error.reason == "ALREADY_RELEASED" { return .fail(final(error)) }
+        // What an older numberd, one that does not key the method, answers a repeat of an attempt it carried out
+        // (``doneEarlierReason``): it says nothing of the earlier attempt.
+        if let doneEarlierReason, error.reason == doneEarlierReason { return .fail(final(error)) }
         guard error.code == .aborted, error.reason == "REQUEST_IN_PROGRESS" else {
             return .fail(error.code.refusesTheRequest ? error : final(error))
         }

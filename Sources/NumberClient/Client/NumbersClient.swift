@@ -222,7 +222,9 @@ public final class NumbersClient: Sendable {
             metadata["idempotency-key"] = idempotencyKey
         }
         let deadline = NIODeadline.now() + (options.timeout ?? configuration.defaultTimeout)
-        let attempts = CallAttempts(retryClass: retry, idempotencyKey: idempotencyKey, policy: configuration.retry)
+        let attempts = CallAttempts(
+            retryClass: retry, idempotencyKey: idempotencyKey, policy: configuration.retry,
+            doneEarlierReason: Self.doneEarlierReasons[method.path])
         let guardedFields = APIRevision.guardedFieldsSet(in: request)
         let payload = try await run(
             path: method.path, metadata: metadata, message: message, guardedFields: guardedFields, deadline: deadline,
@@ -253,6 +255,11 @@ public final class NumbersClient: Sendable {
     static let keyedMethods: Set<String> = [
         NumbersMethods.purchaseNumbers.path, NumbersMethods.addFunds.path, NumbersMethods.adjustBalance.path,
         NumbersMethods.releaseNumber.path, NumbersMethods.adoptNumber.path,
+    ]
+
+    /// What a numberd that does not key the method answers a repeat of an attempt it carried out (``CallAttempts``).
+    private static let doneEarlierReasons: [String: String] = [
+        NumbersMethods.releaseNumber.path: "ALREADY_RELEASED", NumbersMethods.adoptNumber.path: "NUMBER_UNAVAILABLE",
     ]
 
     enum RetryClass {
