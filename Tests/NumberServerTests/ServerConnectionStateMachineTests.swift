@@ -774,22 +774,66 @@ struct ServerConnectionStateMachineTests {
         }
     }
 
+    /// A wire review: a bad SETTINGS after the first sent GOAWAY but left the connection open, so a HEADERS and
+    /// MESSAGE read with it started a call above the last stream that GOAWAY named (its client would run it again
+    /// elsewhere); and a framing error after a closing frame sent a second GOAWAY.
+    @Test("a refused SETTINGS closes the connection: nothing after it starts; nothing answers a framing error then")
+    func refusedSettingsCloses() {
+        var machine = machine(streams: 10, pings: 3)
+        _ = machine.received(headers(1))
+        _ = machine.received(message(1))
+        _ = machine.callFinished(streamID: 1)
+        var bad = ByteBuffer()
+        bad.writeInteger(UInt16(0x1))  // MAX_MESSAGE_PAYLOAD
+        bad.writeInteger(UInt32(1))  // far below its 16 KiB minimum
+        let refused = machine.received(Frame(type: .settings, streamID: 0, payload: bad))
+        guard case .closeWithGoAway(let away) = refused else {
+            Issue.record("not refused: \(refused)")
+            return
+        }
+        #expect(away.lastStreamID == 1)
+        #expect(machine.phase == .closed)
+        #expect(machine.received(headers(3)) == .none)
+        #expect(machine.received(message(3)) == .none)
+        #expect(machine.framingError(FramingError(.invalidPayload, "bad")) == .none)
+        // After a flood's GOAWAY too.
+        var flooded = self.machine(pings: 3)
+        let ping = Frame(type: .ping, streamID: 0, payload: ByteBuffer(repeating: 1, count: 8))
+        for _ in 0..<3 { _ = flooded.received(ping) }
+        #expect(goAwayCode(flooded.received(ping)) == .enhanceYourCalm)
+        #expect(flooded.framingError(FramingError(.invalidPayload, "bad")) == .none)
+    }
+
+    /// A wire review: the CANCEL of a drain's last open call closed the connection without forgetting the call — its
+    /// task was not cancelled until the connection went inactive, its deadline timer stayed armed, and it was not
+    /// counted as cancelled.
+    @Test("a drain's last call cancelled: forgotten, then the connection closed")
+    func drainLastCallCancelled() {
+        var machine = machine(streams: 10)
+        _ = machine.received(headers(1))
+        _ = machine.received(message(1))
+        _ = machine.beginDraining()
+        #expect(machine.received(Frame(type: .cancel, streamID: 1)) == .forgetCall(streamID: 1, thenClose: true))
+        #expect(machine.phase == .closed)
+    }
+
     /// A client that multiplexes many calls sends HEADERS, MESSAGEs and CANCELs until it reads the server's GOAWAY:
     /// the server ignores the streams opened after it, and their MESSAGEs and CANCELs too. They spent the CANCEL
     /// budget, and a busy client's 1001st closed the connection with ENHANCE_YOUR_CALM, losing the answers of the calls
     /// the drain had promised to finish.
-    @Test("during a drain, MESSAGEs and CANCELs on streams opened after it cost nothing; the open call still finishes")
+    /// After the client's own GOAWAY the client knows: a wire review found such frames free too, so a client could
+    /// send them without end after its GOAWAY, at no cost, until the request arrival timeout.
+    @Test("during our drain, frames on streams opened after it cost nothing; the open call still finishes")
     func drainIgnoredStreamsAreFree() {
-        for drainedBy in ["server", "client"] {
+        for drainedBy in ["server", "server, then the client"] {
             var machine = machine(streams: 10, cancels: 1000, renewal: .zero)
             _ = machine.received(headers(1))
             _ = machine.received(message(1))  // running: the drain waits for it
-            if drainedBy == "server" {
-                guard case .write = machine.beginDraining() else {
-                    Issue.record("no GOAWAY")
-                    return
-                }
-            } else {
+            guard case .write = machine.beginDraining() else {
+                Issue.record("no GOAWAY")
+                return
+            }
+            if drainedBy != "server" {
                 #expect(machine.received(Frame(type: .goAway, streamID: 0)) == .none)
             }
             for id in stride(from: UInt32(3), through: 2003, by: 2) {
@@ -804,6 +848,23 @@ struct ServerConnectionStateMachineTests {
             #expect(goAwayCode(never.received(message(2005))) == .protocolError, "\(drainedBy)")
             let finished = machine.callFinished(streamID: 1)
             #expect(finished.send && finished.then == .close, "\(drainedBy)")
+        }
+        // A drain the client began: HEADERS after its GOAWAY, and their frames, are ignored and counted.
+        for frame in ["headers", "message", "cancel"] {
+            var clientDrained = machine(streams: 10, cancels: 1000, renewal: .zero)
+            _ = clientDrained.received(headers(1))
+            _ = clientDrained.received(message(1))
+            #expect(clientDrained.received(Frame(type: .goAway, streamID: 0)) == .none)
+            var last = ServerConnectionStateMachine.Action.none
+            for id in stride(from: UInt32(3), through: 2003, by: 2) where last == .none {
+                last = clientDrained.received(headers(id))
+                if last == .none, frame == "message" { last = clientDrained.received(message(id)) }
+                if last == .none, frame == "cancel" {
+                    last = clientDrained.received(Frame(type: .cancel, streamID: id))
+                }
+            }
+            #expect(goAwayCode(last) == .enhanceYourCalm, "\(frame): \(last)")
+            #expect(clientDrained.phase == .closed, "\(frame)")
         }
         // Stray frames on a stream the drain covers are counted as before.
         var covered = machine(streams: 10, cancels: 1, renewal: .zero)

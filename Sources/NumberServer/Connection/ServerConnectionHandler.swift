@@ -64,10 +64,19 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// A burst flushes once its unflushed bytes pass this (the channel's high-water mark): until flushed they are
     /// unseen by the channel's writability.
     private let unflushedBytesMax: Int
-    /// Frames that arrived while the channel was not writable, processed when it is again (at most what the last
-    /// read brought: no read is issued meanwhile). Each payload is in storage not far bigger than itself
-    /// (`withoutExcessStorage()`): not a slice keeping the reader's grown buffer alive.
+    /// Frames that arrived while the channel was not writable, processed when it is again (what the read burst
+    /// brought after it became unwritable: no read is issued meanwhile, but one burst is up to four reads of up to
+    /// 64 KiB). Each payload is in storage not far bigger than itself (`withoutExcessStorage()`): not a slice keeping
+    /// the reader's grown buffer alive. Counted with the partial frames (``framesHeldBytes``), and let go of once
+    /// processed: a wire review found a burst of 12-byte frames from a client that reads nothing held uncounted, in a
+    /// table grown to 32,768 slots (~1 MiB) that the connection kept for its life.
     private var framesHeld = CircularBuffer<Frame>()
+    /// What ``framesHeld`` holds: each frame's payload and ``heldFrameOverhead``.
+    private var framesHeldBytes = 0
+    /// What a held frame costs besides its payload: its slot in the table and its payload's storage.
+    static let heldFrameOverhead = 64
+    /// The slots ``framesHeld`` keeps (tests).
+    var framesHeldCapacity: Int { framesHeld.capacity }
     /// A read was asked for while the channel was not writable; issued once it is.
     private var readHeld = false
     private var inReadBurst = false
@@ -199,6 +208,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 var held = frame
                 held.payload = frame.payload.withoutExcessStorage()
                 framesHeld.append(held)
+                framesHeldBytes += held.payload.readableBytes + Self.heldFrameOverhead
                 return
             }
             process(frame)
@@ -248,7 +258,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         resumeRequestArrivals()
         let inBurst = inReadBurst
         inReadBurst = true
-        while context.channel.isWritable, let frame = framesHeld.popFirst() { process(frame) }
+        while context.channel.isWritable, let frame = framesHeld.popFirst() {
+            framesHeldBytes -= frame.payload.readableBytes + Self.heldFrameOverhead
+            process(frame)
+        }
+        // The table keeps the capacity it grew to: a new one once it is empty.
+        if framesHeld.isEmpty, framesHeld.capacity > 16 { framesHeld = CircularBuffer() }
         guard !inBurst else { return }
         inReadBurst = false
         settleRequestArrivals()
@@ -324,7 +339,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         // and with it all the handler holds (its calls' waiting HEADERS, up to 1.6 MiB; frames held; the API keys its
         // memo saw) — every connection closed leaked it, with the budgets given back above already reading zero.
         self.context = nil
-        framesHeld.removeAll()
+        dropFramesHeld()
         frameReader.discard()
     }
 
@@ -435,11 +450,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             let reason = code == 8 ? "TOO_MANY_STREAMS" : "BAD_CALL"
             reject(streamID, RpcStatus(code: code, message: message, reason: reason), context: context)
             if thenClose { perform(.close) } else { scheduleFlush(context: context) }
-        case .forgetCall(let streamID):
+        case .forgetCall(let streamID, let thenClose):
             deadlineTimers.removeValue(forKey: streamID)?.timer.cancel()
             cancellations.removeValue(forKey: streamID)?.cancel()
             recordCompletion(streamID: streamID, status: .cancelled)
-            if state.runningCallCount == 0 { armIdleTimer() }
+            if thenClose {
+                perform(.close)
+            } else if state.runningCallCount == 0 {
+                armIdleTimer()
+            }
         case .closeWithGoAwayRefusing(let streamIDs, let away):
             // Calls whose request had not arrived: never started, though the GOAWAY names them. Answered before it,
             // so their client knows (RESOURCE_EXHAUSTED, as for the partial frame budget) and may send them again.
@@ -858,16 +877,18 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// the connection holds now of requests not whole yet and what it took before: the partial frame in its reader,
     /// and the HEADERS of its calls waiting for their MESSAGE (up to 16 KiB each, for up to the request arrival
     /// timeout: 100 of them on each connection, from clients that need not have proved a key, would otherwise be
-    /// held outside the budget made for this). Once per read burst that ends with either waiting, or the one after it
+    /// held outside the budget made for this), and the frames held while its client reads nothing (``framesHeld``).
+    /// Once per read burst that ends with either waiting, or the one after it
     /// (a call whose frames arrive within one burst costs nothing). False when the connection will not keep them:
     /// it is closing (nothing more of it is processed), or the budget cannot take its growth and it is refused
     /// (``refuseForPartialFrameBudget(_:)``). Either way its reader lets go of what it held and the connection gives
     /// its share back.
     private func settlePartialFrameBytes() -> Bool {
-        let held = frameReader.partialFrameBytes + state.pendingHeadersBytes
+        let held = frameReader.partialFrameBytes + state.pendingHeadersBytes + framesHeldBytes
         guard let budget = partialFrames, budget.counted(held) != partialFrameShare.taken else { return true }
         if state.phase == .closed {
             frameReader.discard()
+            dropFramesHeld()
             givePartialFrameBytesBack()
             return false
         }
@@ -876,6 +897,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             return false
         }
         return true
+    }
+
+    /// Lets go of the frames held: the connection is closing, nothing more of it is processed.
+    private func dropFramesHeld() {
+        framesHeld = CircularBuffer()
+        framesHeldBytes = 0
     }
 
     /// Gives back to the server's budget what this connection took (its partial frame completed, or it closes).
@@ -921,6 +948,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// client, on a new connection once the budget has room.
     private func refuseForPartialFrameBudget(_ budget: ServerByteBudget) {
         frameReader.discard()
+        dropFramesHeld()
         givePartialFrameBytesBack()
         metrics.partialFrameRefusals.increment()
         if let refused = budget.noteRefusal() {

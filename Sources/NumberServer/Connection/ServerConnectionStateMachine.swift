@@ -66,8 +66,9 @@ struct ServerConnectionStateMachine {
         /// Answer the stream at once with this status (no handler runs); then, if `thenClose`, close the connection
         /// (it was the last open call of a drain).
         case rejectCall(streamID: UInt32, code: Int32, message: String, thenClose: Bool = false)
-        /// The client abandoned the call: drop its result when it comes.
-        case forgetCall(streamID: UInt32)
+        /// The client abandoned the call: drop its result when it comes (cancel it, end its deadline); then, if
+        /// `thenClose`, close the connection (it was the last open call of a drain).
+        case forgetCall(streamID: UInt32, thenClose: Bool = false)
         /// Write GOAWAY and close the connection now.
         case closeWithGoAway(GoAway)
         /// Answer these streams, whose calls were still waiting for their request, as never started (their client
@@ -89,6 +90,10 @@ struct ServerConnectionStateMachine {
     /// HEADERS came after it (ignored, never started): a later GOAWAY (drain timeout, framing error, a flood) that
     /// named them would tell the client they may have run, and it would not retry them elsewhere.
     private var goAwayLastStreamID: UInt32 { drainLastStreamID ?? lastStreamID }
+    /// Whether the drain is ours (our GOAWAY came first): the client's frames for streams it opened after it were sent
+    /// before it read the GOAWAY, and cost nothing. After a drain the client began (its GOAWAY, saying it opens no
+    /// more calls) it knows: such frames count as stray frames, or it could send them without end for nothing.
+    private var drainBegunByServer = false
     /// Open calls: streams whose HEADERS arrived and whose TRAILERS are not yet sent. `false` until the request
     /// message arrived.
     private(set) var openStreams: [UInt32: Bool] = [:]
@@ -158,7 +163,7 @@ struct ServerConnectionStateMachine {
         case .settings: return receivedSettings(frame, now: now)
         case .ping: return receivedPing(frame, now: now)
         case .goAway: return receivedGoAway(now: now)
-        case .headers: return receivedHeaders(frame)
+        case .headers: return receivedHeaders(frame, now: now)
         case .message: return receivedMessage(frame, now: now)
         case .cancel: return receivedCancel(frame, now: now, times: times)
         case .trailers: return protocolError("TRAILERS is sent by servers only")
@@ -171,15 +176,16 @@ struct ServerConnectionStateMachine {
             return .none
         }
         if let away = Self.spend(&settingsFrames, of: "SETTINGS", now: now, goAwayLastStreamID) {
-            return closeOverBudget(away)
+            return closing(away)
         }
         // An unsolicited ACK: counted above, not answered.
         if frame.flags.contains(.ack) { return .none }
         do {
             peerSettings = try ConnectionSettings(payload: frame.payload, base: peerSettings)
         } catch {
-            return .closeWithGoAway(
-                GoAway(lastStreamID: goAwayLastStreamID, code: error.goAwayCode, message: error.message))
+            // Closed here, like any other refusal: a wire review found the frames after a bad SETTINGS in the same
+            // read (HEADERS, a MESSAGE) still started calls above the last stream its GOAWAY named.
+            return closing(GoAway(lastStreamID: goAwayLastStreamID, code: error.goAwayCode, message: error.message))
         }
         if case .awaitingSettings = phase { phase = .active }
         return .write([Frame(type: .settings, flags: .ack, streamID: 0)])
@@ -188,7 +194,7 @@ struct ServerConnectionStateMachine {
     private mutating func receivedPing(_ frame: Frame, now: () -> NIODeadline) -> Action {
         // An ACK (the server sends no PING) is counted like a PING, and not answered.
         if let away = Self.spend(&pings, of: "PINGs", now: now, goAwayLastStreamID) {
-            return closeOverBudget(away)
+            return closing(away)
         }
         if frame.flags.contains(.ack) { return .none }
         return .write([Frame(type: .ping, flags: .ack, streamID: 0, payload: frame.payload)])
@@ -209,12 +215,12 @@ struct ServerConnectionStateMachine {
         guard let away = Self.spend(&cancels, of: "CANCEL or stray frames", now: now, goAwayLastStreamID) else {
             return action
         }
-        return closeOverBudget(away)
+        return closing(away)
     }
 
-    /// A flood budget is spent: the connection closes (nothing after this frame is processed, so a burst of them
-    /// brings one GOAWAY, not one per frame).
-    private mutating func closeOverBudget(_ away: GoAway) -> Action {
+    /// The connection closes with `away` (a flood budget spent, a frame refused): nothing after this frame is
+    /// processed, so a burst of them brings one GOAWAY, not one per frame.
+    private mutating func closing(_ away: GoAway) -> Action {
         phase = .closed
         return .closeWithGoAway(away)
     }
@@ -234,7 +240,7 @@ struct ServerConnectionStateMachine {
         return .none
     }
 
-    private mutating func receivedHeaders(_ frame: Frame) -> Action {
+    private mutating func receivedHeaders(_ frame: Frame, now: () -> NIODeadline) -> Action {
         let id = frame.streamID
         guard id % 2 == 1 else { return protocolError("client stream ids are odd; got \(id)") }
         guard id > lastStreamID else {
@@ -242,8 +248,8 @@ struct ServerConnectionStateMachine {
         }
         lastStreamID = id
         if case .draining = phase, let last = drainLastStreamID, id > last {
-            // Opened after our GOAWAY: not processed, the client may retry it elsewhere.
-            return .none
+            // Opened after our GOAWAY: not processed, the client may retry it elsewhere. After its own: counted.
+            return drainBegunByServer ? .none : spendCancel(otherwise: .none, now: now)
         }
         // A call refused here ended at the server as it began: its client's CANCEL may cross the refusal, as for any
         // call the server ends (remembered, not counted once), and so may the request MESSAGE sent with the HEADERS.
@@ -296,10 +302,10 @@ struct ServerConnectionStateMachine {
         let id = frame.streamID
         guard let started = openStreams[id] else {
             guard id <= lastStreamID else { return protocolError("MESSAGE on stream \(id) that was never opened") }
-            // Opened after the drain began and ignored: its client sent it before it read the GOAWAY, as it did the
+            // Opened after our drain began and ignored: its client sent it before it read the GOAWAY, as it did the
             // HEADERS. Not counted, or a busy client's calls in flight would close the connection before the drain
-            // answered the calls it promised to finish.
-            if let last = drainLastStreamID, id > last { return .none }
+            // answered the calls it promised to finish. (After the client's own GOAWAY: counted below.)
+            if drainBegunByServer, let last = drainLastStreamID, id > last { return .none }
             // The request of a call refused at its HEADERS (one too many open), sent with them before the client could
             // know: dropped, not counted (once), or a client retrying such refusals would close its connection.
             if takeDueMessage(of: id) { return .none }
@@ -338,8 +344,8 @@ struct ServerConnectionStateMachine {
         let id = frame.streamID
         guard openStreams.removeValue(forKey: id) != nil else {
             guard id <= lastStreamID else { return protocolError("CANCEL on stream \(id) that was never opened") }
-            // Opened after the drain began and ignored, as for a MESSAGE: not counted.
-            if let last = drainLastStreamID, id > last { return .none }
+            // Opened after our drain began and ignored, as for a MESSAGE: not counted.
+            if drainBegunByServer, let last = drainLastStreamID, id > last { return .none }
             // Crossed the server's own end of the call (its deadline, a refusal): the client could not know.
             if forgetEndedByServer(id) { return .none }
             // Too late for a call the client already cancelled or saw end, or for a skipped stream: nothing to stop,
@@ -355,12 +361,12 @@ struct ServerConnectionStateMachine {
             // it starts, and a client without a key could open and cancel such calls without end, free of any budget.
             let slack = limits.cancelAtDeadlineSlack
             if times.deadline - now <= slack, now - times.started >= slack {
-                return closeIfDrained(otherwise: .forgetCall(streamID: id))
+                return .forgetCall(streamID: id, thenClose: closesIfDrained())
             }
         }
         let overBudget = spendCancel(otherwise: .none, now: now)
         guard overBudget == .none else { return overBudget }
-        return closeIfDrained(otherwise: .forgetCall(streamID: id))
+        return .forgetCall(streamID: id, thenClose: closesIfDrained())
     }
 
     // MARK: Events from this side
@@ -434,6 +440,7 @@ struct ServerConnectionStateMachine {
             }
             phase = .draining
             drainLastStreamID = lastStreamID
+            drainBegunByServer = true
             return .write([Frame(type: .goAway, streamID: 0, payload: away.payload())])
         }
     }
@@ -522,11 +529,11 @@ struct ServerConnectionStateMachine {
             GoAway(lastStreamID: 0, code: .settingsTimeout, message: "no SETTINGS from the client in time"))
     }
 
-    /// A framing error from the decoder.
+    /// A framing error from the decoder. None once closed: the rest of a read after a closing frame (a flood's) is
+    /// not processed, and a second GOAWAY would follow the first.
     mutating func framingError(_ error: FramingError) -> Action {
-        phase = .closed
-        return .closeWithGoAway(
-            GoAway(lastStreamID: goAwayLastStreamID, code: error.goAwayCode, message: error.message))
+        if case .closed = phase { return .none }
+        return closing(GoAway(lastStreamID: goAwayLastStreamID, code: error.goAwayCode, message: error.message))
     }
 
     private mutating func closeIfDrained(otherwise action: Action) -> Action {
@@ -541,7 +548,6 @@ struct ServerConnectionStateMachine {
     }
 
     private mutating func protocolError(_ message: String) -> Action {
-        phase = .closed
-        return .closeWithGoAway(GoAway(lastStreamID: goAwayLastStreamID, code: .protocolError, message: message))
+        closing(GoAway(lastStreamID: goAwayLastStreamID, code: .protocolError, message: message))
     }
 }

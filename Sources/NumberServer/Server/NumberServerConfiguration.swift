@@ -59,8 +59,9 @@ public struct NumberServerConfiguration: Sendable {
         /// at the end of each read burst that leaves one waiting, the connection takes what it now holds from this
         /// budget, and gives it back when the frame completes or the connection closes. The HEADERS of its calls
         /// still waiting for their MESSAGE (up to 16 KiB each, for up to `requestArrivalTimeout`) are counted with it,
-        /// until the MESSAGE arrives or the call ends. A connection whose partial frame and waiting HEADERS would take
-        /// the total over it is refused: its calls still waiting for their request are answered
+        /// until the MESSAGE arrives or the call ends, and so are the frames read while its client takes none of the
+        /// answers (held, with 64 bytes each for their keeping, until it does). A connection whose partial frame,
+        /// waiting HEADERS and held frames would take the total over it is refused: its calls still waiting for their request are answered
         /// `RESOURCE_EXHAUSTED` / `PARTIAL_FRAME_BUDGET` (they never started) and it closes with GOAWAY
         /// `ENHANCE_YOUR_CALM`; the other connections go on. Bytes that arrived are counted, not the length a header
         /// announces (12 bytes announcing 64 KiB reserve nothing), so spending it takes sending it. The storage
