@@ -204,9 +204,6 @@ import Glibc
         configuration.listen.port = 0
         configuration.metricsListen = nil
         await (try await Numberd.prepare(configuration, logger: quietLogger)).close()
-        // A FIFO in the store: copying it blocks (no writer), so the verify is caught with its copy half made.
-        let fifo = directory + "/store/zz-hold"
-        #expect(mkfifo(fifo, 0o600) == 0)
         func copies() -> [String] {
             ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
                 $0.hasPrefix(".numberd-verify-")
@@ -218,22 +215,19 @@ import Glibc
             child.arguments = ["verify", "--data-dir", directory]
             child.standardOutput = FileHandle.nullDevice
             child.standardError = FileHandle.nullDevice
+            // Killed once its copy is made (it used to be caught on a FIFO in the store, which verify now leaves out).
+            child.environment = ProcessInfo.processInfo.environment.merging([
+                CrashPoint.environmentVariable: CrashPoint.afterVerifyCopy.rawValue
+            ]) { $1 }
             try child.run()
-            let deadline = ContinuousClock.now + .seconds(60)
-            while copies().count < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-            #expect(copies().count == 2, "a copy and its owner file: \(copies())")
-            child.send(SIGKILL)
             _ = await ChildExit.wait(child, timeout: .seconds(60))
-            #expect(copies().count == 2, "the killed verify left its copy")
+            #expect(copies().count == 2, "the killed verify left its copy and its owner file: \(copies())")
             if round == 0 {
                 // numberd's start removes it.
-                try FileManager.default.removeItem(atPath: fifo)
                 await (try await Numberd.prepare(configuration, logger: quietLogger)).close()
                 #expect(copies().isEmpty, "\(copies())")
-                #expect(mkfifo(fifo, 0o600) == 0)
             } else {
                 // So does the next verify (whose own copy is gone when it ends).
-                try FileManager.default.removeItem(atPath: fifo)
                 let verified = try await runNumberdVerify(dataDirectory: directory)
                 #expect(verified.status == 0, "\(verified.output)")
                 #expect(copies().isEmpty, "\(copies())")

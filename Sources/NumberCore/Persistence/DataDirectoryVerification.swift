@@ -159,6 +159,7 @@ package func replayDataDirectory(
         do {
             try copyStore(directory, to: candidate)
             scratch = (candidate, owner)
+            CrashPoint.afterVerifyCopy.hit()
             break
         } catch let notFinished as VerificationNotFinished {
             // The store changing under the copy would change as fast under a copy made elsewhere.
@@ -361,10 +362,10 @@ package enum VerifyCopy {
     static func removeTree(_ url: URL) throws { try FileManager.default.removeItem(at: url) }
 }
 
-/// The bytes of the store's files (what a copy of it takes).
+/// The bytes of the store's files (what a copy of it takes: ``isStoreFileName(_:)``).
 private func storeBytes(_ directory: URL) -> Int {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-    return names.reduce(0) { total, name in
+    return names.filter(isStoreFileName).reduce(0) { total, name in
         let attributes = try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(name).path)
         return total + ((attributes?[.size] as? Int) ?? 0)
     }
@@ -375,12 +376,15 @@ private func freeBytes(_ path: String) -> Int {
     Int((try? POSIXJournalFileSystem().availableBytes(path)) ?? 0)
 }
 
-/// Copies the store's files into a new folder `scratch`, all but `LOCK` — opening and closing the lock file drops
-/// every `fcntl` lock this process holds on it (POSIX record locks belong to the process, not the descriptor), so
-/// copying it from inside a running numberd, as tests do, released the running store's lock — and a snapshot's
-/// temporary file (open removes it; a running numberd renames it away when its snapshot ends). A file listed and gone
-/// before its copy was removed by a running numberd (a snapshot prunes the segments and snapshot it replaces): the
-/// copy starts again from a new listing, ``JournalVerifier/attemptsWhileInUseMax`` times in all, then throws
+/// Copies the store's own files into a new folder `scratch`: the regular files of ``isStoreFileName(_:)``'s names.
+/// Not `LOCK` — opening and closing the lock file drops every `fcntl` lock this process holds on it (POSIX record
+/// locks belong to the process, not the descriptor), so copying it from inside a running numberd, as tests do,
+/// released the running store's lock — nor a snapshot's temporary file (open removes it; a running numberd renames it
+/// away when its snapshot ends), nor anything else in the folder: a store on a volume of its own holds the volume's
+/// `lost+found` (root's, mode 0700), which an unprivileged verify cannot read, and a FIFO's copy blocks, a socket's
+/// fails; every name was copied, and a sound store was reported as damaged. A file listed and gone before its copy
+/// was removed by a running numberd (a snapshot prunes the segments and snapshot it replaces): the copy starts again
+/// from a new listing, ``JournalVerifier/attemptsWhileInUseMax`` times in all, then throws
 /// ``VerificationNotFinished`` (`changedTooFast`).
 private func copyStore(_ directory: URL, to scratch: URL) throws {
     for attempt in 1...JournalVerifier.attemptsWhileInUseMax {
@@ -396,17 +400,30 @@ private func copyStore(_ directory: URL, to scratch: URL) throws {
 /// ``copyStore(_:to:)``'s one pass: false when a file it listed was gone before it was copied.
 private func copyFiles(_ directory: URL, to scratch: URL) throws -> Bool {
     let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-    for name in names where name != "LOCK" && !JournalLayout.isSnapshotTemp(name) {
+    for name in names where isStoreFileName(name) {
         let source = directory.appendingPathComponent(name)
+        var status = stat()
+        if lstat(source.path, &status) == 0 {
+            // A directory, FIFO, socket or symbolic link under a store file's name is none that numberd wrote.
+            guard status.st_mode & S_IFMT == S_IFREG else { continue }
+        } else if errno == ENOENT {
+            return false
+        }
         do {
             try FileManager.default.copyItem(at: source, to: scratch.appendingPathComponent(name))
         } catch {
-            var status = stat()
             if lstat(source.path, &status) != 0 && errno == ENOENT { return false }
             throw error
         }
     }
     return true
+}
+
+/// Whether `name` is one of the store's own files, which its replay reads or open's checks count: `FORMAT`, a journal
+/// segment, a snapshot, a snapshot set aside as damaged (open's reach check counts its seq) or a torn tail kept.
+private func isStoreFileName(_ name: String) -> Bool {
+    name == JournalLayout.formatName || JournalLayout.segmentSeq(name) != nil || JournalLayout.snapshotSeq(name) != nil
+        || JournalLayout.damagedSnapshotSeq(name) != nil || JournalLayout.tornMillis(name) != nil
 }
 
 /// Whether a copy failed for lack of room: the disk or the owner's quota full or the file size limit (`ENOSPC`,

@@ -349,6 +349,12 @@ public struct NumberServiceConfig: Sendable, Hashable {
         if pricing.feeMax < 1 || pricing.feeMax > Int64.max / 2 / Int64(max(limits.purchaseNumbersMax, 1)) {
             problems.append("pricing.feeMax must be positive and at most Int64.max / (2 × purchaseNumbersMax)")
         }
+        // An account's monthly cost (ListNumbers, a trunk's) sums the fees of up to numbersPerAccountMax numbers.
+        if limits.numbersPerAccountMax < 1
+            || pricing.feeMax > Int64.max / 2 / Int64(max(limits.numbersPerAccountMax, 1))
+        {
+            problems.append("limits.numbersPerAccountMax must be positive, pricing.feeMax at most Int64.max / (2 × it)")
+        }
         if !(0...10_000).contains(pricing.markupPercent) || pricing.minimumMonthlyFee < 0
             || !(0...6).contains(pricing.defaultMinorUnitExponent)
             || pricing.minorUnitExponents.values.contains(where: { !(0...6).contains($0) })
@@ -457,6 +463,10 @@ public struct NumberServiceConfig: Sendable, Hashable {
         let actionsMax = record / CoreEvent.billingActionBytesEstimate
         if !(1...actionsMax).contains(billing.actionsPerRunMax) {
             problems.append("billing.actionsPerRunMax must be in 1...\(actionsMax)")
+        }
+        let purchaseMax = CoreEvent.purchaseNumbersMax(recordBytesMax: record)
+        if limits.purchaseNumbersMax > purchaseMax {
+            problems.append("limits.purchaseNumbersMax must be at most \(purchaseMax) (a purchase's record)")
         }
         let keysMax = (record - CoreEvent.expiredKeysEventBytesEstimate) / CoreEvent.expiredKeyBytesEstimate
         if !(1...keysMax).contains(billing.expiredKeysPerRunMax) {

@@ -4,6 +4,17 @@ extension CoreEvent {
     /// The estimate per key of an `idempotencyExpired` event, and of the event around them.
     static let expiredKeyBytesEstimate = 320
     static let expiredKeysEventBytesEstimate = 256
+    /// The estimate per number of a purchase's commit: the number (the `numberRouteRequested` a re-route without an
+    /// answer adds beside it is the same again) and its transaction.
+    static let purchasedNumberBytesEstimate = 1_536
+    static let purchaseTransactionBytesEstimate = 1_024
+    /// The most numbers one purchase may name so that its intent and its commit each fit a journal record of
+    /// `recordBytesMax` (``NumberServiceConfig/validate()``): one that did not stopped every write after Twilio had
+    /// sold the numbers, and again at each restart's reconciliation.
+    static func purchaseNumbersMax(recordBytesMax: Int) -> Int {
+        let committed = 2 * purchasedNumberBytesEstimate + purchaseTransactionBytesEstimate
+        return min((recordBytesMax - 512) / committed, (recordBytesMax - 1_024) / 1_536)
+    }
 
     /// A generous estimate of the event's JSON size in bytes, so the group commit can cap a journal record
     /// without encoding twice. Text fields are bounded by the service's limits, in Unicode scalars of up to four
@@ -35,7 +46,8 @@ extension CoreEvent {
         case .purchaseIntentOpened(let intent):
             return 1_024 + intent.items.count * 1_536
         case .purchaseCommitted(_, let numbers, let transactions):
-            return 512 + numbers.count * 1_536 + transactions.count * 1_024
+            return 512 + numbers.count * Self.purchasedNumberBytesEstimate
+                + transactions.count * Self.purchaseTransactionBytesEstimate
         case .numberReleased, .numberRenewed:
             return Self.billingActionBytesEstimate
         case .orphanWatchStarted(let watches):

@@ -248,6 +248,9 @@ extension CoreState {
         guard let account = accounts.index(forKey: intent.accountId) else {
             throw .init("intent \(intent.id) of unknown account \(intent.accountId)")
         }
+        if let trunkId = intent.trunkId, trunks[trunkId]?.accountId != intent.accountId {
+            throw .init("intent \(intent.id) names trunk \(trunkId), unknown or not of \(intent.accountId)")
+        }
         let sameId = intents.updateValue(intent, forKey: intent.id)
         guard sameId == nil else { throw .init("duplicate intent \(intent.id)") }
         // A damaged record's hold must not trap replay: it is reported, like a balance that overflows (`post`).
@@ -271,14 +274,20 @@ extension CoreState {
         _ intentId: String, dropKey: Bool
     ) throws(CoreStateInconsistency) -> PurchaseIntent {
         guard let intent = intents.removeValue(forKey: intentId) else { throw .init("unknown intent \(intentId)") }
-        let (held, overflow) = accounts[intent.accountId]!.held.subtractingReportingOverflow(intent.heldAmount)
+        // A snapshot that passes its checksum may still hold an intent of an account it does not (a faulty build's, or
+        // one edited by hand and re-summed): replay and `numberd verify` report it instead of trapping.
+        guard let account = accounts.index(forKey: intent.accountId) else {
+            throw .init("closing intent \(intentId) of unknown account \(intent.accountId)")
+        }
+        let (held, overflow) = accounts.values[account].held.subtractingReportingOverflow(intent.heldAmount)
         guard !overflow else {
             throw .init(
-                "closing intent \(intentId) takes its \(intent.heldAmount) off the \(accounts[intent.accountId]!.held) "
+                "closing intent \(intentId) takes its \(intent.heldAmount) off the \(accounts.values[account].held) "
                     + "\(intent.accountId) holds: it overflows")
         }
-        accounts[intent.accountId]!.held = held
-        reservedNumberCounts[intent.accountId]! -= intent.items.count
+        accounts.values[account].held = held
+        // Rebuilt from the intents when a snapshot is read, so present; a state that lacks it is not trapped on.
+        reservedNumberCounts[intent.accountId, default: 0] -= intent.items.count
         if reservedNumberCounts[intent.accountId] == 0 { reservedNumberCounts.removeValue(forKey: intent.accountId) }
         for item in intent.items {
             if let reservation = reservations.index(forKey: item.phoneNumber),
@@ -305,6 +314,12 @@ extension CoreState {
             guard number.accountId == intent.accountId else {
                 throw .init(
                     "number \(number.id) of account \(number.accountId) in intent \(intentId) of \(intent.accountId)")
+            }
+            // As a trunk change of the number would be (`numberTrunkChanged`).
+            if let trunkId = number.trunkId, trunks[trunkId]?.accountId != intent.accountId {
+                throw .init(
+                    "number \(number.id) of intent \(intentId) routed to trunk \(trunkId), unknown or not of "
+                        + intent.accountId)
             }
             let sameId = numbers.updateValue(number, forKey: number.id)
             guard sameId == nil else { throw .init("duplicate number \(number.id)") }

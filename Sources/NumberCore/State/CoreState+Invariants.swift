@@ -373,6 +373,14 @@ extension CoreState {
                 found.append(
                     Violation(rule: "intent-hold", message: "\(intent.id) holds \(intent.heldAmount), items \(sum)"))
             }
+            // Its numbers are routed to it when the purchase commits: a trunk of the buyer's (deleting one is refused
+            // while an intent names it).
+            if let trunkId = intent.trunkId, trunks[trunkId]?.accountId != intent.accountId {
+                found.append(
+                    Violation(
+                        rule: "intent-trunk",
+                        message: "\(intent.id) names trunk \(trunkId), unknown or not of \(intent.accountId)"))
+            }
             for item in intent.items {
                 reserved += 1
                 if reservations[item.phoneNumber] != intent.id {

@@ -265,10 +265,20 @@ struct LimitTests {
     @Test("configuration is validated: every amount the service sums stays within Int64, at the edges")
     func amountLimitsFitInt64() {
         var config = NumberServiceConfig.defaults
+        config.limits.numbersPerAccountMax = config.limits.purchaseNumbersMax
         config.pricing.feeMax = Int64.max / 2 / Int64(config.limits.purchaseNumbersMax)
         #expect(config.validate().isEmpty)
         config.pricing.feeMax += 1
-        #expect(config.validate().count == 1)
+        #expect(config.validate().count == 2, "a purchase's charge and an account's monthly cost")
+        // A review: an account's monthly cost summed up to numbersPerAccountMax fees, which could wrap negative.
+        config = .defaults
+        config.pricing.feeMax = Int64.max / 2 / Int64(config.limits.numbersPerAccountMax)
+        #expect(config.validate().isEmpty)
+        config.pricing.feeMax += 1
+        #expect(
+            config.validate() == [
+                "limits.numbersPerAccountMax must be positive, pricing.feeMax at most Int64.max / (2 × it)"
+            ])
         config = .defaults
         config.limits.balanceMax = Int64.max - config.limits.fundsAmountMax
         #expect(config.validate().isEmpty)

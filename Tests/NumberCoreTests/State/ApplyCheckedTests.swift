@@ -191,4 +191,110 @@ struct ApplyCheckedTests {
         #expect(!report.isSound)
         #expect(report.replayError?.contains("NUM_404") == true, "\(String(describing: report.replayError))")
     }
+
+    /// A snapshot passes its checksum with an open intent whose account it does not hold (a faulty build's, or one
+    /// edited by hand and re-summed): closing the intent, by a void or a commit, force-unwrapped the account and
+    /// trapped replay and `numberd verify` instead of naming the intent.
+    @Test("closing an intent whose account is missing throws, naming the intent and the account")
+    func intentOfMissingAccount() {
+        let item = PurchaseIntent.Item(phoneNumber: "+14155550102", setupFee: 0, monthlyFee: 133, listing: nil)
+        let intent = PurchaseIntent(
+            id: "PIN_2", accountId: "ACC_9", items: [item], country: "US", type: .local, trunkId: nil, currency: "USD",
+            heldAmount: 133, idempotencyKey: nil, createdAt: Self.now, status: .open)
+        let closings: [CoreEvent] = [
+            .purchaseIntentVoided(intentId: "PIN_2"),
+            .purchaseCommitted(intentId: "PIN_2", numbers: [], transactions: []),
+        ]
+        for event in closings {
+            var state = InvariantTests.sound()
+            state.intents["PIN_2"] = intent
+            let error = #expect(throws: CoreStateInconsistency.self, "\(event)") { try state.applyChecked([event]) }
+            let text = error?.description ?? ""
+            #expect(text.contains("PIN_2") && text.contains("ACC_9"), "\(text)")
+        }
+    }
+
+    /// A trunk of `accountId` whose provider SID is `TK` and 32 times `digit`.
+    static func trunk(_ id: String, of accountId: String, digit: String) -> Trunk {
+        Trunk(
+            id: id, accountId: accountId, name: id, providerTrunkSid: "TK" + String(repeating: digit, count: 32),
+            createdAt: now)
+    }
+
+    /// An open intent of ACC_1 buying +14155550102, with `trunkId`.
+    static func intent(trunkId: String?) -> PurchaseIntent {
+        let item = PurchaseIntent.Item(phoneNumber: "+14155550102", setupFee: 0, monthlyFee: 133, listing: nil)
+        return PurchaseIntent(
+            id: "PIN_2", accountId: "ACC_1", items: [item], country: "US", type: .local, trunkId: trunkId,
+            currency: "USD", heldAmount: 133, idempotencyKey: nil, createdAt: now, status: .open)
+    }
+
+    /// `InvariantTests.sound()` with ACC_2 and a trunk of each account: TRK_1 of ACC_1, TRK_2 of ACC_2.
+    static func soundWithTrunks() throws -> CoreState {
+        var state = InvariantTests.sound()
+        try state.applyChecked([
+            .accountCreated(Account(id: "ACC_2", name: "B", currency: "USD", createdAt: now)),
+            .trunkCreated(trunk("TRK_1", of: "ACC_1", digit: "0")),
+            .trunkCreated(trunk("TRK_2", of: "ACC_2", digit: "1")),
+        ])
+        return state
+    }
+
+    /// The commit of `intent`: its number, routed to `trunkId`, and its debit.
+    static func commit(_ intent: PurchaseIntent, trunkId: String?) -> CoreEvent {
+        let item = intent.items[0]
+        let provisioned = ProvisionedNumber(
+            sid: "PN2", phoneNumber: item.phoneNumber, friendlyName: "x", capabilities: NumberCapabilities(voice: true),
+            dateCreated: now)
+        let number = OwnedNumber.purchased(
+            id: "NUM_2", intent: intent, item: item, provisioned: provisioned, trunkId: trunkId, at: now, textMax: 64)
+        let debit = LedgerTransaction(
+            id: "TXN_3", accountId: "ACC_1", kind: .purchase, amount: -133, balanceAfter: 234, currency: "USD",
+            numberId: "NUM_2", description: "Phone number setup: \(item.phoneNumber)", createdAt: now,
+            idempotencyKey: nil)
+        return .purchaseCommitted(intentId: intent.id, numbers: [number], transactions: [debit])
+    }
+
+    /// A purchase intent's trunk was checked neither when it opened or committed nor by the invariants: a record
+    /// routing the numbers bought to another account's trunk, or to one that does not exist, replayed as sound (a
+    /// trunk change of the number, `numberTrunkChanged`, was refused).
+    @Test("an intent or a commit naming a trunk unknown or of another account throws; the buyer's trunk commits")
+    func purchaseTrunkIsTheBuyers() throws {
+        for trunkId in ["TRK_2", "TRK_9"] {
+            var opening = try Self.soundWithTrunks()
+            let refused = #expect(throws: CoreStateInconsistency.self, "\(trunkId)") {
+                try opening.applyChecked([.purchaseIntentOpened(Self.intent(trunkId: trunkId))])
+            }
+            #expect(refused?.description.contains(trunkId) == true, "\(String(describing: refused))")
+            var committing = try Self.soundWithTrunks()
+            let intent = Self.intent(trunkId: "TRK_1")
+            try committing.applyChecked([.purchaseIntentOpened(intent)])
+            let error = #expect(throws: CoreStateInconsistency.self, "\(trunkId)") {
+                try committing.applyChecked([Self.commit(intent, trunkId: trunkId)])
+            }
+            #expect(error?.description.contains(trunkId) == true, "\(String(describing: error))")
+        }
+        var state = try Self.soundWithTrunks()
+        let intent = Self.intent(trunkId: "TRK_1")
+        try state.applyChecked([.purchaseIntentOpened(intent), Self.commit(intent, trunkId: "TRK_1")])
+        #expect(state.numbers["NUM_2"]?.trunkId == "TRK_1")
+        #expect(state.checkInvariants() == [])
+    }
+
+    /// What a snapshot may hold, though no event leads to it: an open intent naming a trunk that does not exist or is
+    /// another account's. The checker did not look at an intent's trunk.
+    @Test("an open intent naming a trunk unknown or of another account breaks the invariants")
+    func intentTrunkChecked() throws {
+        var state = try Self.soundWithTrunks()
+        try state.applyChecked([.purchaseIntentOpened(Self.intent(trunkId: "TRK_1"))])
+        #expect(state.checkInvariants() == [])
+        for trunkId in ["TRK_2", "TRK_9"] {
+            var changed = state
+            changed.intents["PIN_2"]?.trunkId = trunkId
+            #expect(
+                changed.checkInvariants().map(\.description) == [
+                    "intent-trunk: PIN_2 names trunk \(trunkId), unknown or not of ACC_1"
+                ])
+        }
+    }
 }

@@ -117,4 +117,24 @@ struct EventSizeTests {
         #expect(try Self.size(Array(repeating: renewal, count: actions)) <= limit)
         #expect(NumberServiceConfig.defaults.commits.commitBytesEstimateMax <= limit)
     }
+
+    /// A review: a purchase naming more numbers than one journal record holds bought them all at Twilio, then its
+    /// commit was refused by the journal, which stops every write — and again at each restart's reconciliation.
+    @Test("the configuration refuses a purchase larger than a journal record holds; the largest allowed fits")
+    func largestPurchaseFits() {
+        let limit = JournalOptions.defaults.limits.recordBytesMax
+        let most = CoreEvent.purchaseNumbersMax(recordBytesMax: limit)
+        var config = NumberServiceConfig.defaults
+        config.limits.purchaseNumbersMax = most
+        #expect(config.validate().isEmpty)
+        config.limits.purchaseNumbersMax = most + 1
+        #expect(config.validate() == ["limits.purchaseNumbersMax must be at most \(most) (a purchase's record)"])
+        // Each number, its transaction, and the trunk change a re-route without an answer opens beside it.
+        let routeOpened = CoreEvent.numberRouteRequested(numberId: "NUM_1", trunkId: nil, at: Date()).bytesEstimate
+        let perNumber: Int =
+            CoreEvent.purchasedNumberBytesEstimate + CoreEvent.purchaseTransactionBytesEstimate + routeOpened
+        let empty = CoreEvent.purchaseCommitted(intentId: "PIN_1", numbers: [], transactions: [])
+        #expect(empty.bytesEstimate + most * perNumber <= limit)
+        #expect(1_024 + most * 1_536 <= limit, "the intent's record")
+    }
 }
