@@ -88,7 +88,7 @@ public func verifyDataDirectory(
     defer { if let lock { files.unlockDirectory(lock) } }
     let journal = JournalVerifier.verify(
         directory: directory, event: CoreEvent.self, state: CoreState.self, limits: limits, reader: .current,
-        inUse: inUse)
+        markers: StoreFormat.markers, inUse: inUse)
     var report = DataDirectoryReport(journal: journal, violations: [], replayError: nil, state: nil)
     report.inUse = inUse
     guard !journal.changedTooFast else {

@@ -57,4 +57,15 @@ extension StoreFormat {
     /// number until a routing that got no answer can no longer land (it was held in memory only). A format 8 reader
     /// cannot decode the new events, so `readers` moves to 9. Records of formats 1 to 8 read with none recorded.
     public static let current = StoreFormat(format: 9, readers: 9)
+
+    /// The keys that show a store's files need the readers of the format that added them (``Marker``), for each format
+    /// that moved `readers` by a new key (format 6's `"key"` on `numberReleaseRequested` is also an idempotency
+    /// record's: its snapshot's `"releaseRequestKey"` stands for it). A new format that moves `readers` adds its own.
+    public static let markers: [Marker] = [
+        Marker(key: "actor", readers: 3), Marker(key: "releaseRequestedBy", readers: 3), Marker(key: "by", readers: 3),
+        Marker(key: "adjusted", readers: 4), Marker(key: "releaseRequested", readers: 5),
+        Marker(key: "releaseRequestKey", readers: 6), Marker(key: "numberRouteRequested", readers: 8),
+        Marker(key: "routeRequest", readers: 8), Marker(key: "adoptionRouteRequested", readers: 9),
+        Marker(key: "adoptionRouteEnded", readers: 9), Marker(key: "adoptionRoutes", readers: 9),
+    ]
 }

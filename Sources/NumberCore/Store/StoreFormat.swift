@@ -44,4 +44,44 @@ public struct StoreFormat: Sendable, Hashable, CustomStringConvertible {
 
     /// `format 1 (readers 1)`.
     public var description: String { "format \(format) (readers \(readers))" }
+
+    /// A JSON object key whose presence in a store's files shows that they need readers of at least `readers`: an
+    /// older reader ignores the key, or cannot decode the record holding it. ``JournalVerifier`` looks for them, since
+    /// a `FORMAT` naming older readers than the files need — one restored from an older backup, or none at all after a
+    /// hand copy of the files — lets an older numberd open the store and lose what it does not know.
+    public struct Marker: Sendable, Hashable {
+        public let key: String
+        public let readers: Int
+
+        public init(key: String, readers: Int) {
+            self.key = key
+            self.readers = readers
+        }
+
+        /// The marker of the highest `readers` above `floor` whose key is a key of an object in `bytes` (compact JSON:
+        /// a quoted key right after `{` or `,` and followed by `:`; the same text inside a string has its quotes
+        /// escaped), or nil.
+        static func highest(in bytes: [UInt8], of markers: [Marker], above floor: Int) -> Marker? {
+            let candidates = markers.filter { $0.readers > floor }.sorted { $0.readers > $1.readers }
+            guard !candidates.isEmpty else { return nil }
+            let keys = candidates.map { Array("\"\($0.key)\":".utf8) }
+            var found: Int?
+            bytes.withUnsafeBufferPointer { bytes in
+                var index = 1
+                while index < bytes.count {
+                    defer { index += 1 }
+                    guard bytes[index] == UInt8(ascii: "\""),
+                        bytes[index - 1] == UInt8(ascii: "{")
+                            || bytes[index - 1] == UInt8(ascii: ",")
+                    else { continue }
+                    for (number, key) in keys.enumerated() where found.map({ number < $0 }) ?? true {
+                        guard index + key.count <= bytes.count else { continue }
+                        if bytes[index..<(index + key.count)].elementsEqual(key) { found = number }
+                    }
+                    if found == 0 { return }
+                }
+            }
+            return found.map { candidates[$0] }
+        }
+    }
 }

@@ -129,7 +129,10 @@ package struct StoreFormatFile {
         JournalError(
             .formatDamaged,
             "the store's FORMAT file is damaged: \(reason). Which numberd may open this store is unknown, so it is not "
-                + "opened on a guess; nothing was changed. Restore FORMAT, or the whole store, from a backup",
+                + "opened on a guess; nothing was changed. Restore the whole store from a backup — a FORMAT alone "
+                + "from an older backup may name older readers than the files need (numberd verify warns: "
+                + "formatBehindContent) — or, if this numberd wrote the files, write "
+                + String(decoding: Self.encode(StoreFormat.current).dropLast(), as: UTF8.self) + " into it",
             file: path)
     }
 }
