@@ -65,6 +65,12 @@ struct InterruptionState: Sendable {
 
     /// A keyed call made under its idempotency key for its account starts (or, with nil, ended).
     mutating func keyedCall(_ call: (idempotencyKey: String, account: String)?) { inFlight = call }
+
+    /// The keyed call ended: no longer in flight, unless it left its outcome open — then its advice stays for a
+    /// second signal until the process exits (the command prints it only after its client has closed).
+    mutating func keyedCallEnded(leavingOutcomeOpen open: Bool) {
+        if !open { inFlight = nil }
+    }
 }
 
 /// Carries out `InterruptionState` for this process: installs the SIGINT, SIGTERM and SIGHUP handling and keeps the
@@ -110,10 +116,19 @@ final class Interruption: Sendable {
     }
 
     /// Runs `call`, a keyed call made under `key` for `account`: a second signal while it runs prints how to rerun
-    /// it.
+    /// it, and so does one after it failed with its outcome open, until the process exits. That failure's advice is
+    /// printed only once the client has closed, which waits up to its close_notify timeout (5 s) for a server not
+    /// reading: a second Ctrl-C meanwhile exited 130, "nothing sent", with no advice (a client review), and a wrapper
+    /// rerunning on 130 could buy again under a new key.
     func keyedCall<T: Sendable>(_ key: String, account: String, _ call: () async throws -> T) async throws -> T {
         state.withLock { $0.keyedCall((idempotencyKey: key, account: account)) }
-        defer { state.withLock { $0.keyedCall(nil) } }
-        return try await call()
+        do {
+            let result = try await call()
+            state.withLock { $0.keyedCallEnded(leavingOutcomeOpen: false) }
+            return result
+        } catch {
+            state.withLock { $0.keyedCallEnded(leavingOutcomeOpen: UnknownOutcome.leavesOutcomeOpen(error)) }
+            throw error
+        }
     }
 }

@@ -30,6 +30,13 @@ enum UnknownOutcome {
         error.details["outcome"] == "unknown"
     }
 
+    /// Whether a keyed call that threw `error` may have been carried out: an RPC error ``covers(_:)`` takes, or the
+    /// CLI's own exit 10 (still in progress after its asks, or interrupted while it asked again).
+    static func leavesOutcomeOpen(_ error: any Error) -> Bool {
+        if let error = error as? RPCError { return covers(error) }
+        return (error as? CLIError)?.code == CLIError.outcomeUnknown
+    }
+
     /// Runs `call`, the keyed call of a command, made under `idempotencyKey` for `account` (the account the command
     /// names, flag or environment; empty when none was named: an account key's own): a failure that leaves its
     /// outcome open becomes the error line and how to rerun the command safely. Only around that call: a call before

@@ -207,6 +207,35 @@ struct InterruptionTests {
         #expect(hungUp.exitCode(commandStatus: CLIError.resultUnwritten) == 11, "carried out, its result unwritten")
     }
 
+    /// A client review: a keyed call that failed with its outcome open left the advice registered no longer, yet the
+    /// command prints it only after its client has closed (up to 5 s for a server not reading): a second Ctrl-C then
+    /// exited 130 — "nothing sent" — with no advice, and a wrapper rerunning on 130 could buy again under a new key.
+    @Test("a keyed call that failed with its outcome open keeps its advice for a second signal; a known outcome not")
+    func adviceOutlivesTheCall() {
+        var open = InterruptionState()
+        open.keyedCall((idempotencyKey: "k-1", account: "ACC_1"))
+        open.keyedCallEnded(leavingOutcomeOpen: true)
+        #expect(open.received(SIGINT) == .cancel)
+        guard case .exit(let code, let message) = open.received(SIGINT) else {
+            Issue.record("a second signal did not exit")
+            return
+        }
+        #expect(code == CLIError.outcomeUnknown && message?.contains("--idempotency-key k-1") == true)
+        var known = InterruptionState()
+        known.keyedCall((idempotencyKey: "k-2", account: "ACC_1"))
+        known.keyedCallEnded(leavingOutcomeOpen: false)
+        #expect(known.received(SIGINT) == .cancel)
+        #expect(known.received(SIGINT) == .exit(code: 130, message: nil))
+        // Which failures leave it open: the library's outcome=unknown, and the CLI's own exit 10.
+        let lost = RPCError(
+            code: .unavailable, message: "lost", reason: "CONNECTION_LOST", details: ["outcome": "unknown"])
+        #expect(UnknownOutcome.leavesOutcomeOpen(lost))
+        #expect(!UnknownOutcome.leavesOutcomeOpen(RPCError(code: .failedPrecondition, message: "no", reason: "X")))
+        #expect(UnknownOutcome.leavesOutcomeOpen(CLIError(code: CLIError.outcomeUnknown, message: "in progress")))
+        #expect(!UnknownOutcome.leavesOutcomeOpen(CLIError(code: 5, message: "refused")))
+        #expect(!UnknownOutcome.leavesOutcomeOpen(CancellationError()))
+    }
+
     @Test("the rules at a question: a signal while it waits exits at once; one before it means do not ask")
     func atAQuestion() {
         var state = InterruptionState()
