@@ -225,6 +225,41 @@ extension NumberError {
     /// A request its caller's cancellation ended is `CANCELLED` with no internal detail, as a `CancellationError` is
     /// (``fromProvider(_:phoneNumber:)``): the provider did not fail, so the server logs no "provider unavailable"
     /// warning for a caller that went away. An unknown outcome stays one: the request may have been made.
+    /// `text` with each Twilio SID in it — two capital letters and 32 lower-case hex digits, as `AC…` for an account
+    /// or `AD…` for an address — cut to its two letters and "…".
+    static func withoutTwilioSids(_ text: String) -> String {
+        let bytes = Array(text.utf8)
+        let sidLength = 34
+        guard bytes.count >= sidLength else { return text }
+        func isUpper(_ byte: UInt8) -> Bool { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) }
+        func isHex(_ byte: UInt8) -> Bool {
+            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+        }
+        // A SID stands alone: not a piece of a longer word (letters, digits, `_`, any non-ASCII byte).
+        func isWordByte(_ byte: UInt8) -> Bool {
+            let lower = byte | 0x20
+            return (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(lower)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte >= 0x80
+        }
+        var out: [UInt8] = []
+        var index = 0
+        while index < bytes.count {
+            let end = index + sidLength
+            if end <= bytes.count, isUpper(bytes[index]), isUpper(bytes[index + 1]),
+                bytes[(index + 2)..<end].allSatisfy(isHex), index == 0 || !isWordByte(bytes[index - 1]),
+                end == bytes.count || !isWordByte(bytes[end])
+            {
+                out += bytes[index..<(index + 2)] + Array("…".utf8)
+                index = end
+            } else {
+                out.append(bytes[index])
+                index += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     static func provider(_ error: ProviderError, phoneNumber: String? = nil) -> NumberError {
         if error.cancelled && error.kind != .outcomeUnknown {
             return NumberError(.cancelled, .providerUnavailable, "cancelled")
@@ -235,11 +270,15 @@ extension NumberError {
         func withheld(_ code: Code, _ reason: Reason, _ message: String) -> NumberError {
             NumberError(code, reason, message, details: details, internalDetail: error.message)
         }
+        // Twilio's words about the request reach the caller, less any Twilio SID in them (a review: 21631's "Could not
+        // find Address with sid AD… for account AC…" named numberd's account); the operator's log keeps them whole.
+        let told = withoutTwilioSids(error.message)
+        let kept = told == error.message ? nil : error.message
         switch error.kind {
         case .numberUnavailable:
-            return NumberError(.failedPrecondition, .numberUnavailable, error.message, details: details)
+            return NumberError(.failedPrecondition, .numberUnavailable, told, details: details, internalDetail: kept)
         case .invalidArgument:
-            return NumberError(.invalidArgument, .invalidField, error.message, details: details)
+            return NumberError(.invalidArgument, .invalidField, told, details: details, internalDetail: kept)
         case .notFound where error.providerCode == nil:
             // The adapter's own words ("Twilio lists no monthly price for mobile numbers in GB"): nothing to hide.
             return NumberError(.notFound, .numberNotFound, error.message, details: details)

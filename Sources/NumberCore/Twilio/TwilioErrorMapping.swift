@@ -21,7 +21,7 @@ enum TwilioErrorMapping {
     /// Twilio's error codes have five digits (10001 and up): a proxy's `{"code": 405}` is not one of them.
     static let twilioCodeMin = 10_000
 
-    /// The error for a non-2xx answer that is not retried (3xx, 4xx other than 429) to a request of `method`.
+    /// The error for a non-2xx answer that is not retried (3xx, 4xx other than 408 and 429) to a request of `method`.
     static func clientError(
         status: Int, body: TwilioResources.ErrorBody?, operation: String, method: HTTPMethod = .get
     ) -> ProviderError {

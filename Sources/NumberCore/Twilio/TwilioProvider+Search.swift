@@ -33,12 +33,12 @@ extension TwilioProvider {
         _ page: TwilioResources.AvailablePage, query: ProviderSearchQuery, country: String
     ) -> [AvailableNumber] {
         page.availablePhoneNumbers.prefix(query.limit).compactMap { available in
-            guard TwilioValidation.isE164(available.phoneNumber),
+            guard let phoneNumber = available.phoneNumber, TwilioValidation.isE164(phoneNumber),
                 (available.addressRequirements ?? "none").lowercased() == "none"
             else { return nil }
             let capabilities = available.capabilities ?? TwilioResources.Capabilities()
             return AvailableNumber(
-                phoneNumber: available.phoneNumber, friendlyName: available.friendlyName ?? available.phoneNumber,
+                phoneNumber: phoneNumber, friendlyName: available.friendlyName ?? phoneNumber,
                 locality: available.locality, region: available.region, postalCode: available.postalCode,
                 country: available.isoCountry ?? country, type: query.type,
                 capabilities: capabilities.numberCapabilities(assuming: query.capabilities))

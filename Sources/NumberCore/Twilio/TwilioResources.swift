@@ -9,9 +9,11 @@ enum TwilioResources {
         enum CodingKeys: String, CodingKey { case availablePhoneNumbers = "available_phone_numbers" }
     }
 
-    /// One available number. `latitude`/`longitude` (strings live, numbers in the spec) are not decoded.
+    /// One available number. `latitude`/`longitude` (strings live, numbers in the spec) are not decoded. The spec
+    /// marks `phone_number` nullable: an entry without one is left out of the results (``TwilioProvider/offered``),
+    /// not a failure of the whole page.
     struct Available: Decodable {
-        let phoneNumber: String
+        let phoneNumber: String?
         let friendlyName: String?
         let locality: String?
         let region: String?

@@ -9,7 +9,8 @@ import Synchronization
 /// Retry rules (money is at stake, so a request that may have changed state is never sent twice):
 /// - GET and DELETE (idempotent) are retried on 429/20429, on 5xx, and on connect/DNS/timeout/reset failures.
 /// - POST is retried only when Twilio surely did not act: 429/20429 (Twilio documents that a throttled request
-///   was not processed) and failures before any byte was sent (DNS, connect refused, TLS).
+///   was not processed), 408 (the request did not arrive whole in time, so it was not acted on: every method is
+///   retried) and failures before any byte was sent (DNS, connect refused, TLS).
 /// - POST with a 5xx answer is `.outcomeUnknown`, never retried: Twilio's 500 may come after the number was bought
 ///   (and nothing documents that a 503 comes before), so the saga must look the number up.
 /// - POST that timed out or lost its connection after sending, or whose 2xx body cannot be read, is
@@ -173,6 +174,20 @@ struct TwilioTransport: Sendable {
                 ProviderError(
                     .rateLimited, providerCode: code,
                     message: "\(call.operation): Twilio is throttling requests (\(attempt) attempts)")
+            }
+            return
+        }
+        if response.status == 408 {
+            // Request Timeout: the request did not reach the server whole in time, which therefore did not act on it
+            // (the simulator answers 408/20001 so). It was mapped as a refused parameter, INVALID_ARGUMENT for a valid
+            // purchase, or as a misconfiguration without a code (a review).
+            try await wait(
+                afterAttempt: attempt, retryAfter: retryAfter, call: call, reason: .timeout, detail: "HTTP 408"
+            ) {
+                ProviderError(
+                    .unavailable, providerCode: code,
+                    message: "\(call.operation): HTTP 408: the request did not reach Twilio whole in time "
+                        + "(\(attempt) attempts)")
             }
             return
         }

@@ -109,6 +109,23 @@ struct TwilioProviderFaultTests {
         }
     }
 
+    /// A review: a 408 (the request did not arrive whole in time: not acted on) was mapped as a refused parameter —
+    /// INVALID_ARGUMENT for a valid purchase. Retried now, whatever the method; bought once.
+    @Test func postIsRetriedOn408BecauseTheRequestDidNotArriveWhole() async throws {
+        try await withTwilio { twilio in
+            let phoneNumber = try await TwilioProviderNumbersTests.candidate(twilio)
+            let late = TwilioError(status: 408, code: 20001, message: "Request not received whole within 10000 ms")
+            twilio.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .error(late), times: 1))
+            let bought = try await twilio.provider.buy(phoneNumber: phoneNumber, trunkSid: nil)
+            #expect(bought.phoneNumber == phoneNumber)
+            #expect(twilio.requests(.buyNumber).count == 2)
+            #expect(twilio.engine.purchaseCount(phoneNumber) == 1)
+            twilio.engine.addFault(FaultRule(endpoint: .searchNumbers, kind: .error(late)))
+            let error = await expectProviderError(.unavailable) { try await twilio.provider.search(Self.usLocal) }
+            #expect(error?.message.contains("HTTP 408") == true, "\(String(describing: error))")
+        }
+    }
+
     /// The unknown-outcome purchase: Twilio bought the number, then failed to say so. Never re-POSTed; the look-up
     /// finds the number.
     @Test(arguments: [FaultKind.serverErrorAfterActing(.internalError), .responseLost])

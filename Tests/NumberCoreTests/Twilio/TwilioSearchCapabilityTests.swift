@@ -42,6 +42,17 @@ struct TwilioSearchCapabilityTests {
         #expect(none.capabilities == NumberCapabilities(voice: true, fax: true))
     }
 
+    /// A review: the spec marks `phone_number` nullable, and one entry with null (or none) failed the whole page, so
+    /// the search answered "provider unavailable".
+    @Test("an entry without a phone number is left out; the rest of the page is offered")
+    func entryWithoutANumber() throws {
+        let body = """
+            {"available_phone_numbers": [{"phone_number": null, "iso_country": "US"}, {"iso_country": "US"},
+              {"phone_number": "\(Self.phone)", "iso_country": "US", "address_requirements": "none"}]}
+            """
+        #expect(try Self.offered(body, asking: []).map(\.phoneNumber) == [Self.phone])
+    }
+
     @Test("a fax search over an answer without fax keys returns the number through the service")
     func serviceSearchForFaxFindsTheNumber() async throws {
         let service = try await NumberService.open(
