@@ -1,5 +1,6 @@
 import CProcessControl
 import Foundation
+import Logging
 import NumberCore
 
 #if canImport(Glibc)
@@ -369,6 +370,14 @@ public struct BackupRestore: Sendable {
             throw Refusal(
                 description: "the backup does not verify; nothing was changed:\n  "
                     + problems.joined(separator: "\n  "))
+        }
+        // Files holding what a newer format added than their FORMAT names (one taken from another backup, or none):
+        // this numberd reads them, an older one would open them and drop what it does not know. The restored store
+        // names this numberd's format, so that an older one refuses it (a review: restore passed it silently).
+        if report.journal.problems.contains(where: { $0.code == "formatBehindContent" }) {
+            let format = StoreFormatFile(
+                layout: JournalLayout(directory: staging), fileSystem: POSIXJournalFileSystem())
+            try format.record(.current, found: try format.read(), logger: Logger(label: "numberd.restore"))
         }
         return state
     }

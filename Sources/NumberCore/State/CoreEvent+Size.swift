@@ -13,7 +13,8 @@ extension CoreEvent {
     /// sold the numbers, and again at each restart's reconciliation.
     static func purchaseNumbersMax(recordBytesMax: Int) -> Int {
         let committed = 2 * purchasedNumberBytesEstimate + purchaseTransactionBytesEstimate
-        return min((recordBytesMax - 512) / committed, (recordBytesMax - 1_024) / 1_536)
+        // The intent's record holds its key's `idempotencyRecorded` (1,536) too.
+        return min((recordBytesMax - 512) / committed, (recordBytesMax - 1_024 - 1_536) / 1_536)
     }
 
     /// A generous estimate of the event's JSON size in bytes, so the group commit can cap a journal record

@@ -131,9 +131,16 @@ struct VerifierRun<Event: Decodable, State: Decodable> {
         }
     }
 
-    /// Notes the highest marker in a file's `bytes` (``contentNeeds``).
+    /// Notes the highest marker in a file's `bytes` (``contentNeeds``) above what `FORMAT` names (``checkFormat()``
+    /// ran first): a current store's files are not scanned at all.
     mutating func noteMarkers(_ bytes: [UInt8], file: String) {
-        let floor = contentNeeds?.marker.readers ?? 1
+        let named: Int
+        switch report.format {
+        case .damaged: return
+        case .absent: named = StoreFormat.legacy.readers
+        case .recorded(let format): named = format.readers
+        }
+        let floor = max(contentNeeds?.marker.readers ?? 1, named)
         if let marker = StoreFormat.Marker.highest(in: bytes, of: markers, above: floor) {
             contentNeeds = (marker, file)
         }

@@ -289,6 +289,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let framing = error as? FramingError {
+            // The rest of a read after the connection closed (a flood's) is not processed: not a second closing.
+            guard state.phase != .closed else { return }
             metrics.protocolErrors.increment()
             let level = budgeted(
                 .notice, logBudgets.connectionClosings, key: "framing",
