@@ -60,13 +60,20 @@ final class TLSPostHandshakeMessages {
     }
 
     /// OpenSSL's message callback: counts each handshake message received (`write_p` 0, content type 22; the
-    /// callback sees records' headers and inner content types too, under other content types).
+    /// callback sees records' headers and inner content types too, under other content types). Past the allowance it
+    /// empties the connection's input BIO: OpenSSL handles post-handshake messages inside one `SSL_read_ex` record
+    /// after record (`SSL_MODE_AUTO_RETRY`), so the limit, checked when the call returns, let a 16 KiB slice of
+    /// 27-byte KeyUpdate records — ~600 — be answered in one call (a TLS review). With nothing left to read, OpenSSL
+    /// returns after the message at hand, and the handler fails the connection.
     static let callback:
         @convention(c) (
             Int32, Int32, Int32, UnsafeRawPointer?, Int, OpaquePointer?, UnsafeMutableRawPointer?
-        ) -> Void = { written, _, contentType, _, _, _, argument in
+        ) -> Void = { written, _, contentType, _, _, ssl, argument in
             guard written == 0, contentType == SSL3_RT_HANDSHAKE, let argument else { return }
             let messages = Unmanaged<TLSPostHandshakeMessages>.fromOpaque(argument).takeUnretainedValue()
             messages.received(now: DispatchTime.now().uptimeNanoseconds)
+            if messages.exceeded, let ssl, let input = SSL_get_rbio(ssl) {
+                _ = BIO_ctrl(input, BIO_CTRL_RESET, 0, nil)
+            }
         }
 }

@@ -47,6 +47,33 @@ struct KeyUpdateLimitTests {
         #expect(!pair.server.isActive)
     }
 
+    /// A TLS review: OpenSSL answers post-handshake messages record after record inside one `SSL_read_ex`, and the
+    /// limit was checked only when the call returned — 100 KeyUpdates arriving in one read were all answered.
+    @Test("100 KeyUpdates arriving in one read: at most 33 answered, then the connection fails")
+    func floodInOneReadIsCut() throws {
+        let pair = try connectedPair()
+        let handler = try pair.client.pipeline.syncOperations.handler(type: TLSHandler.self)
+        let context = try pair.client.pipeline.syncOperations.context(handlerType: TLSHandler.self)
+        for index in 1...100 {
+            #expect(handler.requestKeyUpdate(context: context), "KeyUpdate \(index) was not sent")
+        }
+        let burst = try ReentrantReadTests.ciphertext(from: pair.client)
+        try pair.server.writeInbound(burst)
+        let answered = try ReentrantReadTests.ciphertext(from: pair.server)
+        // Each KeyUpdate answered is one TLS 1.3 record (outer type 23) of 27 bytes; the alert is one more record.
+        var records = 0
+        var reader = answered
+        while let header = reader.readBytes(length: 5), header.count == 5 {
+            records += 1
+            let length = Int(header[3]) << 8 | Int(header[4])
+            guard reader.readSlice(length: length) != nil else { break }
+        }
+        #expect(records <= 34, "\(records) records answered")
+        let error = try #require(pair.serverEvents.tlsError)
+        #expect(error.code == .protocolError)
+        #expect(!pair.server.isActive)
+    }
+
     /// A count that application data reset was no bound: 32 updates and a byte, over and over, cost the server as
     /// much as the flood the limit was made for.
     @Test("a byte of application data between KeyUpdates earns nothing back: 200 with data every 32 fail")
