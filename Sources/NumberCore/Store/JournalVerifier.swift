@@ -131,15 +131,19 @@ struct VerifierRun<Event: Decodable, State: Decodable> {
         }
     }
 
+    /// The readers `FORMAT` names (none: format 1's); nil when it is damaged (`formatDamaged` says so).
+    var namedReaders: Int? {
+        switch report.format {
+        case .damaged: nil
+        case .absent: StoreFormat.legacy.readers
+        case .recorded(let format): format.readers
+        }
+    }
+
     /// Notes the highest marker in a file's `bytes` (``contentNeeds``) above what `FORMAT` names (``checkFormat()``
     /// ran first): a current store's files are not scanned at all.
     mutating func noteMarkers(_ bytes: [UInt8], file: String) {
-        let named: Int
-        switch report.format {
-        case .damaged: return
-        case .absent: named = StoreFormat.legacy.readers
-        case .recorded(let format): named = format.readers
-        }
+        guard let named = namedReaders else { return }
         let floor = max(contentNeeds?.marker.readers ?? 1, named)
         if let marker = StoreFormat.Marker.highest(in: bytes, of: markers, above: floor) {
             contentNeeds = (marker, file)
@@ -150,16 +154,10 @@ struct VerifierRun<Event: Decodable, State: Decodable> {
     /// files and its open records their format, but an older numberd started on them first would open the store and
     /// lose what it does not know at its next snapshot (a review: verify and restore passed such a store as sound).
     mutating func checkFormatCoversContent() {
-        let named: StoreFormat
-        switch report.format {
-        case .damaged: return
-        case .absent: named = .legacy
-        case .recorded(let format): named = format
-        }
-        guard let (marker, file) = contentNeeds, marker.readers > named.readers else { return }
+        guard let named = namedReaders, let (marker, file) = contentNeeds, marker.readers > named else { return }
         problem(
             .warning, "formatBehindContent", JournalLayout.formatName,
-            "\(report.format) names readers \(named.readers), but \(file) holds \"\(marker.key)\", which needs "
+            "\(report.format) names readers \(named), but \(file) holds \"\(marker.key)\", which needs "
                 + "readers \(marker.readers): an older numberd would open the store and lose what it does not know. "
                 + "Start no numberd older than the one that wrote the files on it; opening it with this numberd "
                 + "records its format")
