@@ -83,7 +83,11 @@ final class TLSConnection {
                 throw OpenSSLErrorQueue.error(.invalidConfiguration, "invalid IP address \(address)")
             }
         case .dnsName(let name):
-            SSL_set_hostflags(ssl, UInt32(X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS))
+            // The name must be one of the certificate's DNS names: never its subject's CN, which OpenSSL would match
+            // when it has none (a TLS review: a SAN-less certificate a private CA issued to another service for the
+            // name would authenticate as numberd).
+            SSL_set_hostflags(
+                ssl, UInt32(X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS) | UInt32(X509_CHECK_FLAG_NEVER_CHECK_SUBJECT))
             guard SSL_set1_host(ssl, name) == 1, numberd_SSL_set_tlsext_host_name(ssl, name) == 1 else {
                 throw OpenSSLErrorQueue.error(.invalidConfiguration, "invalid server hostname \(name)")
             }

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOEmbedded
 import NumberTLS
@@ -26,6 +27,51 @@ struct RefusalInMemoryTests {
             client: pki.clientConfiguration(), server: pki.serverConfiguration(), hostname: hostname)
         try pair.connect()
         #expect(pair.clientEvents.handshake != nil)
+    }
+
+    /// A TLS review: OpenSSL matches a hostname against the subject's CN when the certificate has no DNS name, so a
+    /// SAN-less certificate a private CA issued to another service under the name authenticated as numberd.
+    @Test("a certificate naming the host only in its CN (no subjectAltName) is refused")
+    func commonNameIsNoName() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cn-only-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try pki.authority.certificatePEM.write(
+            to: directory.appendingPathComponent("ca.pem"), atomically: true, encoding: .utf8)
+        try pki.authority.privateKeyPEM.write(
+            to: directory.appendingPathComponent("ca.key"), atomically: true, encoding: .utf8)
+        try "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n".write(
+            to: directory.appendingPathComponent("leaf.ext"), atomically: true, encoding: .utf8)
+        for arguments in [
+            [
+                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "leaf.key",
+                "-out", "leaf.csr", "-subj", "/CN=numbers.local",
+            ],
+            [
+                "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+                "leaf.pem", "-days", "2", "-extfile", "leaf.ext",
+            ],
+        ] {
+            let openssl = Process()
+            openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            openssl.arguments = arguments
+            openssl.currentDirectoryURL = directory
+            openssl.standardOutput = FileHandle.nullDevice
+            openssl.standardError = FileHandle.nullDevice
+            try openssl.run()
+            openssl.waitUntilExit()
+            #expect(openssl.terminationStatus == 0, "openssl \(arguments[0])")
+        }
+        let leaf = IssuedCertificate(
+            certificatePEM: try String(contentsOf: directory.appendingPathComponent("leaf.pem"), encoding: .utf8),
+            privateKeyPEM: try String(contentsOf: directory.appendingPathComponent("leaf.key"), encoding: .utf8),
+            authorityPEM: pki.authority.certificatePEM)
+        let pair = try InMemoryPair(
+            client: pki.clientConfiguration(), server: pki.serverConfiguration(leaf), hostname: "numbers.local")
+        try pair.connect()
+        #expect(pair.clientEvents.handshake == nil)
+        let error = try #require(pair.clientEvents.tlsError)
+        #expect(error.code == .certificateVerificationFailed, "\(error)")
     }
 
     @Test("an empty hostname is a configuration error, never a silent skip", arguments: ["", "[]"])
