@@ -217,6 +217,12 @@ extension NumberError {
         .resourceExhausted, .storeFull,
         "the service's store has no room to write (disk or quota full): nothing was changed; retry later")
 
+    /// `text` with each Twilio SID in it — two capital letters and 32 lower-case hex digits standing alone, as `AC…`
+    /// for an account or `AD…` for an address — cut to its two letters and "…".
+    static func withoutTwilioSids(_ text: String) -> String {
+        text.replacing(/\b([A-Z]{2})[0-9a-f]{32}\b/) { match in match.output.1 + "…" }
+    }
+
     /// Maps a provider failure to a core error. What the provider said about the request itself (a number sold, a
     /// parameter refused) is the caller's to read; the rest — a resource path with numberd's account SID, a
     /// credentials hint, libcurl's words about a proxy or a TLS problem — goes to `internalDetail`, for the
@@ -225,41 +231,6 @@ extension NumberError {
     /// A request its caller's cancellation ended is `CANCELLED` with no internal detail, as a `CancellationError` is
     /// (``fromProvider(_:phoneNumber:)``): the provider did not fail, so the server logs no "provider unavailable"
     /// warning for a caller that went away. An unknown outcome stays one: the request may have been made.
-    /// `text` with each Twilio SID in it — two capital letters and 32 lower-case hex digits, as `AC…` for an account
-    /// or `AD…` for an address — cut to its two letters and "…".
-    static func withoutTwilioSids(_ text: String) -> String {
-        let bytes = Array(text.utf8)
-        let sidLength = 34
-        guard bytes.count >= sidLength else { return text }
-        func isUpper(_ byte: UInt8) -> Bool { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) }
-        func isHex(_ byte: UInt8) -> Bool {
-            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
-                || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
-        }
-        // A SID stands alone: not a piece of a longer word (letters, digits, `_`, any non-ASCII byte).
-        func isWordByte(_ byte: UInt8) -> Bool {
-            let lower = byte | 0x20
-            return (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(lower)
-                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte >= 0x80
-        }
-        var out: [UInt8] = []
-        var index = 0
-        while index < bytes.count {
-            let end = index + sidLength
-            if end <= bytes.count, isUpper(bytes[index]), isUpper(bytes[index + 1]),
-                bytes[(index + 2)..<end].allSatisfy(isHex), index == 0 || !isWordByte(bytes[index - 1]),
-                end == bytes.count || !isWordByte(bytes[end])
-            {
-                out += bytes[index..<(index + 2)] + Array("…".utf8)
-                index = end
-            } else {
-                out.append(bytes[index])
-                index += 1
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
     static func provider(_ error: ProviderError, phoneNumber: String? = nil) -> NumberError {
         if error.cancelled && error.kind != .outcomeUnknown {
             return NumberError(.cancelled, .providerUnavailable, "cancelled")

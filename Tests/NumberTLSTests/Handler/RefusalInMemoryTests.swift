@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOEmbedded
 import NumberTLS
+import TestSupport
 import Testing
 
 @Suite("Refusals in memory: every bad peer gets a typed error")
@@ -32,7 +33,7 @@ struct RefusalInMemoryTests {
     /// A TLS review: OpenSSL matches a hostname against the subject's CN when the certificate has no DNS name, so a
     /// SAN-less certificate a private CA issued to another service under the name authenticated as numberd.
     @Test("a certificate naming the host only in its CN (no subjectAltName) is refused")
-    func commonNameIsNoName() throws {
+    func commonNameIsNoName() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cn-only-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -42,25 +43,20 @@ struct RefusalInMemoryTests {
             to: directory.appendingPathComponent("ca.key"), atomically: true, encoding: .utf8)
         try "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n".write(
             to: directory.appendingPathComponent("leaf.ext"), atomically: true, encoding: .utf8)
+        let path = { (name: String) in directory.appendingPathComponent(name).path }
         for arguments in [
             [
-                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "leaf.key",
-                "-out", "leaf.csr", "-subj", "/CN=numbers.local",
+                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                path("leaf.key"),
+                "-out", path("leaf.csr"), "-subj", "/CN=numbers.local",
             ],
             [
-                "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
-                "leaf.pem", "-days", "2", "-extfile", "leaf.ext",
+                "x509", "-req", "-in", path("leaf.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"),
+                "-CAcreateserial", "-out", path("leaf.pem"), "-days", "2", "-extfile", path("leaf.ext"),
             ],
         ] {
-            let openssl = Process()
-            openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-            openssl.arguments = arguments
-            openssl.currentDirectoryURL = directory
-            openssl.standardOutput = FileHandle.nullDevice
-            openssl.standardError = FileHandle.nullDevice
-            try openssl.run()
-            openssl.waitUntilExit()
-            #expect(openssl.terminationStatus == 0, "openssl \(arguments[0])")
+            let openssl = try await ChildProcess.run("/usr/bin/openssl", arguments, timeout: .seconds(60))
+            try #require(openssl.ending == .exited(0), "openssl \(arguments[0]): \(openssl.text)")
         }
         let leaf = IssuedCertificate(
             certificatePEM: try String(contentsOf: directory.appendingPathComponent("leaf.pem"), encoding: .utf8),
