@@ -47,7 +47,8 @@ public struct TLSConfiguration: Sendable {
     /// key share for the first, and X25519 made full handshakes 12–20 % faster than P-256 first (BENCHMARKS.md).
     public var groups: String
     /// ALPN protocol names, most preferred first (e.g. `["nrpc/1"]`, `["http/1.1"]`); empty means no ALPN.
-    /// A server with a list refuses clients that offer ALPN with no name in common.
+    /// A server with a list refuses clients that offer ALPN with no name in common; a client with a list refuses a
+    /// server that chooses none (one that ignores ALPN is not the service expected).
     public var applicationProtocols: [String]
     /// Session resumption: tickets issued by the server, a ``TLSSessionCache`` used by the client.
     public var sessionResumption: Bool

@@ -149,6 +149,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func driveHandshake(context: ChannelHandlerContext) {
         switch connection.handshake() {
         case .complete:
+            if let refusal = applicationProtocolRefusal() {
+                fail(context: context, refusal)
+                return
+            }
             handshakeTimer?.cancel()
             handshakeTimer = nil
             let encryptPending = stateMachine.handshakeCompleted()
@@ -225,6 +229,19 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard stateMachine.isActive, connection.requestKeyUpdate() else { return false }
         flushNetworkOutput(context: context)
         return true
+    }
+
+    /// A client that offered ALPN names talks only to a server that chose one of them: a server ignoring ALPN (RFC
+    /// 7301 lets it) is some other TLS service with a certificate for the name, e.g. a web server on the wrong port,
+    /// and our first bytes would be garbage to it. (A server with a list refuses clients with no name in common.)
+    private func applicationProtocolRefusal() -> TLSError? {
+        let offered = tlsContext.configuration.applicationProtocols
+        guard tlsContext.configuration.role == .client, !offered.isEmpty, connection.applicationProtocol == nil
+        else { return nil }
+        return TLSError(
+            code: .handshakeFailed,
+            message: "the server chose no application protocol (offered: \(offered.joined(separator: ", "))): "
+                + "not the service expected at this address")
     }
 
     private func handshakeCompleted() -> TLSHandshakeCompleted {

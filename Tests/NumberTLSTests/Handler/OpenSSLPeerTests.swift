@@ -132,6 +132,26 @@ struct OpenSSLPeerTests {
         try await group.shutdownGracefully()
     }
 
+    @Test("our client refuses openssl s_server that ignores ALPN (a TLS service that is not numberd)")
+    func sServerWithoutALPN() async throws {
+        let files = try PKIFiles(pki)
+        defer { files.remove() }
+        let peer = try OpenSSLProcess(arguments: [
+            "s_server", "-accept", "127.0.0.1:0", "-cert", files.serverCertificate, "-key", files.serverKey,
+            "-naccept", "1",
+        ])
+        defer { peer.terminate() }
+        let port = try #require(await peer.acceptingPort(), "s_server did not listen: \(peer.text)")
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let client = try await LoopbackClient.connect(
+            group: group, port: port, context: TLSContext(configuration: pki.clientConfiguration()))
+        await #expect(throws: TLSError.self) { try await client.handshake.within() }
+        let errors = try await client.closed.within()
+        #expect(errors.first?.code == .handshakeFailed)
+        #expect(errors.first?.message.contains("chose no application protocol") == true, "\(errors)")
+        try await group.shutdownGracefully()
+    }
+
     @Test("our client refuses openssl s_server presenting a certificate for another name")
     func sServerWrongName() async throws {
         let files = try PKIFiles(pki)

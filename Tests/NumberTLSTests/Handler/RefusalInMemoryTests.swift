@@ -146,4 +146,14 @@ struct RefusalInMemoryTests {
         #expect(pair.clientEvents.handshake != nil)
         #expect(pair.serverEvents.handshake?.applicationProtocol == nil)
     }
+
+    @Test("a client offering ALPN refuses a server that chooses none (another TLS service on the address)")
+    func serverIgnoringALPN() throws {
+        let pair = try InMemoryPair(client: pki.clientConfiguration(), server: pki.serverConfiguration(alpn: []))
+        try pair.connect()
+        #expect(pair.clientEvents.handshake == nil)
+        let error = try #require(pair.clientEvents.tlsError)
+        #expect(error.code == .handshakeFailed)
+        #expect(error.message.contains("chose no application protocol (offered: nrpc/1)"), "\(error)")
+    }
 }
