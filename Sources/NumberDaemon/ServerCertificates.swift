@@ -118,6 +118,7 @@ final class ServerCertificates: Sendable {
         let source: Source
         if let files = configuration.tlsCertificate {
             source = .operatorFiles(chain: files.chain)
+            warnIfExposed(key: files.key, logger: logger)
             // The in-process simulator's certificate comes from the local CA, which the Twilio adapter trusts.
             if case .simulator = configuration.provider {
                 log(try generated.ensure(nowSeconds: nowSeconds, mayRegenerateAuthority: true), directory, logger)
@@ -138,6 +139,18 @@ final class ServerCertificates: Sendable {
         return ServerCertificates(
             source: source, context: ReloadableTLSContext(context), makeContext: makeContext, watchedFiles: watched,
             watchedContents: contents, logger: logger, uptime: uptime)
+    }
+
+    /// Warns when other users may read or change the operator's private key (`--tls-key` with any of the mode's
+    /// "other" bits, or group-writable): whoever reads it can impersonate numberd to every client. A group-readable
+    /// key stays quiet (Debian's `ssl-cert` group convention: `root:ssl-cert 0640`). A warning, not a refusal: the key
+    /// is the operator's file, and numberd never changes it.
+    private static func warnIfExposed(key path: String, logger: Logger) {
+        var status = stat()
+        guard stat(path, &status) == 0, status.st_mode & 0o027 != 0 else { return }
+        logger.warning(
+            "the TLS private key (--tls-key) can be read or changed by other users; make it 0600 (or 0640 for a group)",
+            metadata: ["key": "\(path)", "mode": "\(String(status.st_mode & 0o7777, radix: 8))"])
     }
 
     /// The periodic check: renews a generated certificate that became due and makes new connections use it, or warns

@@ -499,6 +499,30 @@ struct CertificateRenewalTests {
         #expect(warning?.metadata["problem"]?.contains("within the renewal window") == true)
     }
 
+    @Test(
+        "an operator key others may read or change is a warning at start; 0600 and 0640 are quiet",
+        arguments: [(0o644, true), (0o604, true), (0o660, true), (0o600, false), (0o640, false)])
+    func exposedOperatorKeyIsAWarning(mode: Int, warned: Bool) throws {
+        let seeded = try Seeded()
+        defer { seeded.remove() }
+        let files = try OperatorFiles(validity: .leafDefaults)
+        defer { try? FileManager.default.removeItem(atPath: files.folder) }
+        #expect(chmod(files.key, mode_t(mode)) == 0)
+        var configuration = NumberdConfiguration(dataDirectory: seeded.root)
+        configuration.tlsCertificate = (files.chain, files.key)
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "certs") { _ in CapturingLogHandler(lines: lines) }
+        _ = try ServerCertificates.start(
+            configuration, seeded.layout, nowSeconds: Int64(Date().timeIntervalSince1970), logger: logger)
+        let warning = lines.all.first { $0.message.contains("--tls-key") }
+        #expect((warning != nil) == warned)
+        if warned {
+            #expect(warning?.level == .warning)
+            #expect(warning?.metadata["key"] == files.key)
+            #expect(warning?.metadata["mode"] == String(mode, radix: 8))
+        }
+    }
+
     /// Waits (up to 90 s: checks run every second, a loaded CI machine can delay one) for a log line containing `text`.
     static func waitForLine(_ lines: CapturingLogHandler.Lines, containing text: String) async throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(90)
