@@ -63,14 +63,31 @@ enum TwilioResources {
         }
     }
 
-    /// One number type's monthly price; both prices are decimal strings. An entry without `number_type` (the spec
-    /// does not require it) prices nothing and is skipped.
+    /// One number type's monthly price. An entry without `number_type` (the spec does not require it) prices nothing
+    /// and is skipped.
     struct Price: Decodable {
         let numberType: String?
-        let basePrice: String?
-        let currentPrice: String?
+        let basePrice: DecimalText?
+        let currentPrice: DecimalText?
         enum CodingKeys: String, CodingKey {
             case numberType = "number_type", basePrice = "base_price", currentPrice = "current_price"
+        }
+    }
+
+    /// A price's decimal text. Twilio sends decimal strings (`"1.15"`), but its OpenAPI types prices as `number`
+    /// (with `overrideType: string`), so a JSON number is read too — by its digits, exactly (Foundation decodes a
+    /// `Decimal` from the number's text, never through a `Double`): `1.15` is `"1.15"`, and one that is no exact
+    /// amount in micros (`1.0000001`, negative) is refused where every price is checked (``TwilioDecimal``).
+    struct DecimalText: Decodable {
+        let text: String
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let text = try? container.decode(String.self) {
+                self.text = text
+            } else {
+                self.text = try container.decode(Decimal.self).description
+            }
         }
     }
 

@@ -101,6 +101,26 @@ struct TwilioProviderPricingTests {
             ])
     }
 
+    /// Twilio's OpenAPI types prices as `number` (`overrideType: string`): a JSON number is read by its digits,
+    /// exactly, and one that is no exact amount in micros, or negative, is refused like such a string.
+    @Test(arguments: [
+        ("1.15", Int64?(1_150_000)), ("0.0075", 7_500), ("2", 2_000_000), ("1e2", 100_000_000),
+        ("999999999999.999999", 999_999_999_999_999_999), ("1.0000001", nil), ("-1.15", nil), ("1e12", nil),
+    ])
+    func aPriceSentAsAJSONNumberIsReadExactly(number: String, micros: Int64?) {
+        let body =
+            #"{"price_unit": "USD", "phone_number_prices": [{"number_type": "local", "current_price": "#
+            + number + "}]}"
+        do {
+            let prices = try TwilioProvider.prices(Array(body.utf8), country: "US")
+            #expect(prices[.local]?.monthlyCostMicros == micros, "\(number)")
+            #expect(micros != nil, "\(number) read as \(prices)")
+        } catch {
+            #expect(micros == nil, "\(number): \(error)")
+            #expect(error.kind == .unavailable)
+        }
+    }
+
     /// A price with no currency cannot be charged, and a body of another shape is not an answer: `.unavailable`.
     @Test(arguments: [
         #"{"price_unit": null, "phone_number_prices": [{"number_type": "local", "current_price": "1.15"}]}"#,
