@@ -428,11 +428,15 @@ public struct BackupRestore: Sendable {
         return (text, binding)
     }
 
-    /// The store files of `folder`: snapshots, segments and `FORMAT` (not a lock or a verify's leftovers).
+    /// The store files of `folder` (``NumberCore/JournalLayout/isStoreFileName(_:)``, as verify's copy takes them:
+    /// a snapshot set aside as damaged too, whose seq the journal must reach — left out, a backup that verify reports
+    /// as missing records was restored as sound without them), regular files only (a FIFO under such a name blocked
+    /// the copy's open).
     func storeFiles(_ folder: String, _ files: POSIXJournalFileSystem) throws -> [String] {
-        try files.listDirectory(folder).filter {
-            $0 == JournalLayout.formatName || JournalLayout.segmentSeq($0) != nil
-                || JournalLayout.snapshotSeq($0) != nil
+        try files.listDirectory(folder).filter { name in
+            var status = stat()
+            return JournalLayout.isStoreFileName(name) && lstat(folder + "/" + name, &status) == 0
+                && status.st_mode & S_IFMT == S_IFREG
         }
     }
 

@@ -84,6 +84,30 @@ struct BackupRestoreTests {
             written == #"{"format":\#(StoreFormat.current.format),"readers":\#(StoreFormat.current.readers)}"# + "\n")
     }
 
+    /// A review: restore copied the store's files by its own list, which left out snapshots set aside as damaged —
+    /// whose seq open's reach check counts — so a backup that `numberd verify` reports as missing records verified
+    /// sound once copied, and was restored without them. Both copies now take the same files.
+    @Test("a backup holding a damaged snapshot beyond its journal is refused, as verify reports it, not restored")
+    func damagedSnapshotBeyondTheJournalIsRefused() async throws {
+        let directory = Self.temporary("damaged")
+        let fresh = Self.temporary("damaged-new")
+        defer {
+            try? FileManager.default.removeItem(atPath: directory)
+            try? FileManager.default.removeItem(atPath: fresh)
+        }
+        let (backup, _) = try await Self.backedUp(directory)
+        let store = backup + "/store"
+        let damaged = JournalLayout.damagedName(snapshot: JournalLayout.snapshotName(seq: 1_000_000), millis: 1)
+        try Data("{\"seq\":1000000,\"garb".utf8).write(to: URL(fileURLWithPath: store + "/" + damaged))
+        #expect(await verifyDataDirectory(URL(fileURLWithPath: store)).foundProblems)
+        let refusal = await #expect(throws: BackupRestore.Refusal.self) {
+            _ = try await BackupRestore(backup: backup, into: DataDirectory(root: fresh)).run()
+        }
+        #expect(refusal?.description.contains("does not verify") == true, "\(String(describing: refusal))")
+        #expect(refusal?.description.contains("seq 1000000") == true, "\(String(describing: refusal))")
+        #expect(!FileManager.default.fileExists(atPath: fresh + "/store"))
+    }
+
     @Test("into a new data directory: the store and provider.json arrive, and numberd serves them")
     func intoANewDataDirectory() async throws {
         let directory = Self.temporary("old")

@@ -362,10 +362,10 @@ package enum VerifyCopy {
     static func removeTree(_ url: URL) throws { try FileManager.default.removeItem(at: url) }
 }
 
-/// The bytes of the store's files (what a copy of it takes: ``isStoreFileName(_:)``).
+/// The bytes of the store's files (what a copy of it takes: ``JournalLayout/isStoreFileName(_:)``).
 private func storeBytes(_ directory: URL) -> Int {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-    return names.filter(isStoreFileName).reduce(0) { total, name in
+    return names.filter(JournalLayout.isStoreFileName).reduce(0) { total, name in
         let attributes = try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(name).path)
         return total + ((attributes?[.size] as? Int) ?? 0)
     }
@@ -376,7 +376,7 @@ private func freeBytes(_ path: String) -> Int {
     Int((try? POSIXJournalFileSystem().availableBytes(path)) ?? 0)
 }
 
-/// Copies the store's own files into a new folder `scratch`: the regular files of ``isStoreFileName(_:)``'s names.
+/// Copies the store's own files into a new folder `scratch`: the regular files of ``JournalLayout/isStoreFileName(_:)``'s names.
 /// Not `LOCK` — opening and closing the lock file drops every `fcntl` lock this process holds on it (POSIX record
 /// locks belong to the process, not the descriptor), so copying it from inside a running numberd, as tests do,
 /// released the running store's lock — nor a snapshot's temporary file (open removes it; a running numberd renames it
@@ -400,7 +400,7 @@ private func copyStore(_ directory: URL, to scratch: URL) throws {
 /// ``copyStore(_:to:)``'s one pass: false when a file it listed was gone before it was copied.
 private func copyFiles(_ directory: URL, to scratch: URL) throws -> Bool {
     let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
-    for name in names where isStoreFileName(name) {
+    for name in names where JournalLayout.isStoreFileName(name) {
         let source = directory.appendingPathComponent(name)
         var status = stat()
         if lstat(source.path, &status) == 0 {
@@ -417,13 +417,6 @@ private func copyFiles(_ directory: URL, to scratch: URL) throws -> Bool {
         }
     }
     return true
-}
-
-/// Whether `name` is one of the store's own files, which its replay reads or open's checks count: `FORMAT`, a journal
-/// segment, a snapshot, a snapshot set aside as damaged (open's reach check counts its seq) or a torn tail kept.
-private func isStoreFileName(_ name: String) -> Bool {
-    name == JournalLayout.formatName || JournalLayout.segmentSeq(name) != nil || JournalLayout.snapshotSeq(name) != nil
-        || JournalLayout.damagedSnapshotSeq(name) != nil || JournalLayout.tornMillis(name) != nil
 }
 
 /// Whether a copy failed for lack of room: the disk or the owner's quota full or the file size limit (`ENOSPC`,

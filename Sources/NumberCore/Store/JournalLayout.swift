@@ -48,6 +48,14 @@ package struct JournalLayout: Sendable {
         guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
         return Int64(digits)
     }
+    /// Whether `name` is one of the store's own files, which its replay reads or open's checks count — what a copy of
+    /// the store takes (verify's, restore's): `FORMAT`, a journal segment, a snapshot, a snapshot set aside as damaged
+    /// (open's reach check counts its seq: a copy without it opened, and verified, without the records it alone held)
+    /// or a torn tail kept. Not `LOCK`, temp files, or anything else in the folder.
+    package static func isStoreFileName(_ name: String) -> Bool {
+        name == formatName || segmentSeq(name) != nil || snapshotSeq(name) != nil || damagedSnapshotSeq(name) != nil
+            || tornMillis(name) != nil
+    }
     /// Whether the name is a snapshot temp file.
     package static func isSnapshotTemp(_ name: String) -> Bool {
         name.hasPrefix("snapshot-") && name.hasSuffix(".json.tmp")
