@@ -60,7 +60,8 @@ extension StoreFormat {
 
     /// The keys that show a store's files need the readers of the format that added them (``Marker``), for each format
     /// that moved `readers` by a new key (format 6's `"key"` on `numberReleaseRequested` is also an idempotency
-    /// record's: its snapshot's `"releaseRequestKey"` stands for it). A new format that moves `readers` adds its own.
+    /// record's: the decoded event says it, ``CoreEvent/formatMarker``). A new format that moves `readers` adds its
+    /// own.
     public static let markers: [Marker] = [
         Marker(key: "actor", readers: 3), Marker(key: "releaseRequestedBy", readers: 3), Marker(key: "by", readers: 3),
         Marker(key: "adjusted", readers: 4), Marker(key: "releaseRequested", readers: 5),
@@ -68,4 +69,13 @@ extension StoreFormat {
         Marker(key: "routeRequest", readers: 8), Marker(key: "adoptionRouteRequested", readers: 9),
         Marker(key: "adoptionRouteEnded", readers: 9), Marker(key: "adoptionRoutes", readers: 9),
     ]
+}
+
+extension CoreEvent: StoreFormat.Marking {
+    /// Format 6's key on a release request (`numberReleaseRequested`'s `"key"`): a journal whose snapshot does not
+    /// hold the request yet (`"releaseRequestKey"`) showed no marker of readers 6, and a `FORMAT` of 5 passed.
+    package var formatMarker: StoreFormat.Marker? {
+        guard case .numberReleaseRequested(_, _, _, .some) = self else { return nil }
+        return StoreFormat.Marker(key: "numberReleaseRequested.key", readers: 6)
+    }
 }

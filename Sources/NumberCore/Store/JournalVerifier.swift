@@ -150,6 +150,20 @@ struct VerifierRun<Event: Decodable, State: Decodable> {
         }
     }
 
+    /// Notes what the decoded events of `records` show by their values (``StoreFormat/Marking``), as
+    /// ``noteMarkers(_:file:)`` does for keys.
+    mutating func noteMarkers(_ records: [ScannedRecord<Event>], file: String) {
+        guard let named = namedReaders, Event.self is any StoreFormat.Marking.Type else { return }
+        for record in records {
+            for case let event as any StoreFormat.Marking in record.events {
+                guard let marker = event.formatMarker,
+                    marker.readers > max(contentNeeds?.marker.readers ?? 1, named)
+                else { continue }
+                contentNeeds = (marker, file)
+            }
+        }
+    }
+
     /// A `FORMAT` (or none: format 1) naming older readers than the files need: a warning, since this build reads the
     /// files and its open records their format, but an older numberd started on them first would open the store and
     /// lose what it does not know at its next snapshot (a review: verify and restore passed such a store as sound).
@@ -215,6 +229,7 @@ struct VerifierRun<Event: Decodable, State: Decodable> {
             let isLast = index == firstSeqs.count - 1
             let scan = SegmentScanner.scan(bytes, firstSeq: first, as: Event.self, lastSegment: isLast)
             report(scan.issues, file: name)
+            noteMarkers(scan.records, file: name)
             if let torn = scan.torn {
                 problem(
                     isLast ? .warning : .error, isLast ? "tornTail" : "corruptRecord", name, offset: torn.offset,

@@ -45,6 +45,14 @@ public struct StoreFormat: Sendable, Hashable, CustomStringConvertible {
     /// `format 1 (readers 1)`.
     public var description: String { "format \(format) (readers \(readers))" }
 
+    /// An event that shows by its value, not by a key of its own, that the files holding it need newer readers (a key
+    /// that other records also use: format 6's `"key"` on `numberReleaseRequested`, which idempotency records have
+    /// had since format 4). ``JournalVerifier`` asks each journal event it decodes.
+    package protocol Marking {
+        /// The marker this event stands for, nil for none.
+        var formatMarker: Marker? { get }
+    }
+
     /// A JSON object key whose presence in a store's files shows that they need readers of at least `readers`: an
     /// older reader ignores the key, or cannot decode the record holding it. ``JournalVerifier`` looks for them, since
     /// a `FORMAT` naming older readers than the files need — one restored from an older backup, or none at all after a

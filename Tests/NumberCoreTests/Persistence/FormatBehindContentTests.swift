@@ -41,6 +41,26 @@ struct FormatBehindContentTests {
         #expect(after.journal.isClean && after.isSound, "\(after.journal.problems)")
     }
 
+    /// A review: format 6's `"key"` on `numberReleaseRequested` is also every idempotency record's key, so only the
+    /// snapshot's `"releaseRequestKey"` showed format 6 — a journal without such a snapshot passed under a FORMAT of 5.
+    /// The decoded event says it.
+    @Test("a keyed release request in a journal alone needs readers 6: a FORMAT of 5 is a warning")
+    func keyedReleaseInTheJournalAlone() async throws {
+        let scratch = try StoreFormatThreeFixtureTests.scratchCopy(
+            of: StoreFixture.folder(format: 6).appendingPathComponent("store"))
+        defer { scratch.remove() }
+        try Data(StoreFormatFile.encode(StoreFormat(format: 5, readers: 5))).write(to: scratch.file("FORMAT"))
+        for name in try FileManager.default.contentsOfDirectory(atPath: scratch.url.path)
+        where name.hasPrefix("snapshot-") {
+            try FileManager.default.removeItem(at: scratch.file(name))
+        }
+        let report = await verifyDataDirectory(scratch.url)
+        let behind = report.journal.problems.filter { $0.code == "formatBehindContent" }
+        #expect(behind.count == 1, "\(report.journal.problems)")
+        #expect(behind.first?.message.contains("\"numberReleaseRequested.key\", which needs readers 6") == true)
+        #expect(report.isSound, "\(report.journal.problems)")
+    }
+
     @Test("a key's text inside a string is not the key; a key after { or , is")
     func keysNotText() {
         let markers = [StoreFormat.Marker(key: "routeRequest", readers: 8), StoreFormat.Marker(key: "by", readers: 3)]
