@@ -12,8 +12,8 @@ import Synchronization
 /// the command's own status says what became of its call: 10, its outcome unknown (sent, and perhaps carried out), or
 /// 11, carried out but its result unwritten. A script keyed on exit 10 reruns with the key printed, whatever ended
 /// the call — a `timeout 30 numbers buy …` used to see 143 and could not tell a purchase perhaps made from one never
-/// sent. A second signal exits at once: 10 with the rerun advice if a keyed call was in flight, else 128 + its
-/// number.
+/// sent. A second signal exits at once: 10 with the rerun advice if a keyed call was in flight (or, for a change made
+/// without a key, what a rerun of it would do), else 128 + its number.
 /// While the command waits for the operator's answer to a question (nothing in flight), the first signal exits at once
 /// with the question's refusal message.
 struct InterruptionState: Sendable {
@@ -29,8 +29,9 @@ struct InterruptionState: Sendable {
     private(set) var signal: Int32?
     /// While a question waits for its answer: what to print when a signal ends it.
     private var question: String?
-    /// The keyed call in flight, if any: its idempotency key and the account it acts on (empty: none named).
-    private var inFlight: (idempotencyKey: String, account: String)?
+    /// What to print when a second signal ends the run while a call that changes something is in flight (or failed
+    /// with its outcome open): how to rerun a keyed call under its key, or what a rerun of an unkeyed one would do.
+    private var inFlightAdvice: String?
 
     /// The exit status of a run that a signal interrupted (nil: none did), whose command ended with `status` (nil: an
     /// error that carries none): `status` when it says what became of the call (10 outcome unknown, 11 result
@@ -45,9 +46,8 @@ struct InterruptionState: Sendable {
     mutating func received(_ signal: Int32) -> Action {
         if let question { return .exit(code: 128 + signal, message: "\n" + question) }
         guard self.signal == nil else {
-            guard let inFlight else { return .exit(code: 128 + signal, message: nil) }
-            let advice = UnknownOutcome.advice(idempotencyKey: inFlight.idempotencyKey, account: inFlight.account)
-            return .exit(code: CLIError.outcomeUnknown, message: advice)
+            guard let inFlightAdvice else { return .exit(code: 128 + signal, message: nil) }
+            return .exit(code: CLIError.outcomeUnknown, message: inFlightAdvice)
         }
         self.signal = signal
         return .cancel
@@ -64,12 +64,18 @@ struct InterruptionState: Sendable {
     mutating func answered() { question = nil }
 
     /// A keyed call made under its idempotency key for its account starts (or, with nil, ended).
-    mutating func keyedCall(_ call: (idempotencyKey: String, account: String)?) { inFlight = call }
+    mutating func keyedCall(_ call: (idempotencyKey: String, account: String)?) {
+        inFlightAdvice = call.map { UnknownOutcome.advice(idempotencyKey: $0.idempotencyKey, account: $0.account) }
+    }
 
-    /// The keyed call ended: no longer in flight, unless it left its outcome open — then its advice stays for a
-    /// second signal until the process exits (the command prints it only after its client has closed).
+    /// A call that changes something without a key starts: `advice` says what a rerun of it would do
+    /// (``UnknownOutcome/Unkeyed``).
+    mutating func unkeyedChange(advice: String) { inFlightAdvice = advice }
+
+    /// The call ended: no longer in flight, unless it left its outcome open — then its advice stays for a second
+    /// signal until the process exits (the command prints it only after its client has closed).
     mutating func keyedCallEnded(leavingOutcomeOpen open: Bool) {
-        if !open { inFlight = nil }
+        if !open { inFlightAdvice = nil }
     }
 }
 
@@ -121,7 +127,20 @@ final class Interruption: Sendable {
     /// reading: a second Ctrl-C meanwhile exited 130, "nothing sent", with no advice (a client review), and a wrapper
     /// rerunning on 130 could buy again under a new key.
     func keyedCall<T: Sendable>(_ key: String, account: String, _ call: () async throws -> T) async throws -> T {
-        state.withLock { $0.keyedCall((idempotencyKey: key, account: account)) }
+        try await changing({ $0.keyedCall((idempotencyKey: key, account: account)) }, call)
+    }
+
+    /// Runs `call`, a call that changes something without an idempotency key (a trunk, an account, an API key): a
+    /// second signal while it runs, or after it failed with its outcome open, prints `advice` — what a rerun would do
+    /// — and exits 10. It exited 130, which says nothing was sent, with a trunk or key perhaps made.
+    func unkeyedChange<T: Sendable>(advice: String, _ call: () async throws -> T) async throws -> T {
+        try await changing({ $0.unkeyedChange(advice: advice) }, call)
+    }
+
+    private func changing<T: Sendable>(
+        _ start: (inout InterruptionState) -> Void, _ call: () async throws -> T
+    ) async throws -> T {
+        state.withLock { start(&$0) }
         do {
             let result = try await call()
             state.withLock { $0.keyedCallEnded(leavingOutcomeOpen: false) }

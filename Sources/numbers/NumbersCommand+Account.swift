@@ -451,7 +451,7 @@ struct Accounts: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
-                let response = try await global.withClient {
+                let response = try await global.withClient(unkeyedAdvice: UnknownOutcome.Unkeyed.lookFirst) {
                     try await $0.createAccount(CreateAccountRequest(name: name, currency: currency))
                 }
                 try global.output(response) {
@@ -552,7 +552,7 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
-                let response = try await global.withClient {
+                let response = try await global.withClient(unkeyedAdvice: UnknownOutcome.Unkeyed.lookFirst) {
                     try await $0.createApiKey(
                         CreateApiKeyRequest(
                             accountId: scope == .admin ? "" : global.accountId, scope: scope.api, name: name))

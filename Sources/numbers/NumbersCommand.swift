@@ -256,24 +256,27 @@ struct GlobalOptions: ParsableArguments {
 
     /// Runs `body` with a client; RPC errors become one clear line on stderr and an exit code by class. A keyed
     /// call inside runs under `UnknownOutcome.advising`, which adds how to rerun it when its outcome is open; a call
-    /// without a key whose outcome is open gets `unkeyedAdvice`, what a rerun of that command would do
-    /// (`UnknownOutcome.Unkeyed`: look first unless a rerun settles it). A CA, client certificate or key file the
-    /// client cannot make its TLS context of is one line too, with its documented exit code (`unusableTLSFiles`).
+    /// that changes something without a key passes `unkeyedAdvice`, what a rerun of that command would do
+    /// (`UnknownOutcome.Unkeyed`: look first unless a rerun settles it), printed when its outcome is open — also by a
+    /// second signal while it runs (`Interruption.unkeyedChange`); nil for reads. A CA, client certificate or key file
+    /// the client cannot make its TLS context of is one line too, with its documented exit code (`unusableTLSFiles`).
     /// `needsKey` false: the call works without an API key (HealthCheck), so none is no usage error.
     func withClient<T: Sendable>(
-        needsKey: Bool = true, unkeyedAdvice: String = UnknownOutcome.Unkeyed.lookFirst,
-        _ body: (NumbersClient) async throws -> T
+        needsKey: Bool = true, unkeyedAdvice: String? = nil, _ body: (NumbersClient) async throws -> T
     ) async throws -> T {
         let configuration = try clientConfiguration(needsKey: needsKey)
         do {
-            return try await withNumbersClient(configuration, body)
+            guard let unkeyedAdvice else { return try await withNumbersClient(configuration, body) }
+            return try await Interruption.shared.unkeyedChange(advice: unkeyedAdvice) {
+                try await withNumbersClient(configuration, body)
+            }
         } catch let error as TLSError {
             // Only making the client throws one: a connection's TLS failure reaches here as CONNECT_FAILED.
             throw Self.unusableTLSFiles(error, trustRoots: configuration.trustRoots)
         } catch let error as RPCError {
             var message = "error: \(error)"
             // A keyed call's advice (its key) was added inside.
-            if error.details["outcome"] == "unknown", error.details["idempotencyKey"] == nil {
+            if error.details["outcome"] == "unknown", error.details["idempotencyKey"] == nil, let unkeyedAdvice {
                 message += "\n" + unkeyedAdvice
             }
             // Refused by the client library, unsent: which flag to leave out, or to upgrade numberd.

@@ -70,6 +70,23 @@ struct InterruptionTests {
         #expect(!run.stderr.contains("outcome is unknown"), "\(run.stderr)")
     }
 
+    @Test("an unkeyed change interrupted after it was sent: exit 10 and what a rerun would do, no key")
+    func unkeyedChangeInterrupted() async throws {
+        let (run, key) = try await Self.interrupt(["trunks", "create", "--name", "pbx"], with: SIGINT) { received in
+            var router = RPCRouter()
+            router.register(NumbersMethods.createTrunk) { _, context in
+                received.record(context)
+                try await Task.sleep(for: .seconds(60))
+                return CreateTrunkResponse()
+            }
+            return router
+        }
+        #expect(key == "", "the server received the creation, without a key")
+        #expect(run.status == CLIError.outcomeUnknown, "\(run)")
+        #expect(run.stderr.contains("the trunk may have been created"), "\(run.stderr)")
+        #expect(!run.stderr.contains("--idempotency-key"), "\(run.stderr)")
+    }
+
     @Test("started under nohup (SIGHUP ignored): a hang-up does not cancel the call, which ends as answered")
     func hangUpIgnoredUnderNohup() async throws {
         let received = UnknownOutcomeTests.ReceivedKeys()
@@ -199,6 +216,17 @@ struct InterruptionTests {
         #expect(unkeyed.received(SIGTERM) == .cancel)
         #expect(unkeyed.received(SIGINT) == .exit(code: 130, message: nil))
         #expect(unkeyed.exitCode(commandStatus: 1) == 143, "the first signal decides the run's status")
+
+        // A change without a key (a trunk, an account, an API key): a second signal says what a rerun would do, and
+        // exits 10 — 130 said nothing was sent, with a trunk perhaps made at Twilio.
+        var change = InterruptionState()
+        change.unkeyedChange(advice: UnknownOutcome.Unkeyed.trunkCreate)
+        #expect(change.received(SIGINT) == .cancel)
+        #expect(
+            change.received(SIGINT) == .exit(code: CLIError.outcomeUnknown, message: UnknownOutcome.Unkeyed.trunkCreate)
+        )
+        change.keyedCallEnded(leavingOutcomeOpen: false)
+        #expect(change.received(SIGINT) == .exit(code: 130, message: nil), "ended with a known outcome: nothing open")
 
         var hungUp = InterruptionState()
         #expect(hungUp.received(SIGHUP) == .cancel)
