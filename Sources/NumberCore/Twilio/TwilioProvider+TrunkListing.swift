@@ -42,12 +42,20 @@ extension TwilioProvider {
         enum CodingKeys: String, CodingKey { case phoneNumbers = "phone_numbers" }
     }
 
+    /// The largest page of a trunk's numbers asked for: a trunking PhoneNumber is about 1.3 KB of JSON (Twilio's
+    /// OpenAPI example; more with long voice or SMS URLs), so a page of Twilio's largest, 1000, could pass the 1 MiB
+    /// answer limit (`http.limits.responseBodyLengthMax`) and fail as too large; 250 stays far under it, as the
+    /// audit's listing page does (``TwilioConfiguration/Limits/listPageSize``). numberd asks for 21, to show 20.
+    public static let trunkNumbersPageMax = 250
+
     /// `GET https://trunking.twilio.com/v1/Trunks/{Sid}/PhoneNumbers?PageSize=max`, one page: the first `max` numbers
-    /// Twilio routes to the trunk (their SIDs and numbers checked). `max` is 1...1000, Twilio's page sizes.
+    /// Twilio routes to the trunk (their SIDs and numbers checked). `max` is 1...``trunkNumbersPageMax``.
     public func phoneNumbers(onTrunk trunkSid: String, max: Int) async throws -> [String] {
         try TwilioValidation.requireSid(trunkSid, prefix: "TK", field: "trunk SID")
-        guard (1...1000).contains(max) else {
-            throw ProviderError(.invalidArgument, message: "a page of a trunk's numbers holds 1 to 1000 of them")
+        guard (1...Self.trunkNumbersPageMax).contains(max) else {
+            throw ProviderError(
+                .invalidArgument,
+                message: "a page of a trunk's numbers holds 1 to \(Self.trunkNumbersPageMax) of them")
         }
         let operation = "list the numbers of trunk \(trunkSid)"
         let url = Self.withQuery(

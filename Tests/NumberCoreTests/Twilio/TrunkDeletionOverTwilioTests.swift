@@ -35,6 +35,8 @@ struct TrunkDeletionOverTwilioTests {
             _ = try await Self.routed(twilio, count: 1, to: other)
             let listed = try await twilio.provider.phoneNumbers(onTrunk: sid, max: 20)
             #expect(Set(listed) == Set(numbers) && listed.count == 3, "\(listed)")
+            let largest = try await twilio.provider.phoneNumbers(onTrunk: sid, max: TwilioProvider.trunkNumbersPageMax)
+            #expect(Set(largest) == Set(numbers), "the largest page asked for is accepted")
             // One page of `max`, asked for as Twilio's PageSize.
             twilio.engine.clearRequestLog()
             let two = try await twilio.provider.phoneNumbers(onTrunk: sid, max: 2)
@@ -53,7 +55,7 @@ struct TrunkDeletionOverTwilioTests {
             await expectProviderError(.invalidArgument) {
                 try await twilio.provider.phoneNumbers(onTrunk: "TK../Trunks", max: 20)
             }
-            for size in [0, 1_001] {
+            for size in [0, TwilioProvider.trunkNumbersPageMax + 1] {
                 await expectProviderError(.invalidArgument) {
                     try await twilio.provider.phoneNumbers(onTrunk: sid, max: size)
                 }
