@@ -109,6 +109,7 @@ public struct BackupRestore: Sendable {
             locks.append(try lock(staging, files))
             files.close(try files.open(staging + "/" + Self.copyMarker, mode: .createNew))
             try copyStore(source, to: staging, files)
+            CrashPoint.afterRestoreCopy.hit()
             state = try await verified(staging)
             // Unmarked before the swap: after an exchange the old store carries this name until it is renamed
             // `store.replaced-<time>`, and a restore killed in between must leave it for the operator, not a cleanup.

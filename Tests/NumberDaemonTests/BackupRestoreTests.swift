@@ -272,7 +272,7 @@ struct BackupRestoreTests {
         let directory = Self.temporary("killed")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let (backup, accountId) = try await Self.backedUp(directory)
-        // A FIFO named as a segment in the backup: copying it blocks (no writer), so the restore is caught mid-copy.
+        // A FIFO named as a segment in the backup is no store file: left out (its copy used to block, no writer).
         let fifo = backup + "/store/" + JournalLayout.segmentName(firstSeq: 999_999_999)
         // What else bears a copy's name: the old store for a moment after the swap, which has no marker and stays.
         let unmarked = "store.restore-19700101T000000Z"
@@ -288,27 +288,42 @@ struct BackupRestoreTests {
             child.arguments = ["restore", backup, "--data-dir", directory]
             child.standardOutput = FileHandle.nullDevice
             child.standardError = FileHandle.nullDevice
+            // Stopped once its copy is made: alive, its copy locked.
+            child.environment = ProcessInfo.processInfo.environment.merging([
+                CrashPoint.environmentVariable: CrashPoint.afterRestoreCopy.rawValue + CrashPoint.stopSuffix
+            ]) { $1 }
             try child.run()
             let deadline = ContinuousClock.now + .seconds(60)
-            while marked() == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-            #expect(copies().count == 2, "\(copies())")
+            while !Self.isStopped(child.processIdentifier), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(Self.isStopped(child.processIdentifier), "the restore did not reach its copy")
+            #expect(copies().count == 2 && marked() == 1, "\(copies())")
             // A live restore's copy is locked: no cleanup takes it.
             #expect(BackupRestore.removeLeftovers(of: DataDirectory(root: directory)).isEmpty)
             child.send(SIGKILL)
             _ = await ChildExit.wait(child, timeout: .seconds(60))
             #expect(copies().count == 2 && marked() == 1, "the killed restore left its copy: \(copies())")
-            try FileManager.default.removeItem(atPath: fifo)
             if round == 0 {
                 // numberd's start removes it; the store is as it was.
                 #expect(try await Self.balance(directory, accountId) == 10_500)
             } else {
-                // So does the next restore, which then puts the backup in place.
+                // So does the next restore, which then puts the backup in place (the FIFO left out).
                 let report = try await BackupRestore(backup: backup, into: DataDirectory(root: directory)).run()
                 #expect(report.accounts == 1)
                 #expect(try await Self.balance(directory, accountId) == 10_000)
             }
             #expect(copies() == [unmarked], "\(copies())")
+            try FileManager.default.removeItem(atPath: fifo)
         }
+    }
+
+    /// Whether process `pid` is stopped (`T` in `/proc/<pid>/stat`, after the command's parenthesised name).
+    static func isStopped(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first == "T"
     }
 
     @Test(
