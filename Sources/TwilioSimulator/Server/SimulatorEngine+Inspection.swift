@@ -39,7 +39,7 @@ extension SimulatorEngine {
     /// Another Twilio account buys `phoneNumber` (not one this account owns): searches stop offering it and a
     /// purchase of it answers 400/21422 — the race between a search and a purchase (twilio-api.md §8.1).
     public func sellElsewhere(_ phoneNumber: String) {
-        withState { $0.sellElsewhere(phoneNumber) }
+        sellElsewhereDurably(phoneNumber)
     }
 
     /// The first `limit` unowned numbers of a country and type, in search order (what an unfiltered search shows).

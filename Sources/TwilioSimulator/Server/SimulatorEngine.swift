@@ -102,6 +102,23 @@ public final class SimulatorEngine: Sendable {
         state.withLock { body(&$0) }
     }
 
+    /// ``SimulatorState/sellElsewhere(_:)`` with its journal line written and synced, as a request's change is (a
+    /// line that cannot be written undoes it).
+    func sellElsewhereDurably(_ phoneNumber: String) {
+        let written: Int? = state.withLock { state in
+            state.sellElsewhere(phoneNumber)
+            let change = state.takeChange()
+            guard let journal, !change.isEmpty else { return nil }
+            do {
+                return try journal.append(change, madeOn: state)
+            } catch {
+                state.undo(change)
+                return nil
+            }
+        }
+        if let written { try? journal?.waitDurable(through: written) }
+    }
+
     /// Decides the faults for a request before it is handled (the transport applies the delay first). A request the
     /// account's credentials do not authorize meets none, and uses up no rule's `times`: it is routed and refused
     /// (401/20003), as Twilio authenticates a request before anything else happens to it.

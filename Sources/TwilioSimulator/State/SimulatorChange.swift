@@ -9,11 +9,13 @@ struct SimulatorChange: Sendable {
     var numbers: Set<String> = []
     /// TK SIDs created, updated or deleted.
     var trunks: Set<String> = []
+    /// E.164 numbers another account bought (``SimulatorState/sellElsewhere(_:)``).
+    var soldElsewhere: Set<String> = []
     /// A SID was issued: the SID generator and the creation counter moved.
     var issued = false
     /// Inverse steps, oldest first.
     var undo: [@Sendable (inout SimulatorState) -> Void] = []
 
     /// True when nothing durable changed: no journal line is needed.
-    var isEmpty: Bool { numbers.isEmpty && trunks.isEmpty && !issued }
+    var isEmpty: Bool { numbers.isEmpty && trunks.isEmpty && soldElsewhere.isEmpty && !issued }
 }

@@ -36,6 +36,8 @@ final class SimulatorJournal: Sendable {
         var trunks: [SimulatorStateFile.Entry<Trunk>] = []
         /// TK SIDs deleted.
         var deletedTrunks: [String] = []
+        /// E.164 numbers another account bought (absent from lines written before they were kept: none).
+        var soldElsewhere: [String]?
 
         init(seq: Int, sidGenerator: UInt64, lastCreation: Int) {
             self.seq = seq
@@ -547,6 +549,7 @@ extension SimulatorStateFile {
     struct Replay {
         var numbers: [String: Entry<IncomingNumber>] = [:]
         var trunks: [String: Entry<Trunk>] = [:]
+        var soldElsewhere: Set<String>
         var sidGenerator: UInt64
         var sequence: Int
         var journalSequence: Int
@@ -554,6 +557,7 @@ extension SimulatorStateFile {
         init(_ contents: Contents) {
             for entry in contents.numbers { numbers[entry.value.sid] = entry }
             for entry in contents.trunks { trunks[entry.value.sid] = entry }
+            soldElsewhere = Set(contents.soldElsewhere ?? [])
             sidGenerator = contents.sidGenerator
             sequence = contents.sequence
             journalSequence = contents.journalSequence ?? 0
@@ -564,6 +568,7 @@ extension SimulatorStateFile {
             for sid in record.releasedNumbers { numbers[sid] = nil }
             for entry in record.trunks { trunks[entry.value.sid] = entry }
             for sid in record.deletedTrunks { trunks[sid] = nil }
+            soldElsewhere.formUnion(record.soldElsewhere ?? [])
             sidGenerator = record.sidGenerator
             sequence = record.lastCreation
             journalSequence = record.seq
@@ -574,7 +579,8 @@ extension SimulatorStateFile {
             Contents(
                 version: SimulatorStateFile.version, seed: seed, sidGenerator: sidGenerator, sequence: sequence,
                 numbers: numbers.values.sorted { $0.sequence < $1.sequence },
-                trunks: trunks.values.sorted { $0.sequence < $1.sequence }, journalSequence: journalSequence)
+                trunks: trunks.values.sorted { $0.sequence < $1.sequence }, journalSequence: journalSequence,
+                soldElsewhere: soldElsewhere.sorted())
         }
     }
 }

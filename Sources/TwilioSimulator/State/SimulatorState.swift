@@ -8,8 +8,9 @@ public struct SimulatorState: Sendable {
     /// E.164 numbers currently owned (absent from search).
     public private(set) var sold: Set<String> = []
     /// E.164 numbers another Twilio account bought (``sellElsewhere(_:)``): gone from search, and a purchase of one
-    /// answers 400/21422, as Twilio does for a number bought between a search and a purchase (twilio-api.md §8.1). In
-    /// memory only, like `hiddenUntil`: another account's numbers are not this account's state.
+    /// answers 400/21422, as Twilio does for a number bought between a search and a purchase (twilio-api.md §8.1).
+    /// Kept on disk with the account's state: Twilio does not offer a number again because the simulator restarted (a
+    /// restart used to put it back on sale, and a retried purchase then bought it).
     public private(set) var soldElsewhere: Set<String> = []
     /// Owned numbers by PN SID.
     public private(set) var owned: [String: IncomingNumber] = [:]
@@ -87,7 +88,10 @@ public struct SimulatorState: Sendable {
     /// Another Twilio account buys `phoneNumber` (nothing happens to one this account owns): searches stop offering
     /// it and a purchase of it answers 400/21422.
     mutating func sellElsewhere(_ phoneNumber: String) {
-        guard !sold.contains(phoneNumber), inventory.lookup(phoneNumber) != nil else { return }
+        guard !sold.contains(phoneNumber), !soldElsewhere.contains(phoneNumber), inventory.lookup(phoneNumber) != nil
+        else { return }
+        remember { $0.soldElsewhere.remove(phoneNumber) }
+        if tracksChanges { pendingChange.soldElsewhere.insert(phoneNumber) }
         soldElsewhere.insert(phoneNumber)
     }
 
@@ -412,7 +416,7 @@ public struct SimulatorState: Sendable {
             version: SimulatorStateFile.version, seed: seed, sidGenerator: sidGenerator.state, sequence: nextSequence,
             numbers: ownedInOrder.map { .init(sequence: numberSequence[$0.sid] ?? 0, value: $0) },
             trunks: trunksInOrder.map { .init(sequence: trunkSequence[$0.sid] ?? 0, value: $0) },
-            journalSequence: journalSequence)
+            journalSequence: journalSequence, soldElsewhere: soldElsewhere.sorted())
     }
 
     /// The journal record of `change` (made on this state, which is now after it): the post-change values of what it
@@ -434,6 +438,7 @@ public struct SimulatorState: Sendable {
                 record.deletedTrunks.append(sid)
             }
         }
+        if !change.soldElsewhere.isEmpty { record.soldElsewhere = change.soldElsewhere.sorted() }
         return record
     }
 
@@ -451,6 +456,7 @@ public struct SimulatorState: Sendable {
             trunks[entry.value.sid] = entry.value
             trunkSequence[entry.value.sid] = entry.sequence
         }
+        soldElsewhere = Set(contents.soldElsewhere ?? [])
         sidGenerator = SeededGenerator(seed: contents.sidGenerator)
         nextSequence = contents.sequence
     }

@@ -14,6 +14,8 @@ import Foundation
 /// running it is compacted when it reaches `stateJournalBytesMax` or `stateJournalRecordsMax` (one bound later after
 /// a compaction that could not be written).
 ///
+/// Kept too: the numbers another account bought (the `taken` fault), which Twilio would not offer again.
+///
 /// Not kept: the request log, the purchase/release counters (they count from the process's start) and the creation
 /// order of released numbers, so a page token anchored at a number released before the restart is refused (21481)
 /// like any unknown token.
@@ -52,6 +54,9 @@ public struct SimulatorStateFile: Sendable {
         var trunks: [Entry<Trunk>]
         /// The last journal record included (absent in version 1, which had no journal: 0).
         var journalSequence: Int?
+        /// E.164 numbers another account bought (absent from files written before they were kept: none). An older
+        /// simulator ignores it and offers them again, as it did.
+        var soldElsewhere: [String]?
     }
 
     struct Entry<Value: Codable & Equatable & Sendable>: Codable, Equatable, Sendable {

@@ -92,6 +92,32 @@ import Testing
         #expect(third.trunks.isEmpty)
     }
 
+    /// A number another account bought (the `taken` fault, or the inspection call) stays gone after a restart — from
+    /// the journal's line, then from the snapshot the next start compacts it into — as Twilio would not offer it
+    /// again; a restart used to put it back on sale, and a purchase retried after it bought it.
+    @Test func aNumberSoldElsewhereStaysSoldAcrossRestarts() throws {
+        var faulty = configuration()
+        faulty.faults = [try FaultRule.parse("buyNumber:taken:1:1")]
+        let first = try SimulatorEngine(configuration: faulty)
+        let numbers = first.availableNumbers(country: "US", type: .local, limit: 2).map(\.phoneNumber)
+        let taken = try send(
+            first, "POST", api(first) + "/IncomingPhoneNumbers.json", form: [("PhoneNumber", numbers[0])])
+        #expect(taken.status == 400 && taken.json["code"] as? Int == 21422, "\(taken)")
+        first.sellElsewhere(numbers[1])
+        #expect(!first.isAvailable(numbers[0]) && !first.isAvailable(numbers[1]))
+
+        for _ in 0..<2 {
+            let next = try SimulatorEngine(configuration: configuration())
+            #expect(!next.isAvailable(numbers[0]) && !next.isAvailable(numbers[1]))
+            #expect(
+                !next.availableNumbers(country: "US", type: .local, limit: 5).map(\.phoneNumber).contains(numbers[0]))
+            let again = try send(
+                next, "POST", api(next) + "/IncomingPhoneNumbers.json", form: [("PhoneNumber", numbers[0])])
+            #expect(again.status == 400 && again.json["code"] as? Int == 21422, "\(again)")
+            #expect(next.ownedNumbers.isEmpty)
+        }
+    }
+
     /// Owned numbers keep their creation order through releases (more than half of them, so the order kept for
     /// lists drops them) and through a restart, which rebuilds that order from the snapshot and journal; a number
     /// bought again after its release, and one bought after the restart, come last.
