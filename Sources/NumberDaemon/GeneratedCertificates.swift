@@ -9,8 +9,11 @@ import NumberTLS
 /// issued by the CA, not matching its key, or unreadable (a file missing, truncated, not PEM). A CA that is unreadable,
 /// expired or near its end is replaced with the whole set (clients must then trust the new `ca.pem`); only at start,
 /// where nothing is being served from it yet. While serving, a missing or unreadable CA throws (the periodic check
-/// logs it) and nothing is written; one near its end is reported in ``Check/authorityProblem``. Call it only with the
-/// data directory's lock held (the store's), so two numberd starting at once cannot mix the files of two CAs.
+/// logs it) and nothing is written; one near its end is reported in ``Check/authorityProblem``. A sound `ca.pem` whose
+/// key is missing or encrypted (moved offline) is kept, with the server certificate it issued, while that one is
+/// valid and the key is not needed (``authorityKeyNeeded``), reported in ``Check/authorityProblem`` at every check.
+/// Call it only with the data directory's lock held (the store's), so two numberd starting at once cannot mix the
+/// files of two CAs.
 ///
 /// A renewal that cannot be written (a full disk) of material that is still valid — a certificate or CA only within
 /// the renewal window, its pair on disk matching — keeps it, reported in ``Check/renewalFailure``: a restart on a full
@@ -21,6 +24,11 @@ struct GeneratedCertificates: Sendable {
     let directory: DataDirectory
     /// How long before its end a certificate is replaced.
     let renewalWindowSeconds: Int64
+    /// Whether the CA's key must be at hand for what this numberd issues at every start: the in-process simulator's
+    /// certificate. Without that, a CA whose key is missing or encrypted (moved offline by an operator) is kept while
+    /// the server certificate it issued is still valid, with a warning at every check, instead of being replaced by a
+    /// new CA that no client trusts.
+    var authorityKeyNeeded = true
 
     /// What a check did.
     enum Action: Sendable, Hashable {
@@ -66,6 +74,16 @@ struct GeneratedCertificates: Sendable {
                         + Self.restartAdvice)
             }
             return try regenerate(action: .created, reason: nil)
+        case .keyUnusable(let certificatePEM, let summary, let reason):
+            if !authorityKeyNeeded, let kept = keptWithoutKey(certificatePEM, summary, reason, nowSeconds: nowSeconds) {
+                return kept
+            }
+            guard mayRegenerateAuthority else {
+                throw TLSError(
+                    code: .certificateTooling,
+                    message: "the local CA's key \(reason), and the server certificate needs it: " + Self.restartAdvice)
+            }
+            return try regenerate(action: .regeneratedAuthority, reason: "the local CA's key " + reason)
         case .unusable(let reason):
             guard mayRegenerateAuthority else {
                 throw TLSError(
@@ -128,6 +146,8 @@ struct GeneratedCertificates: Sendable {
     private enum LoadedAuthority {
         case missing
         case unusable(String)
+        /// `ca.pem` is sound, its key missing or encrypted (why, in words).
+        case keyUnusable(certificatePEM: String, CertificateSummary, String)
         case usable(CertificateAuthority, CertificateSummary, due: String?)
     }
 
@@ -142,10 +162,45 @@ struct GeneratedCertificates: Sendable {
             authority = try directory.authority()
             summary = try CertificateSummary(certificatePEM: authority.certificatePEM)
         } catch {
+            // A sound ca.pem whose key is gone or encrypted: the operator's doing, not a crash's (a crash between a
+            // regeneration's renames leaves a key that does not match, or no server certificate the CA issued).
+            if let certificatePEM = try? String(contentsOfFile: directory.caCertificate, encoding: .utf8),
+                let summary = try? CertificateSummary(certificatePEM: certificatePEM)
+            {
+                if !manager.fileExists(atPath: directory.caKey) {
+                    return .keyUnusable(certificatePEM: certificatePEM, summary, "(\(directory.caKey)) is missing")
+                }
+                if let key = try? String(contentsOfFile: directory.caKey, encoding: .utf8), key.contains("ENCRYPTED") {
+                    return .keyUnusable(certificatePEM: certificatePEM, summary, "(\(directory.caKey)) is encrypted")
+                }
+            }
             return .unusable("is unreadable (\(error))")
         }
         let due = Self.timeProblem(summary, nowSeconds: nowSeconds, windowSeconds: renewalWindowSeconds)
         return .usable(authority, summary, due: due)
+    }
+
+    /// The server pair kept while the CA's key `reason` (missing, encrypted): when the CA is still valid and the pair
+    /// on disk is the CA's, matching and valid now, with the problem said at every check; nil when it cannot serve.
+    private func keptWithoutKey(
+        _ authorityPEM: String, _ authority: CertificateSummary, _ reason: String, nowSeconds: Int64
+    ) -> Check? {
+        guard Self.timeProblem(authority, nowSeconds: nowSeconds, windowSeconds: 0) == nil,
+            let certificatePEM = try? String(contentsOfFile: directory.serverCertificate, encoding: .utf8),
+            let privateKeyPEM = try? String(contentsOfFile: directory.serverKey, encoding: .utf8),
+            let server = try? CertificateSummary(certificatePEM: certificatePEM),
+            (try? CertificateAuthority.checkIssued(
+                certificatePEM: certificatePEM, privateKeyPEM: privateKeyPEM, by: authorityPEM)) != nil,
+            Self.timeProblem(server, nowSeconds: nowSeconds, windowSeconds: 0) == nil
+        else { return nil }
+        let due = Self.timeProblem(server, nowSeconds: nowSeconds, windowSeconds: renewalWindowSeconds)
+        return Check(
+            action: .kept,
+            authorityProblem: "the local CA's key \(reason): the server certificate it issued (ending "
+                + "\(Self.timestamp(server.notAfterSeconds))\(due == nil ? "" : ", due for renewal now")) cannot be "
+                + "renewed; put the key back before then, or remove ca.pem too and restart to have a new CA made "
+                + "(clients must then trust the new ca.pem)",
+            server: server, authority: authority)
     }
 
     private func ensureServer(

@@ -113,8 +113,10 @@ final class ServerCertificates: Sendable {
         _ configuration: NumberdConfiguration, _ directory: DataDirectory, nowSeconds: Int64, logger: Logger,
         uptime: @escaping @Sendable () -> Int64 = ServerCertificates.monotonicSeconds
     ) throws -> ServerCertificates {
-        let generated = GeneratedCertificates(
+        var generated = GeneratedCertificates(
             directory: directory, renewalWindowSeconds: NumberdConfiguration.certificateRenewalWindowSeconds)
+        // The in-process simulator's certificate is issued from the CA at every start.
+        if case .simulator = configuration.provider {} else { generated.authorityKeyNeeded = false }
         let source: Source
         if let files = configuration.tlsCertificate {
             source = .operatorFiles(chain: files.chain)

@@ -344,6 +344,68 @@ struct CertificateRenewalTests {
         #expect(certificates.context.current.certificate?.serialNumberHex == served.serialNumberHex)
     }
 
+    /// A TLS review: a start whose `ca.pem` was sound but whose key was missing or encrypted (an operator moving the
+    /// CA key offline) replaced the whole set, and every client trusting the old `ca.pem` was refused.
+    @Test(
+        "a CA whose key is missing or encrypted keeps serving the valid certificate it issued, said at every check",
+        arguments: [false, true])
+    func authorityKeyMovedOffline(encrypted: Bool) throws {
+        let seeded = try Seeded()
+        defer { seeded.remove() }
+        let layout = seeded.layout
+        if encrypted {
+            try "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n".write(
+                toFile: layout.caKey, atomically: true, encoding: .utf8)
+        } else {
+            try FileManager.default.removeItem(atPath: layout.caKey)
+        }
+        let before = try [layout.caCertificate, layout.serverCertificate, layout.serverKey].map {
+            try Data(contentsOf: URL(fileURLWithPath: $0))
+        }
+        var configuration = NumberdConfiguration(dataDirectory: seeded.root)
+        configuration.provider = .twilio(
+            try TwilioCredentials.authToken(accountSid: "AC" + String(repeating: "5", count: 32), authToken: "token"))
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "certs") { _ in CapturingLogHandler(lines: lines) }
+        let now = Int64(Date().timeIntervalSince1970)
+        let certificates = try ServerCertificates.start(configuration, layout, nowSeconds: now, logger: logger)
+        _ = try certificates.check(nowSeconds: now + 3600)
+        let after = try [layout.caCertificate, layout.serverCertificate, layout.serverKey].map {
+            try Data(contentsOf: URL(fileURLWithPath: $0))
+        }
+        #expect(after == before, "nothing replaced")
+        #expect(
+            certificates.context.current.certificate?.serialNumberHex
+                == (try? CertificateSummary(
+                    certificatePEM: String(decoding: before[1], as: UTF8.self)))?.serialNumberHex)
+        let warnings = lines.all.filter { $0.message == "the local CA has a problem" }
+        #expect(warnings.count == 2, "at start and at the check: \(lines.all)")
+        let problem = warnings.first?.metadata["problem"] ?? ""
+        #expect(problem.contains(encrypted ? "is encrypted" : "is missing") && problem.contains("put the key back"))
+        #expect(warnings.allSatisfy { $0.level == .warning })
+    }
+
+    @Test(
+        "a CA without its key is still replaced when its certificate cannot serve, or the simulator needs the key",
+        arguments: [false, true])
+    func authorityKeyMissingAndNeeded(simulator: Bool) throws {
+        let seeded = try Seeded(server: simulator ? .leafDefaults : .expired)
+        defer { seeded.remove() }
+        let layout = seeded.layout
+        try FileManager.default.removeItem(atPath: layout.caKey)
+        let oldCA = try String(contentsOfFile: layout.caCertificate, encoding: .utf8)
+        var configuration = NumberdConfiguration(dataDirectory: seeded.root)
+        if !simulator {
+            configuration.provider = .twilio(
+                try TwilioCredentials.authToken(
+                    accountSid: "AC" + String(repeating: "5", count: 32), authToken: "token"))
+        }
+        let now = Int64(Date().timeIntervalSince1970)
+        _ = try ServerCertificates.start(configuration, layout, nowSeconds: now, logger: quietLogger)
+        #expect(try String(contentsOfFile: layout.caCertificate, encoding: .utf8) != oldCA, "a new CA")
+        #expect(FileManager.default.fileExists(atPath: layout.caKey))
+    }
+
     /// OpenSSL keeps the keys that encrypt session tickets for a context's life; numberd's context used to live as
     /// long as its certificate (months), so one key protected every TLS 1.2 session ticket it issued.
     @Test("a context older than the ticket key lifetime is replaced at the next check, with the same certificate")

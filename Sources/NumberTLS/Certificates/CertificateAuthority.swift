@@ -76,7 +76,13 @@ public struct CertificateAuthority: Sendable, Hashable {
     /// Validity dates are not checked here (see ``CertificateSummary``). Throws ``TLSError/Code/certificateTooling``
     /// saying which check failed.
     public func checkIssued(certificatePEM: String, privateKeyPEM: String) throws {
-        let issuer = try X509Builder.parseCertificate(self.certificatePEM)
+        try Self.checkIssued(certificatePEM: certificatePEM, privateKeyPEM: privateKeyPEM, by: self.certificatePEM)
+    }
+
+    /// ``checkIssued(certificatePEM:privateKeyPEM:)`` by the CA certificate `authorityPEM` alone: the CA's private
+    /// key is not needed to check what it issued (a CA whose key was moved offline).
+    public static func checkIssued(certificatePEM: String, privateKeyPEM: String, by authorityPEM: String) throws {
+        let issuer = try X509Builder.parseCertificate(authorityPEM)
         defer { X509_free(issuer) }
         let leaf = try X509Builder.parseCertificate(certificatePEM)
         defer { X509_free(leaf) }
