@@ -241,7 +241,8 @@ struct GeneratedCertificates: Sendable {
     }
 
     private func regenerate(action: Action, reason: String?) throws -> Check {
-        let authority = try CertificateAuthority.generate(commonName: "numberd local CA")
+        // Loopback only: every certificate it issues is for localhost (numberd's own, the in-process simulator's).
+        let authority = try CertificateAuthority.generate(commonName: "numberd local CA", loopbackOnly: true)
         let issued = try authority.issueServerCertificate(commonName: "localhost")
         // Four files, all written and synced before the first replaces the old one: a write that fails (a full disk)
         // leaves the old set whole. A crash (or a failed rename) between two renames leaves a CA whose key does not

@@ -85,6 +85,23 @@ struct CertificateRenewalTests {
         #expect(try Self.mode(seeded.layout.serverKey) == 0o600)
     }
 
+    @Test("a CA numberd generates is loopback only (critical name constraints), and what it issues verifies under it")
+    func generatedAuthorityIsLoopbackOnly() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-ca-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try await withNumberd(dataDirectory: root) { running in
+            try await Self.expectHealthyCall(running.client())
+        }
+        let layout = DataDirectory(root: root)
+        let constraints = try await openssl(["x509", "-noout", "-ext", "nameConstraints", "-in", layout.caCertificate])
+        #expect(constraints.output.contains("critical"), "\(constraints.output)")
+        #expect(
+            constraints.output.contains("DNS:localhost") && constraints.output.contains("IP:127.0.0.0/255.0.0.0"),
+            "\(constraints.output)")
+        let verified = try await openssl(["verify", "-CAfile", layout.caCertificate, layout.serverCertificate])
+        #expect(verified.status == 0, "\(verified.output)")
+    }
+
     @Test("a server certificate far from its end is kept byte for byte")
     func freshCertificateIsKept() async throws {
         let seeded = try Seeded()

@@ -27,15 +27,25 @@ public struct CertificateAuthority: Sendable, Hashable {
         self.privateKeyPEM = privateKeyPEM
     }
 
-    /// Generates a fresh self-signed CA with an EC P-256 key.
+    /// The name constraints of a loopback-only CA: `localhost`, `127.0.0.0/8` and `::1`, the names of every
+    /// certificate numberd generates (``issueServerCertificate(commonName:dnsNames:ipAddresses:validity:)``'s own).
+    static let loopbackNameConstraints =
+        "critical,permitted;DNS:localhost,permitted;IP:127.0.0.0/255.0.0.0,"
+        + "permitted;IP:::1/ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+
+    /// Generates a fresh self-signed CA with an EC P-256 key. `loopbackOnly`: the CA carries critical name
+    /// constraints (``loopbackNameConstraints``), so a certificate it issues for any other name fails verification —
+    /// a `ca.pem` added to a system's trust store, its key then stolen, vouches for no one else's server.
     public static func generate(
-        commonName: String = "numberd local CA", validity: CertificateValidity = .authorityDefaults
+        commonName: String = "numberd local CA", validity: CertificateValidity = .authorityDefaults,
+        loopbackOnly: Bool = false
     ) throws -> CertificateAuthority {
         let key = try X509Builder.generateKey()
         defer { EVP_PKEY_free(key) }
         let builder = try X509Builder(commonName: commonName, publicKey: key, validity: validity)
         try builder.addExtension(NID_basic_constraints, "critical,CA:TRUE,pathlen:0", issuer: nil)
         try builder.addExtension(NID_key_usage, "critical,keyCertSign,cRLSign", issuer: nil)
+        if loopbackOnly { try builder.addExtension(NID_name_constraints, loopbackNameConstraints, issuer: nil) }
         try builder.addExtension(NID_subject_key_identifier, "hash", issuer: nil)
         try builder.addExtension(NID_authority_key_identifier, "keyid:always", issuer: nil)
         try builder.sign(issuer: nil, issuerKey: key)

@@ -70,6 +70,31 @@ struct RefusalInMemoryTests {
         #expect(error.code == .certificateVerificationFailed, "\(error)")
     }
 
+    /// numberd's generated CA is loopback only (name constraints): a `ca.pem` someone added to a system's trust store
+    /// vouches, even with its key stolen, for no server but a local one.
+    @Test(
+        "a loopback-only CA's certificates verify for localhost and loopback addresses, for no other name",
+        arguments: [
+            ("localhost", [String](), true), ("127.0.0.1", [], true), ("::1", [], true),
+            ("billing.example", ["billing.example"], false), ("localhost", ["billing.example"], false),
+        ])
+    func loopbackOnlyAuthority(hostname: String, extraNames: [String], verifies: Bool) throws {
+        let authority = try CertificateAuthority.generate(loopbackOnly: true)
+        let leaf = try authority.issueServerCertificate(dnsNames: extraNames)
+        var client = TLSConfiguration.client(trustRoots: authority.trustRoots)
+        client.applicationProtocols = ["nrpc/1"]
+        var server = TLSConfiguration.server(certificateChain: leaf.certificateChain, privateKey: leaf.privateKey)
+        server.applicationProtocols = ["nrpc/1"]
+        let pair = try InMemoryPair(client: client, server: server, hostname: hostname)
+        try pair.connect()
+        #expect((pair.clientEvents.handshake != nil) == verifies, "\(String(describing: pair.clientEvents.tlsError))")
+        if !verifies {
+            let error = try #require(pair.clientEvents.tlsError)
+            #expect(error.code == .certificateVerificationFailed, "\(error)")
+            #expect("\(error)".contains("subtree violation"), "\(error)")
+        }
+    }
+
     @Test("an empty hostname is a configuration error, never a silent skip", arguments: ["", "[]"])
     func emptyHostname(hostname: String) throws {
         let context = try TLSContext(configuration: pki.clientConfiguration())
