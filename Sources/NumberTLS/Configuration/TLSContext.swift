@@ -1,4 +1,5 @@
 import COpenSSL
+import Synchronization
 
 /// A compiled ``TLSConfiguration``: an OpenSSL `SSL_CTX` built once and shared by every connection.
 ///
@@ -13,6 +14,10 @@ public final class TLSContext: @unchecked Sendable {
     private let alpnWire: ALPNWireList
     /// The certificate this context presents (the chain's leaf), nil when it has none (a client without mTLS).
     public private(set) var certificate: CertificateSummary?
+    /// This context among every one made in the process (never reused, as an address would be): a session stored
+    /// in a ``TLSSessionCache`` is resumed only by connections of the context that verified it.
+    let identity: UInt64 = TLSContext.identities.add(1, ordering: .relaxed).newValue
+    private static let identities = Atomic<UInt64>(0)
 
     /// Compiles `configuration`; throws ``TLSError/Code/invalidConfiguration`` with OpenSSL's reason on failure.
     public init(configuration: TLSConfiguration) throws {

@@ -9,7 +9,10 @@ import Synchronization
 /// observers link connections, and OpenSSL does not resume a ticket twice); each connection stores the fresh
 /// ticket the server sends after its handshake, so a client that reads from its connection always has one. Under
 /// TLS 1.2 a connection that resumed puts its session back when its handshake completes (OpenSSL stores only
-/// sessions of full handshakes there), so every reconnect resumes, not every other one.
+/// sessions of full handshakes there), so every reconnect resumes, not every other one. A session is resumed only by
+/// a connection of the client context that verified it, checking the same server name: a resumption skips the
+/// certificate check, so a cache shared by contexts of other trust roots (or a key naming no host) must not let one
+/// stand in for another's check.
 ///
 /// ```swift
 /// let sessions = TLSSessionCache()
@@ -22,8 +25,15 @@ public final class TLSSessionCache: Sendable {
     private let state: Mutex<State>
 
     private struct State {
-        var sessions: [String: TLSSession] = [:]
+        var sessions: [String: Stored] = [:]
         var order: [String] = []
+    }
+
+    /// A session and what verified it: the client context (its trust roots, its policy) and the server name.
+    private struct Stored {
+        var session: TLSSession
+        var context: UInt64
+        var hostname: String
     }
 
     /// Creates an empty cache holding up to `entriesMax` servers.
@@ -51,20 +61,26 @@ public final class TLSSessionCache: Sendable {
         }
     }
 
-    /// Removes and returns the session stored for `key`.
-    func takeSession(for key: String) -> TLSSession? {
+    /// Removes and returns the session stored for the sink's key, when the sink's context verified it for the same
+    /// server name: a session resumes without the certificate being checked again, so one a context trusting another
+    /// CA (or checking another name) verified must not stand in for this one's check. Another's is left in place.
+    func takeSession(for sink: TLSSessionSink) -> TLSSession? {
         state.withLock { state in
-            guard let session = state.sessions.removeValue(forKey: key) else {
-                return nil
-            }
-            state.order.removeAll { $0 == key }
-            return session
+            guard let stored = state.sessions[sink.key], stored.context == sink.context,
+                stored.hostname == sink.hostname
+            else { return nil }
+            state.sessions[sink.key] = nil
+            state.order.removeAll { $0 == sink.key }
+            return stored.session
         }
     }
 
-    func store(_ session: TLSSession, for key: String) {
+    /// Stores `session`, verified by the sink's context for its server name, under the sink's key.
+    func store(_ session: TLSSession, from sink: TLSSessionSink) {
+        let stored = Stored(session: session, context: sink.context, hostname: sink.hostname)
+        let key = sink.key
         state.withLock { state in
-            if state.sessions.updateValue(session, forKey: key) == nil {
+            if state.sessions.updateValue(stored, forKey: key) == nil {
                 state.order.append(key)
             }
             while state.order.count > entriesMax {
@@ -84,7 +100,7 @@ public final class TLSSessionCache: Sendable {
         guard SSL_SESSION_is_resumable(session) == 1 else {
             return 0
         }
-        sink.cache.store(TLSSession(session), for: sink.key)
+        sink.cache.store(TLSSession(session), from: sink)
         return 1
     }
 }
@@ -105,13 +121,18 @@ final class TLSSession: @unchecked Sendable {
     }
 }
 
-/// What a client connection's new-session callback needs: the cache and the key of the server.
+/// What a client connection's new-session callback needs: the cache and the key of the server, and what verifies
+/// the connection's sessions — its context (``TLSContext/identity``) and the server name it checks.
 final class TLSSessionSink {
     let cache: TLSSessionCache
     let key: String
+    let context: UInt64
+    let hostname: String
 
-    init(cache: TLSSessionCache, key: String) {
+    init(cache: TLSSessionCache, key: String, context: UInt64, hostname: String) {
         self.cache = cache
         self.key = key
+        self.context = context
+        self.hostname = hostname
     }
 }

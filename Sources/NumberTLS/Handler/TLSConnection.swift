@@ -96,7 +96,7 @@ final class TLSConnection {
             return
         }
         _ = numberd_SSL_set_app_data(ssl, Unmanaged.passUnretained(sink).toOpaque())
-        if let session = sink.cache.takeSession(for: sink.key) {
+        if let session = sink.cache.takeSession(for: sink) {
             _ = SSL_set_session(ssl, session.pointer)
         }
     }
@@ -156,7 +156,7 @@ final class TLSConnection {
             SSL_SESSION_free(session)
             return
         }
-        sink.cache.store(TLSSession(session), for: sink.key)
+        sink.cache.store(TLSSession(session), from: sink)
     }
 
     /// Decrypts into `buffer` until it holds at most `chunkBytes` (the caller hands up a buffer that holds that many

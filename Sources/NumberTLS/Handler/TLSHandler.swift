@@ -53,7 +53,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.tlsContext = context
         let sink =
             context.configuration.sessionResumption
-            ? sessionCache.map { TLSSessionSink(cache: $0, key: sessionKey ?? serverHostname) } : nil
+            ? sessionCache.map {
+                TLSSessionSink(
+                    cache: $0, key: sessionKey ?? serverHostname, context: context.identity, hostname: serverHostname)
+            } : nil
         self.connection = try TLSConnection(context: context, serverHostname: serverHostname, sessionSink: sink)
         self.stateMachine = TLSStateMachine(pendingWriteBytesMax: context.configuration.pendingWriteBytesMax)
     }

@@ -5,11 +5,19 @@ import Testing
 @Suite("TLSSessionCache")
 struct TLSSessionCacheTests {
     let pki = TestPKI.shared
+    /// One client context for every connection: a session resumes only under the context that verified it.
+    let clientContext: TLSContext
+    let serverContext: TLSContext
+
+    init() throws {
+        clientContext = try TLSContext(configuration: TestPKI.shared.clientConfiguration())
+        serverContext = try TLSContext(configuration: TestPKI.shared.serverConfiguration())
+    }
 
     /// Runs a handshake and a server write (which carries the ticket to the client) storing under `key`.
     func connect(cache: TLSSessionCache, key: String) throws {
         let pair = try InMemoryPair(
-            client: pki.clientConfiguration(), server: pki.serverConfiguration(), sessionCache: cache, sessionKey: key)
+            clientContext: clientContext, serverContext: serverContext, sessionCache: cache, sessionKey: key)
         try pair.connect()
         try pair.sendFromServer("ticket")
     }
@@ -35,8 +43,7 @@ struct TLSSessionCacheTests {
         #expect(cache.contains("server"))
         // The next connection takes the session; without reading the new ticket, the cache stays empty.
         let pair = try InMemoryPair(
-            client: pki.clientConfiguration(), server: pki.serverConfiguration(), sessionCache: cache,
-            sessionKey: "server")
+            clientContext: clientContext, serverContext: serverContext, sessionCache: cache, sessionKey: "server")
         try pair.client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
         #expect(!cache.contains("server"))
     }

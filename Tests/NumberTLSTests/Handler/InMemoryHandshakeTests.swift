@@ -204,6 +204,52 @@ struct InMemoryHandshakeTests {
         }
     }
 
+    /// A TLS review: a cache shared by two client contexts (or a key naming no host) handed one context's session
+    /// to the other, which resumed it without checking the certificate itself — a context trusting another CA got
+    /// in. A session now resumes only under the context, and for the server name, that verified it.
+    @Test(
+        "a stored session resumes only for the context and server name that verified it",
+        arguments: [TLSVersion.v1_3, .v1_2])
+    func sessionsStayWithTheirContext(version: TLSVersion) throws {
+        var serverConfiguration = pki.serverConfiguration()
+        serverConfiguration.maximumVersion = version
+        let serverContext = try TLSContext(configuration: serverConfiguration)
+        let trusting = try TLSContext(configuration: pki.clientConfiguration())
+        let otherCA = try TLSContext(configuration: pki.clientConfiguration(trusting: pki.otherAuthority))
+        let cache = TLSSessionCache()
+        /// One connection under the shared key: its handshake (nil: refused, `refusal` says how).
+        var refusal: TLSError?
+        func connect(_ context: TLSContext, _ hostname: String) throws -> TLSHandshakeCompleted? {
+            let client = EmbeddedChannel()
+            let server = EmbeddedChannel()
+            let clientEvents = EventRecorder()
+            try client.pipeline.syncOperations.addTLSClientHandler(
+                context: context, serverHostname: hostname, sessionCache: cache, sessionKey: "numbers:443")
+            try client.pipeline.syncOperations.addHandler(clientEvents)
+            try server.pipeline.syncOperations.addTLSServerHandler(context: serverContext)
+            try server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            try client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+            do {
+                try exchange(client, server)
+            } catch {
+                // The server's channel rethrows the alert it received.
+                refusal = clientEvents.tlsError
+                return nil
+            }
+            try server.writeAndFlush(ByteBuffer(string: "x")).wait()
+            try exchange(client, server)
+            return clientEvents.handshake
+        }
+        #expect(try connect(trusting, "localhost")?.sessionReused == false)
+        #expect(cache.count == 1)
+        // Another context trusting another CA: no resumption, its own check refuses the server.
+        #expect(try connect(otherCA, "localhost") == nil)
+        #expect(refusal?.code == .certificateVerificationFailed, "\(String(describing: refusal))")
+        // The same context checking another name the certificate covers: a full handshake.
+        #expect(try connect(trusting, "127.0.0.1")?.sessionReused == false)
+        #expect(try connect(trusting, "127.0.0.1")?.sessionReused == true)
+    }
+
     @Test("ticketless TLS 1.2 clients that close cleanly leave no session in the server context's memory")
     func noInternalSessionStore() throws {
         var serverConfiguration = pki.serverConfiguration()

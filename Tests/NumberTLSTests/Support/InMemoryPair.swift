@@ -9,12 +9,21 @@ final class InMemoryPair {
     let clientEvents = EventRecorder()
     let serverEvents = EventRecorder()
 
-    init(
+    convenience init(
         client clientConfiguration: TLSConfiguration, server serverConfiguration: TLSConfiguration,
         hostname: String = "localhost", sessionCache: TLSSessionCache? = nil, sessionKey: String? = nil
     ) throws {
-        let clientContext = try TLSContext(configuration: clientConfiguration)
-        let serverContext = try TLSContext(configuration: serverConfiguration)
+        try self.init(
+            clientContext: TLSContext(configuration: clientConfiguration),
+            serverContext: TLSContext(configuration: serverConfiguration), hostname: hostname,
+            sessionCache: sessionCache, sessionKey: sessionKey)
+    }
+
+    /// A pair on contexts made already: a session cache resumes only sessions of the same client context.
+    init(
+        clientContext: TLSContext, serverContext: TLSContext, hostname: String = "localhost",
+        sessionCache: TLSSessionCache? = nil, sessionKey: String? = nil
+    ) throws {
         client = EmbeddedChannel()
         server = EmbeddedChannel()
         try client.pipeline.syncOperations.addTLSClientHandler(
