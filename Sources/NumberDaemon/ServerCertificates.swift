@@ -113,16 +113,17 @@ final class ServerCertificates: Sendable {
         _ configuration: NumberdConfiguration, _ directory: DataDirectory, nowSeconds: Int64, logger: Logger,
         uptime: @escaping @Sendable () -> Int64 = ServerCertificates.monotonicSeconds
     ) throws -> ServerCertificates {
+        let inProcessSimulator = if case .simulator = configuration.provider { true } else { false }
         var generated = GeneratedCertificates(
             directory: directory, renewalWindowSeconds: NumberdConfiguration.certificateRenewalWindowSeconds)
         // The in-process simulator's certificate is issued from the CA at every start.
-        if case .simulator = configuration.provider {} else { generated.authorityKeyNeeded = false }
+        generated.authorityKeyNeeded = inProcessSimulator
         let source: Source
         if let files = configuration.tlsCertificate {
             source = .operatorFiles(chain: files.chain)
             warnIfExposed(key: files.key, logger: logger)
             // The in-process simulator's certificate comes from the local CA, which the Twilio adapter trusts.
-            if case .simulator = configuration.provider {
+            if inProcessSimulator {
                 log(try generated.ensure(nowSeconds: nowSeconds, mayRegenerateAuthority: true), directory, logger)
             }
         } else {

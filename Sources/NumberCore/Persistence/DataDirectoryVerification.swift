@@ -376,8 +376,8 @@ private func freeBytes(_ path: String) -> Int {
     Int((try? POSIXJournalFileSystem().availableBytes(path)) ?? 0)
 }
 
-/// Copies the store's own files into a new folder `scratch`: the regular files of ``JournalLayout/isStoreFileName(_:)``'s names.
-/// Not `LOCK` — opening and closing the lock file drops every `fcntl` lock this process holds on it (POSIX record
+/// Copies the store's own files into a new folder `scratch`: the regular files of
+/// ``JournalLayout/isStoreFileName(_:)``'s names. Not `LOCK` — opening and closing the lock file drops every `fcntl` lock this process holds on it (POSIX record
 /// locks belong to the process, not the descriptor), so copying it from inside a running numberd, as tests do,
 /// released the running store's lock — nor a snapshot's temporary file (open removes it; a running numberd renames it
 /// away when its snapshot ends), nor anything else in the folder: a store on a volume of its own holds the volume's

@@ -57,7 +57,8 @@ extension TwilioProvider {
         }
         var prices: [NumberType: ProviderPrice] = [:]
         for (type, entry) in sold {
-            guard let text = (entry.currentPrice ?? entry.basePrice)?.text, let micros = TwilioDecimal.micros(text) else {
+            guard let text = (entry.currentPrice ?? entry.basePrice)?.text, let micros = TwilioDecimal.micros(text)
+            else {
                 throw ProviderError(
                     .unavailable, message: "price \(country): \(entry.numberType ?? "") price is not an exact decimal")
             }

@@ -134,26 +134,20 @@ struct OpenSSLPeerTests {
 
     @Test("our client refuses openssl s_server that ignores ALPN (a TLS service that is not numberd)")
     func sServerWithoutALPN() async throws {
-        let files = try PKIFiles(pki)
-        defer { files.remove() }
-        let peer = try OpenSSLProcess(arguments: [
-            "s_server", "-accept", "127.0.0.1:0", "-cert", files.serverCertificate, "-key", files.serverKey,
-            "-naccept", "1",
-        ])
-        defer { peer.terminate() }
-        let port = try #require(await peer.acceptingPort(), "s_server did not listen: \(peer.text)")
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let client = try await LoopbackClient.connect(
-            group: group, port: port, context: TLSContext(configuration: pki.clientConfiguration()))
-        await #expect(throws: TLSError.self) { try await client.handshake.within() }
-        let errors = try await client.closed.within()
+        let errors = try await refusedByPlainSServer(hostname: "localhost")
         #expect(errors.first?.code == .handshakeFailed)
         #expect(errors.first?.message.contains("chose no application protocol") == true, "\(errors)")
-        try await group.shutdownGracefully()
     }
 
     @Test("our client refuses openssl s_server presenting a certificate for another name")
     func sServerWrongName() async throws {
+        let errors = try await refusedByPlainSServer(hostname: "billing.example")
+        #expect(errors.first?.code == .certificateVerificationFailed)
+    }
+
+    /// Our client's errors connecting to `hostname` at an `openssl s_server` with the shared server certificate and no
+    /// ALPN, whose handshake must fail.
+    func refusedByPlainSServer(hostname: String) async throws -> [TLSError] {
         let files = try PKIFiles(pki)
         defer { files.remove() }
         // Port 0: s_server binds a free port itself and prints it (no window for another test to take it).
@@ -166,11 +160,11 @@ struct OpenSSLPeerTests {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let client = try await LoopbackClient.connect(
             group: group, port: port, context: TLSContext(configuration: pki.clientConfiguration()),
-            hostname: "billing.example")
+            hostname: hostname)
         await #expect(throws: TLSError.self) { try await client.handshake.within() }
         let errors = try await client.closed.within()
-        #expect(errors.first?.code == .certificateVerificationFailed)
         try await group.shutdownGracefully()
+        return errors
     }
 
     /// The server's observations once it has recorded an error (polled up to 15 s: the peer process may exit before
