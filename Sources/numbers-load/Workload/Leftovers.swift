@@ -5,8 +5,8 @@ import Synchronization
 
 /// What a run made that must not outlive it: the numbers it bought (the set-up's, recorded as each is bought),
 /// purchases a failure left in doubt (a deadline, a lost connection, `OUTCOME_UNKNOWN`: numberd carries a started
-/// purchase through, so the number may be owned and billed every month), releases that failed, the API keys it made
-/// and its accounts. The run settles them at its end, also when it fails part-way or is interrupted
+/// purchase through, so the number may be owned and billed every month), releases that failed, the API keys it made and
+/// its accounts. The run settles them at its end, also when it fails part-way or is interrupted
 /// (``settle(client:deadline:log:)``): a doubtful purchase is asked again under its idempotency key, which answers what
 /// the first attempt did (or, when numberd no longer has the key because that attempt never took effect, buys it now:
 /// logged); the keys are revoked and the accounts suspended; then whatever the purchases bought is released and a
@@ -16,9 +16,9 @@ import Synchronization
 /// the run) is waited for, not given up after a few quick attempts, yet one that never settles (Twilio down, a release
 /// in doubt) leaves the rest their turn. A number numberd lists as releasing is asked again until released. The
 /// releases run several at once (``releasesInFlightPerAccountMax``, ``releasesInFlightMax``) and the time in all grows
-/// with them (``settleTime(releases:)``): one at a time within five minutes, a set-up of 1000 accounts with 50 numbers
-/// each (50,000 releases, about 0.3 s each at Twilio) left all but about 1,000 owned. What cannot be settled is
-/// reported, one line each.
+/// with them (``settleTime(releases:purchases:)``): one at a time within five minutes, a set-up of 1000 accounts with
+/// 50 numbers each (50,000 releases, about 0.3 s each at Twilio) left all but about 1,000 owned. What cannot be settled
+/// is reported, one line each.
 final class Leftovers: Sendable {
     /// A purchase whose outcome is open, with the `authorization` it was made under (an account's key in the
     /// measured run; none for the set-up's, made with the admin key the settling client carries): the idempotency
@@ -36,11 +36,11 @@ final class Leftovers: Sendable {
 
     /// The deadline of each settling call: long, so a purchase still running at the server is waited for.
     static let settleTimeout = TimeAmount.seconds(30)
-    /// How long settling may take in all by default, whatever there is to settle (``settleTime(releases:)`` gives more
-    /// to many releases); what is left then is reported unsettled.
+    /// How long settling may take in all by default, whatever there is to settle (``settleTime(releases:purchases:)``
+    /// gives more to many releases); what is left then is reported unsettled.
     static let settleTimeMax = TimeAmount.minutes(5)
-    /// The settling time each round of releases made at once adds (``settleTime(releases:)``): a release takes about
-    /// 0.3 s at Twilio, and the rest leaves room for a few asked again.
+    /// The settling time each round of releases made at once adds (``settleTime(releases:purchases:)``): a release
+    /// takes about 0.3 s at Twilio, and the rest leaves room for a few asked again.
     static let settleTimePerReleaseRound = TimeAmount.seconds(1)
     /// Releases settled at once for one account: numberd makes 8 provider changes per account at Twilio at once
     /// (`limits.providerChangesInFlightPerAccountMax`); more would only wait their turn there, on their deadline.
@@ -105,20 +105,21 @@ final class Leftovers: Sendable {
     /// Leftovers not settled yet (numbers and purchases; keys and accounts apart).
     var count: Int { state.withLock { $0.purchases.count + $0.releases.count } }
 
-    /// Settles every leftover with `client` (which carries the admin key: the set-up's purchases were made with it,
-    /// and a release names its account), revokes the keys, suspends the accounts, and returns what may still be owned
-    /// or valid, one line each (empty when everything was given back). Stops asking at `deadline` (nil: now plus
-    /// ``settleTime(releases:)`` of the releases and of the numbers the purchases in doubt may have bought); what is
-    /// left is in the lines.
+    /// Settles every leftover with `client` (which carries the admin key: the set-up's purchases were made with it, and
+    /// a release names its account), revokes the keys, suspends the accounts, and returns what may still be owned or
+    /// valid, one line each (empty when everything was given back). Stops asking at `deadline` (nil: now plus
+    /// ``settleTime(releases:purchases:)`` of the releases, of the numbers the purchases in doubt may have bought and
+    /// of those purchases); what is left is in the lines.
     ///
     /// The purchases come first: one of the run's is asked again with its account's own key, which a revocation or a
     /// suspension would refuse. The keys and the accounts come next, before the releases: they need no provider, so
     /// they settle while Twilio is down, and the releases do not need them — the admin key releases a suspended
-    /// account's numbers too. The releases run several at once (``settle(releases:client:deadline:)``). Each leftover
-    /// is asked until its own deadline, its share of the time left: asked until the one deadline, the first release
-    /// Twilio could not make took all five minutes, and no later release, key or account was asked at all. A purchase
-    /// counts twice, for the number it may have bought; the releases count by the rounds they take
-    /// (``releaseRounds(_:)``).
+    /// account's numbers too. Each key and account is asked at least once, even past the deadline: purchases still
+    /// running at numberd may wait until it, and a key left valid spends its account's funds. The releases run several
+    /// at once (``settle(releases:client:deadline:)``). Each leftover is asked until its own deadline, its share of the
+    /// time left: asked until the one deadline, the first release Twilio could not make took all five minutes, and no
+    /// later release, key or account was asked at all. A purchase counts twice, for the number it may have bought; the
+    /// releases count by the rounds they take (``releaseRounds(_:)``).
     func settle(
         client: any LoadClient, deadline requested: NIODeadline? = nil, log: (String) -> Void
     ) async -> [String] {
@@ -129,7 +130,8 @@ final class Leftovers: Sendable {
         let mayBuy = purchases.flatMap { purchase in
             purchase.request.numbers.map { Release(accountId: purchase.request.accountId, numberId: $0) }
         }
-        let deadline = requested ?? NIODeadline.now() + Self.settleTime(releases: releases + mayBuy)
+        let deadline =
+            requested ?? NIODeadline.now() + Self.settleTime(releases: releases + mayBuy, purchases: purchases.count)
         var toRelease = releases
         var unsettled: [String] = []
         for (index, purchase) in purchases.enumerated() {
@@ -166,7 +168,9 @@ final class Leftovers: Sendable {
         let releaseRoundsLeft = Self.releaseRounds(toRelease)
         for (index, keyId) in keyIds.enumerated() {
             let itemsLeft = keyIds.count - index + accountIds.count + releaseRoundsLeft
-            let outcome = await Self.asking(until: Self.itemDeadline(deadline, itemsLeft: itemsLeft)) {
+            let outcome = await Self.asking(
+                until: Self.itemDeadline(deadline, itemsLeft: itemsLeft), atLeastOnce: true
+            ) {
                 try await client.revokeApiKey(
                     RevokeApiKeyRequest(keyId: keyId), options: CallOptions(timeout: Self.settleTimeout))
             }
@@ -175,7 +179,9 @@ final class Leftovers: Sendable {
         }
         for (index, accountId) in accountIds.enumerated() {
             let itemsLeft = accountIds.count - index + releaseRoundsLeft
-            let outcome = await Self.asking(until: Self.itemDeadline(deadline, itemsLeft: itemsLeft)) {
+            let outcome = await Self.asking(
+                until: Self.itemDeadline(deadline, itemsLeft: itemsLeft), atLeastOnce: true
+            ) {
                 try await client.setAccountStatus(
                     SetAccountStatusRequest(accountId: accountId, status: .suspended),
                     options: CallOptions(timeout: Self.settleTimeout))
@@ -192,9 +198,11 @@ final class Leftovers: Sendable {
     /// How long settling may take in all when the caller names no deadline: ``settleTimeMax``, or, when there is
     /// more to release than fits in it, ``settleTimePerReleaseRound`` for each round of releases made at once
     /// (``releaseRounds(_:)``) — max(5 min, 1 s × releases / releases at once). 50,000 releases over 1000 accounts
-    /// get 1563 s; 50 of one account, 5 minutes.
-    static func settleTime(releases: [Release]) -> TimeAmount {
+    /// get 1563 s; 50 of one account, 5 minutes. With `purchases` in doubt, ``purchaseRunningMax`` more: two purchases
+    /// still running at numberd took 310 s of the 5 minutes, and the numbers they bought were not asked at all.
+    static func settleTime(releases: [Release], purchases: Int = 0) -> TimeAmount {
         max(settleTimeMax, settleTimePerReleaseRound * releaseRounds(releases))
+            + (purchases > 0 ? purchaseRunningMax : .zero)
     }
 
     /// The rounds settling `releases` takes at most at once (``releasesInFlightMax`` in all,
