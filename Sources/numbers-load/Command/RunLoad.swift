@@ -38,8 +38,9 @@ struct RunLoad: AsyncParsableCommand {
     @Option(
         name: .customLong("calls-max"),
         help: """
-            Calls in all at most, whatever the duration (default 100000000; at least the calls one operation of \
-            --mix may make, 5 for a purchase; not with --compare-raw, whose baseline it does not bound).
+            Calls in all at most, whatever the duration (default: no bound; at least the calls one operation of \
+            --mix may make, 5 for a purchase; not with --compare-raw, whose baseline it does not bound). A run it \
+            ends measures up to there and says so.
             """)
     var callsMax: Int?
     @Option(
@@ -94,8 +95,6 @@ struct RunLoad: AsyncParsableCommand {
     /// Descriptors the open-files limit keeps beyond the load connections: the admin connection, the event loops,
     /// pipes and files.
     static let descriptorsReserved = 64
-    /// `--calls-max` when not given.
-    static let callsMaxDefault = 100_000_000
 
     func validate() throws {
         guard (1...1024).contains(connections) else { throw ValidationError("--connections must be 1...1024") }
@@ -113,7 +112,7 @@ struct RunLoad: AsyncParsableCommand {
         guard (0...600).contains(warmup) else { throw ValidationError("--warmup must be 0...600") }
         guard (0.1...3600).contains(reportEvery) else { throw ValidationError("--report-every must be 0.1...3600") }
         guard (1...600_000).contains(timeoutMilliseconds) else { throw ValidationError("--timeout-ms: 1...600000") }
-        guard (callsMax ?? Self.callsMaxDefault) >= 1 else { throw ValidationError("--calls-max must be positive") }
+        guard (callsMax ?? 1) >= 1 else { throw ValidationError("--calls-max must be positive") }
         guard (0...1).contains(maxErrorFraction) else { throw ValidationError("--max-error-fraction must be 0...1") }
         // The raw side runs closed loop at --concurrency (its maximum): against a fixed --rate the ratio means nothing.
         guard !(compareRaw && mode == .open) else {
@@ -407,13 +406,13 @@ struct RunLoad: AsyncParsableCommand {
         let start = NIODeadline.now()
         let measureFrom = start + .nanoseconds(Int64(warmup * 1e9))
         let end = measureFrom + .nanoseconds(Int64(duration * 1e9))
-        let recorder = LatencyRecorder(measureFrom: measureFrom)
+        let recorder = LatencyRecorder(measureFrom: measureFrom, measureUntil: end)
         let plan = LoadPlan(
             clients: clients, executors: executors, accounts: accounts, mix: workload,
             runner: WorkloadRunner(
                 recorder: recorder, candidates: CandidatePool(), leftovers: leftovers, wireSizes: wireSizes,
                 country: country, timeout: .milliseconds(timeoutMilliseconds)),
-            start: start, measureFrom: measureFrom, end: end, callsMax: callsMax ?? Self.callsMaxDefault)
+            start: start, measureFrom: measureFrom, end: end, callsMax: callsMax)
         let (mode, concurrency, rate, outstandingMax) = (self.mode, self.concurrency, self.rate, self.outstandingMax)
         let cpu = CPUWindow(serverPID: serverPID, from: measureFrom)
         let intervals = IntervalLog()
@@ -464,7 +463,7 @@ struct RunLoad: AsyncParsableCommand {
             serverCPUMicrosPerCall: LoadReport.microsPerCall(spent.server, calls: merged.sentCalls),
             harnessCPUMicrosPerOKCall: LoadReport.microsPerCall(spent.harness, calls: okCalls),
             serverCPUMicrosPerOKCall: LoadReport.microsPerCall(spent.server, calls: okCalls),
-            intervals: intervals.all)
+            callsMaxReached: plan.budget.wasSpent ? callsMax : nil, intervals: intervals.all)
     }
 }
 

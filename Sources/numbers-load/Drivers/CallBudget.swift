@@ -5,6 +5,7 @@ import Synchronization
 /// number of workers (a share per worker of at least one call each made 64 calls of a budget of 10).
 final class CallBudget: Sendable {
     private let left: Atomic<Int>
+    private let refused = Atomic<Bool>(false)
 
     init(_ calls: Int) {
         left = Atomic(max(0, calls))
@@ -12,6 +13,9 @@ final class CallBudget: Sendable {
 
     /// Calls not taken.
     var remaining: Int { left.load(ordering: .relaxed) }
+
+    /// Whether an operation was refused its calls: the budget, not the time, ended the run (reported).
+    var wasSpent: Bool { refused.load(ordering: .relaxed) }
 
     /// Takes `calls` from the budget; false, taking none, when fewer are left (an operation that cannot have all the
     /// calls it may make does not start).
@@ -23,6 +27,7 @@ final class CallBudget: Sendable {
             if exchanged { return true }
             current = original
         }
+        refused.store(true, ordering: .relaxed)
         return false
     }
 

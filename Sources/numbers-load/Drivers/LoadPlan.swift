@@ -16,14 +16,14 @@ struct LoadPlan: Sendable {
     let measureFrom: NIODeadline
     /// No call is started at or after this instant.
     let end: NIODeadline
-    /// Calls in all, at most (a bound independent of time).
-    let callsMax: Int
+    /// Calls in all, at most (a bound independent of time); nil: no bound but the time.
+    let callsMax: Int?
     /// The calls left of `callsMax`, taken by every operation before it starts.
     let budget: CallBudget
 
     init(
         clients: [any LoadClient], executors: [EventLoopTaskExecutor?], accounts: [LoadAccount], mix: WorkloadMix,
-        runner: WorkloadRunner, start: NIODeadline = .now(), measureFrom: NIODeadline, end: NIODeadline, callsMax: Int
+        runner: WorkloadRunner, start: NIODeadline = .now(), measureFrom: NIODeadline, end: NIODeadline, callsMax: Int?
     ) {
         self.clients = clients
         self.executors = executors
@@ -34,6 +34,6 @@ struct LoadPlan: Sendable {
         self.measureFrom = measureFrom
         self.end = end
         self.callsMax = callsMax
-        self.budget = CallBudget(callsMax)
+        self.budget = CallBudget(callsMax ?? .max)
     }
 }

@@ -19,9 +19,10 @@ struct OpenLoopDriver {
 
     /// What a run dispatched: `planned` operations were due before the end (or before the call budget was spent),
     /// `sent` of them were sent (the others are recorded as not sent); `stoppedAt` is where rates divide: the plan's
-    /// end, or the instant the dispatcher stopped when `--calls-max` or an interruption stopped it early (not the end
-    /// of the last call, whose latency it would add). The instant of the last dispatch it is not: at `--rate 1` that
-    /// cut a second from the window (9 operations over 8 s of a 10 s window).
+    /// end; when `--calls-max` stopped it early, the instant the operation the budget refused was due (a dispatcher
+    /// running behind refused it later, and the time since held no operation due); when an interruption did, the
+    /// instant the dispatcher stopped. Not the end of the last call, whose latency it would add, nor the instant of the
+    /// last dispatch: at `--rate 1` that cut a second from the window (9 operations over 8 s of a 10 s window).
     struct Dispatched: Equatable {
         var planned: Int
         var sent: Int
@@ -30,13 +31,14 @@ struct OpenLoopDriver {
 
     /// `dispatcherStopped` (tests) is told the instant the dispatcher stopped, before the calls in flight end.
     ///
-    /// The operations are due from the plan's start, every `1 / rate` seconds, all those before its end: counted from
-    /// the driver's own start (a little later) and rounded down, the last one due in the window was left out.
+    /// The operations are due from the plan's start, every `1 / rate` seconds, all those before its end
+    /// (``dueCount(rate:over:)``): counted from the driver's own start (a little later) and rounded down, the last one
+    /// due in the window was left out.
     @discardableResult
     func run(_ plan: LoadPlan, dispatcherStopped: (@Sendable (NIODeadline) -> Void)? = nil) async -> Dispatched {
         let interval = 1e9 / rate
         let start = plan.start
-        let total = Int((Double((plan.end - start).nanoseconds) / interval).rounded(.up))
+        let total = Self.dueCount(rate: rate, over: plan.end - start)
         let outstanding = SharedCounter()
         var picker = FastRandom(seed: 0x5EED)
         var sent = 0
@@ -63,6 +65,7 @@ struct OpenLoopDriver {
                 let reserved = WorkloadRunner.callsMax(of: operation)
                 guard plan.budget.take(reserved) else {
                     budgetSpent = true
+                    stoppedAt = intended
                     break
                 }
                 outstanding.value.add(1, ordering: .relaxed)
@@ -79,7 +82,7 @@ struct OpenLoopDriver {
                 sent += 1
             }
             let dispatcherStoppedAt = NIODeadline.now()
-            if budgetSpent || cancelled { stoppedAt = dispatcherStoppedAt }
+            if cancelled { stoppedAt = dispatcherStoppedAt }
             dispatcherStopped?(dispatcherStoppedAt)
             // Now, not once the calls in flight have finished: the unsent calls waited until the dispatcher stopped.
             if !budgetSpent {
@@ -89,6 +92,13 @@ struct OpenLoopDriver {
             }
         }
         return Dispatched(planned: budgetSpent ? sent : total, sent: sent, stoppedAt: stoppedAt)
+    }
+
+    /// The operations due at `rate` per second over `window` from its start: those at 0, 1/rate, 2/rate… before its
+    /// end, ceil(window × rate) — computed from the product, not by dividing by the interval 1/rate, whose rounding
+    /// made 29 operations/s over 1 s plan a thirtieth (1 / (1/29) is a little over 29).
+    static func dueCount(rate: Double, over window: TimeAmount) -> Int {
+        max(0, Int((Double(window.nanoseconds) * rate / 1e9).rounded(.up)))
     }
 
     /// Records the operations of `indices` that were due by `stopped` as not sent, each as the operation it would have

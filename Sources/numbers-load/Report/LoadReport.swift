@@ -18,7 +18,8 @@ struct LoadReport: Codable, Sendable {
             p90 = empty ? 0 : histogram.valueAtPercentile(90)
             p99 = empty ? 0 : histogram.valueAtPercentile(99)
             p999 = empty ? 0 : histogram.valueAtPercentile(99.9)
-            max = empty ? 0 : histogram.max
+            // The largest latency recorded, exactly: `max` is the top of its bucket, up to 0.1 % above it.
+            max = empty ? 0 : histogram.maxRecorded
             mean = empty ? 0 : histogram.mean
         }
     }
@@ -106,6 +107,9 @@ struct LoadReport: Codable, Sendable {
     /// the figures are of the window up to it, the raw comparison was not run, and the run exits 128 + its number
     /// after the clean-up. One that came later (during the clean-up or the raw comparison) leaves it nil.
     var interruptedBySignal: Int32?
+    /// The `--calls-max` that ended the run before its duration, when it did: the figures are of the window up to the
+    /// first operation the budget refused. nil when the time ended it.
+    var callsMaxReached: Int?
     /// Server process figures when `--server-pid` was given.
     var serverRSSMiB: Double?
     /// The measured window interval by interval (`--report-every`).
@@ -166,6 +170,9 @@ struct LoadReport: Codable, Sendable {
         lines += rawComparisonLines()
         if let interruptedBySignal {
             lines.append("interrupted by signal \(interruptedBySignal): the figures are of the window up to it")
+        }
+        if let callsMaxReached {
+            lines.append("--calls-max \(callsMaxReached) reached: the figures are of the window up to it")
         }
         if !unsettled.isEmpty {
             lines.append("left by the run (may still be owned or valid): \(unsettled.count)")

@@ -96,4 +96,16 @@ struct OpenLoopDriverTests {
         let merged = recorder.snapshot()
         #expect(merged.total.totalCount == 10, "every operation due is recorded, sent or not")
     }
+
+    /// Counted as the window divided by the interval 1/rate, rounded up: 1 / (1/29) is a little over 29, so a run at
+    /// 29 operations/s over 1 s planned a thirtieth, due at 1.0000 s — past the end, recorded as never sent.
+    @Test("the operations due are ceil(window x rate), exactly: 29/s over 1 s is 29, not 30")
+    func dueCountIsExact() {
+        #expect(OpenLoopDriver.dueCount(rate: 29, over: .seconds(1)) == 29)
+        #expect(OpenLoopDriver.dueCount(rate: 10, over: .seconds(1)) == 10)
+        #expect(OpenLoopDriver.dueCount(rate: 7, over: .milliseconds(100)) == 1, "one due at the start")
+        #expect(OpenLoopDriver.dueCount(rate: 1.5, over: .seconds(2)) == 3)
+        #expect(OpenLoopDriver.dueCount(rate: 1_000_000, over: .seconds(4200)) == 4_200_000_000)
+        #expect(OpenLoopDriver.dueCount(rate: 10, over: .zero) == 0)
+    }
 }
