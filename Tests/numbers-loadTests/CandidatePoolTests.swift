@@ -45,6 +45,28 @@ struct CandidatePoolTests {
         #expect(searches.load(ordering: .relaxed) == CandidatePool.refillAttemptsMax)
     }
 
+    /// The refill runs in a task of its own, which the run's cancellation did not reach: an interrupted run waited
+    /// for its search up to the call's deadline (`--timeout-ms`, up to 10 minutes).
+    @Test("a worker cancelled while it waits for a refill cancels the refill's search")
+    func cancelledWaiterCancelsTheRefill() async {
+        let pool = CandidatePool()
+        let started = Atomic(false)
+        let sawCancellation = Atomic(false)
+        let slow: @Sendable () async -> [String] = {
+            started.store(true, ordering: .relaxed)
+            try? await Task.sleep(for: .seconds(60))
+            sawCancellation.store(Task.isCancelled, ordering: .relaxed)
+            return []
+        }
+        let worker = Task { await pool.take(refillingWith: slow) }
+        while !started.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(1)) }
+        worker.cancel()
+        let taken = await worker.value
+        #expect(taken.number == nil)
+        let cancelled = sawCancellation.load(ordering: .relaxed)
+        #expect(cancelled, "the search was cancelled, not slept through")
+    }
+
     /// A refill yields one search's numbers (30 at most at the simulator), fewer than the workers that may wait for
     /// it (64 at depth 64): those left without one got nil and were recorded as purchases with no candidate.
     @Test("40 workers finding the pool empty, each search yielding 30 numbers: all 40 get one, over two searches")

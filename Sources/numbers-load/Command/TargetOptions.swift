@@ -9,8 +9,16 @@ import NumberTLS
 /// CLI (admin key and CA from the local data directory when not given; a client certificate only when given).
 struct TargetOptions: ParsableArguments {
     @Option(help: "Server host:port, loopback only (env NUMBERS_SERVER; default 127.0.0.1:7443).") var server: String?
-    @Option(help: "Admin API key nk_… (env NUMBERS_KEY; default the local data directory's admin key).") var key:
-        String?
+    @Option(
+        help: """
+            Admin API key nk_… (env NUMBERS_KEY; default the local data directory's admin key): other users see it \
+            in ps; prefer --key-file.
+            """)
+    var key: String?
+    @Option(
+        name: .customLong("key-file"),
+        help: "A file holding the admin API key, mode 0600 (env NUMBERS_KEY_FILE, or the key itself in NUMBERS_KEY).")
+    var keyFile: String?
     @Option(help: "CA certificate PEM (env NUMBERS_CA; default the local data directory's).") var ca: String?
     @Option(help: "Client certificate PEM for a numberd run with --client-ca (env NUMBERS_CERT; with --cert-key).")
     var cert: String?
@@ -58,9 +66,29 @@ struct TargetOptions: ParsableArguments {
         }
     }
 
-    /// Whether the admin key is the data directory's: neither `--key` nor `NUMBERS_KEY` gives one
-    /// (``adminKey()``).
-    var keyFromDataDirectory: Bool { (key ?? environment["NUMBERS_KEY"]) == nil }
+    /// Whether the admin key is the data directory's: neither `--key`, `--key-file`, `NUMBERS_KEY` nor
+    /// `NUMBERS_KEY_FILE` gives one (``adminKey()``).
+    var keyFromDataDirectory: Bool {
+        key == nil && keyFile == nil && environment["NUMBERS_KEY"] == nil && environment["NUMBERS_KEY_FILE"] == nil
+    }
+
+    /// The admin key given: `--key`, `--key-file`, `NUMBERS_KEY`, `NUMBERS_KEY_FILE` (a flag over the environment;
+    /// two at the same level are refused, as the `numbers` CLI refuses them); nil when none is. A key file must be
+    /// readable by its owner only (``SecretFile``).
+    func givenKey(environment: [String: String]) throws -> String? {
+        guard key == nil || keyFile == nil else { throw ValidationError("--key and --key-file: give one of them") }
+        if let key { return key }
+        let (value, file) = (environment["NUMBERS_KEY"], environment["NUMBERS_KEY_FILE"])
+        guard keyFile != nil || value == nil || file == nil else {
+            throw ValidationError("NUMBERS_KEY and NUMBERS_KEY_FILE are both set: set one of them")
+        }
+        guard let path = keyFile ?? file else { return value }
+        do {
+            return try SecretFile.read(path, name: keyFile != nil ? "--key-file" : "NUMBERS_KEY_FILE")
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
 
     /// Whether the data directory chose anything about the target: `--data-dir` names it, or the admin key or the
     /// CA is its own. Not when `--key` (or `NUMBERS_KEY`) and `--ca` (or `NUMBERS_CA`) are both given and
@@ -80,11 +108,12 @@ struct TargetOptions: ParsableArguments {
         return (try? JSONDecoder().decode(Binding.self, from: data))?.kind
     }
 
-    /// The admin key: flag, environment, or the data directory's `admin.key` — the last only under the `numbers` CLI's
-    /// rule (``NumbersClientConfiguration/localAdminKey(host:caPath:dataDirectory:)``): the server is loopback here,
-    /// but a loopback port can be forwarded (`ssh -L`) to a server that `--ca` names, which must not get it.
+    /// The admin key: flag, environment (``givenKey(environment:)``), or the data directory's `admin.key` — the last
+    /// only under the `numbers` CLI's rule (``NumbersClientConfiguration/localAdminKey(host:caPath:dataDirectory:)``):
+    /// the server is loopback here, but a loopback port can be forwarded (`ssh -L`) to a server that `--ca` names,
+    /// which must not get it.
     func adminKey() throws -> String {
-        if let explicit = key ?? environment["NUMBERS_KEY"] { return explicit }
+        if let given = try givenKey(environment: environment) { return given }
         let host = try address().host
         let caFile = try caPath()
         let found: String?
@@ -97,8 +126,8 @@ struct TargetOptions: ParsableArguments {
         }
         guard let local = found else {
             throw ValidationError(
-                "no admin key: pass --key (\(LocalDefaults.adminKeyFile(dataDirectory: dataDirectory)) is not readable, "
-                    + "or --ca names another CA than the data directory's, whose server must not get it)")
+                "no admin key: pass --key-file ("
+                    + "\(LocalDefaults.adminKeyFile(dataDirectory: dataDirectory)) is not readable, or --ca names another CA than the data directory's, whose server must not get it)")
         }
         return local
     }

@@ -59,9 +59,14 @@ final class LatencyRecorder: Sendable {
     private let stripes: [LockedStripe]
     /// Calls that started before this instant are warm-up and not measured.
     let measureFrom: NIODeadline
+    /// Calls due at or after this instant (the window's end) are not recorded at all: an operation started before
+    /// the end makes its later calls after it (a purchase's, its release), and those counted in a window that rates
+    /// divide by its length only.
+    let measureUntil: NIODeadline
 
-    init(measureFrom: NIODeadline) {
+    init(measureFrom: NIODeadline, measureUntil: NIODeadline = .distantFuture) {
         self.measureFrom = measureFrom
+        self.measureUntil = measureUntil
         self.stripes = (0..<Self.stripeCount).map { _ in LockedStripe() }
     }
 
@@ -87,11 +92,13 @@ final class LatencyRecorder: Sendable {
     /// Records one call that was due at `intended` (its send time in closed loop, its scheduled time in open loop)
     /// and finished at `end`. `outcome` is "OK" or "CODE/REASON"; `wireBytes` the request and response frame bytes,
     /// nil when not known or not those sampled (a failed call: it is then left out of the average bytes per call). A
-    /// call never made (`notSent`, `noCandidate`) stays out of the interval, whose figures are of calls made.
+    /// call never made (`notSent`, `noCandidate`) stays out of the interval, whose figures are of calls made. One due
+    /// at or after `measureUntil` is not recorded.
     func record(
         stripe index: Int, operation: Operation, intended: NIODeadline, end: NIODeadline, outcome: String,
         wireBytes: (request: Int, response: Int)? = nil
     ) {
+        guard intended < measureUntil else { return }
         let micros = Self.micros(from: intended, to: end)
         let measured = intended >= measureFrom
         let unmade = Self.isUnmade(outcome)

@@ -32,7 +32,8 @@ final class CandidatePool: Sendable {
     /// numbers not handed out already (30 at most at the simulator), fewer than the workers that may wait for it (64
     /// at depth 64), so a worker left without one waits for, or runs, the next refill: `refillAttemptsMax` rounds in
     /// all, each as long as one search, bounded by its call deadline. `searched` says whether this worker's `search`
-    /// ran; nil if the pool is still empty after the last round.
+    /// ran; nil if the pool is still empty after the last round. A waiter that is cancelled (the run interrupted)
+    /// cancels the refill it waits for: the search, not cancelled with the run, held the run's end up to its deadline.
     func take(refillingWith search: @escaping @Sendable () async -> [String]) async -> (number: String?, searched: Bool)
     {
         var searched = false
@@ -52,7 +53,13 @@ final class CandidatePool: Sendable {
             }
             if let number { return (number, searched) }
             searched = searched || started
-            await refill?.value
+            if let refill {
+                await withTaskCancellationHandler {
+                    await refill.value
+                } onCancel: {
+                    refill.cancel()
+                }
+            }
             if let number = take() { return (number, searched) }
             if Task.isCancelled { break }
         }

@@ -5,7 +5,8 @@ import NumberWire
 
 extension WireSizes {
     /// Measures the frame bytes of one read call of each kind, by encoding the request, its HEADERS and the
-    /// response exactly as the client and server do. Purchases are not sampled (a sample would buy a number).
+    /// response exactly as the client and server do, and of a purchase's candidate search (its own limit). Purchases
+    /// are not sampled (a sample would buy a number).
     static func sample(
         client: NumbersClient, account: LoadAccount, country: String, timeout: TimeAmount
     ) async throws -> WireSizes {
@@ -23,10 +24,17 @@ extension WireSizes {
             sizes.sizes[.get] = try size(
                 NumbersMethods.getNumber, get, try await client.getNumber(get, options: options), account, timeout)
         }
-        let search = SearchNumbersRequest(accountId: account.id, country: country, type: .local, limit: 20)
-        sizes.sizes[.search] = try size(
-            NumbersMethods.searchNumbers, search, try await client.searchNumbers(search, options: options), account,
-            timeout)
+        for limit in [WorkloadRunner.searchLimit, WorkloadRunner.candidateSearchLimit] {
+            let search = SearchNumbersRequest(accountId: account.id, country: country, type: .local, limit: limit)
+            let sized = try size(
+                NumbersMethods.searchNumbers, search, try await client.searchNumbers(search, options: options),
+                account, timeout)
+            if limit == WorkloadRunner.searchLimit {
+                sizes.sizes[.search] = sized
+            } else {
+                sizes.candidateSearch = sized
+            }
+        }
         return sizes
     }
 

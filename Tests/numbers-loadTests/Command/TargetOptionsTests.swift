@@ -48,4 +48,33 @@ struct TargetOptionsTests {
         #expect(throws: (any Error).self) { try RunLoad.parse(["--cert", chain]) }
         #expect(throws: (any Error).self) { try ConnectionsCommand.parse(["--cert", chain]) }
     }
+
+    /// numbers-load took its admin key only as `--key` or `NUMBERS_KEY`: on the command line other users see it
+    /// (`ps`), where the `numbers` CLI offers `--key-file` and `NUMBERS_KEY_FILE`.
+    @Test("--key-file and NUMBERS_KEY_FILE give the admin key, owner-only; two at one level are refused")
+    func keyFile() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("load-key-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let file = folder + "/admin.key"
+        try Data("nk_from_file\n".utf8).write(to: URL(fileURLWithPath: file))
+        #expect(chmod(file, 0o600) == 0)
+
+        let flagged = try TargetOptions.parse(["--key-file", file])
+        #expect(try flagged.givenKey(environment: [:]) == "nk_from_file")
+        #expect(!flagged.keyFromDataDirectory)
+        #expect(try flagged.givenKey(environment: ["NUMBERS_KEY": "nk_env"]) == "nk_from_file", "the flag first")
+        let none = try TargetOptions.parse([])
+        #expect(try none.givenKey(environment: ["NUMBERS_KEY_FILE": file]) == "nk_from_file")
+        #expect(try none.givenKey(environment: ["NUMBERS_KEY": "nk_env"]) == "nk_env")
+        #expect(try none.givenKey(environment: [:]) == nil)
+        #expect(throws: ValidationError.self) {
+            try none.givenKey(environment: ["NUMBERS_KEY": "nk_env", "NUMBERS_KEY_FILE": file])
+        }
+        #expect(throws: ValidationError.self) {
+            try TargetOptions.parse(["--key", "nk_flag", "--key-file", file]).givenKey(environment: [:])
+        }
+        #expect(chmod(file, 0o644) == 0)
+        #expect(throws: ValidationError.self, "readable by others: refused") { try flagged.givenKey(environment: [:]) }
+    }
 }

@@ -58,6 +58,37 @@ struct LatencyRecorderTests {
         #expect(bulk.takeInterval().measured.calls == 0, "nor in the progress interval")
     }
 
+    /// An operation started before the end makes its later calls (a purchase's, its release) after it: those were
+    /// counted in a window whose rates divide by its length only.
+    @Test("a call due at or after the window's end is not recorded; one due before it is, however late it ended")
+    func callsDueAfterTheWindowAreLeftOut() {
+        let until = measureFrom + .seconds(1)
+        let recorder = LatencyRecorder(measureFrom: measureFrom, measureUntil: until)
+        recorder.record(
+            stripe: 0, operation: .purchase, intended: until - .milliseconds(1), end: until + .seconds(2),
+            outcome: "OK")
+        recorder.record(
+            stripe: 1, operation: .release, intended: until, end: until + .milliseconds(5), outcome: "OK")
+        recorder.record(
+            stripe: 2, operation: .list, intended: until + .milliseconds(3), end: until + .milliseconds(4),
+            outcome: "DEADLINE_EXCEEDED")
+        let merged = recorder.snapshot()
+        #expect(merged.total.totalCount == 1 && merged.outcomes == ["OK": 1] && merged.errors == 0)
+        #expect(merged.byOperation[.release] == nil && merged.warmupCalls == 0)
+    }
+
+    /// The report's max was the histogram's `max`, the top of the bucket the largest latency fell in.
+    @Test("the report's max latency is the largest recorded, not the top of its bucket")
+    func maxIsTheLargestRecorded() {
+        let recorder = LatencyRecorder(measureFrom: measureFrom)
+        recorder.record(
+            stripe: 0, operation: .list, intended: measureFrom, end: measureFrom + .microseconds(1_000_001),
+            outcome: "OK")
+        let merged = recorder.snapshot()
+        #expect(merged.total.max > 1_000_001, "the bucket's top")
+        #expect(LoadReport.Latency(merged.total).max == 1_000_001)
+    }
+
     @Test("latencies the histograms cannot tell apart are equivalent; others are not")
     func equivalence() {
         #expect(LatencyRecorder.equivalent(1_000_000, 1_000_100))

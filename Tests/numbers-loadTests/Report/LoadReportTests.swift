@@ -140,6 +140,30 @@ struct LoadReportOKCallsTests {
         #expect(merged.sizedCalls == 1, "the failed balance call is not in the average")
         #expect(merged.averageWireBytes.request == 100 && merged.averageWireBytes.response == 400)
     }
+
+    /// A purchase's candidate search asks for 50 numbers, the mix's search for 20: counted at the mix's size, its
+    /// response bytes were about half what went on the wire.
+    @Test("a purchase's candidate search counts its own sampled size, not the mix's search's")
+    func candidateSearchHasItsOwnSize() async {
+        let clock = FakeClock()
+        let recorder = LatencyRecorder(measureFrom: clock.now)
+        var sizes = WireSizes(sizes: [.search: (request: 10, response: 20)])
+        sizes.candidateSearch = (request: 12, response: 50)
+        let runner = WorkloadRunner(
+            recorder: recorder, candidates: CandidatePool(), leftovers: Leftovers(), wireSizes: sizes,
+            country: "US", timeout: .seconds(5), now: { clock.now })
+        let client = StubLoadClient(clock: clock, durations: [:])
+        let account = LoadAccount(id: "ACC_load0", authorization: "Bearer nk_test", numberIds: [])
+        var random = FastRandom(seed: 1)
+        await runner.perform(
+            .search, client: client, account: account, stripe: 0, intended: clock.now, random: &random)
+        await runner.perform(
+            .purchase, client: client, account: account, stripe: 1, intended: clock.now, random: &random)
+        #expect(client.calls(.search) == 2 && client.calls(.purchase) == 1)
+        let merged = recorder.snapshot()
+        #expect(merged.sizedCalls == 2, "the two searches; the purchase and its release are not sampled")
+        #expect(merged.averageWireBytes.request == 11 && merged.averageWireBytes.response == 35)
+    }
 }
 
 /// A purchase that got no candidate was counted as a purchase call, though no call was made.

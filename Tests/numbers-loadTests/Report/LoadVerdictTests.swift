@@ -55,6 +55,19 @@ struct LoadVerdictTests {
         #expect(LoadVerdict(few, maxErrorFraction: 0.01).exitCode == 0)
     }
 
+    /// The verdict counted only the calls made: an open loop whose dispatcher fell behind sent 10 of 1000
+    /// operations due, all OK, and exited 0; purchases that found no number to buy were left out the same way.
+    @Test("operations due but never made (NOT_SENT, NO_CANDIDATE) count against --max-error-fraction")
+    func unmadeOperationsCount() {
+        let behind = Self.report(["OK": 10, LatencyRecorder.notSent: 990])
+        let failure = LoadVerdict(behind, maxErrorFraction: 0.01).measurementFailure
+        #expect(failure?.contains("990 more operations due were never made") == true, "\(String(describing: failure))")
+        #expect(LoadVerdict(behind, maxErrorFraction: 0.01).exitCode == 3)
+        let noCandidate = Self.report(["OK": 90, LatencyRecorder.noCandidate: 5, "DEADLINE_EXCEEDED": 5])
+        #expect(LoadVerdict(noCandidate, maxErrorFraction: 0.05).exitCode == 3, "10 of 100, more than 5 %")
+        #expect(LoadVerdict(noCandidate, maxErrorFraction: 0.1).exitCode == 0, "10 of 100 is not more than 10 %")
+    }
+
     @Test("a healthy run exits 0; one whose clean-up left things exits 4, also when it measured nothing")
     func healthyAndUnsettled() {
         let healthy = LoadReport.fixture()
