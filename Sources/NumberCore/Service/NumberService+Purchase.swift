@@ -603,8 +603,13 @@ extension NumberService {
         let textMax = config.limits.providerTextLengthMax
         let reroutes = local.withLock { $0.reroutesSent[intent.id] }
         let result = try await coordinator.perform { state throws(NumberError) in
-            guard state.intents[intent.id] != nil, let account = state.accounts[intent.accountId] else {
+            guard let current = state.intents[intent.id], let account = state.accounts[intent.accountId] else {
                 throw NumberError.internalFailure("intent \(intent.id) vanished")
+            }
+            // One being undone (compensating) releases what it bought: charged for as well, the account would pay for
+            // numbers it never gets. Only an open intent commits.
+            guard current.status == .open else {
+                throw NumberError.internalFailure("intent \(intent.id) is \(current.status.rawValue), not committed")
             }
             let trunkId = intent.trunkId.flatMap { state.trunks[$0] != nil ? $0 : nil }
             var balance = account.balance

@@ -1,6 +1,7 @@
 import Foundation
-import NumberCore
 import Testing
+
+@testable import NumberCore
 
 @Suite("Purchase saga: provider failures, lost answers, crashes, reconciliation")
 struct SagaTests {
@@ -217,6 +218,32 @@ struct SagaTests {
         let retry = try await h.service.purchase(
             PurchaseRequest(accountId: account.id, phoneNumbers: [Self.phones[2]], country: "US"))
         #expect(retry.numbers.count == 1)
+        try await h.check()
+    }
+
+    /// Hardening from a review: nothing checked the intent's status at commit, so a commit racing the intent's
+    /// compensation would charge for numbers being released.
+    @Test("an intent being undone (compensating) is never committed: nothing charged, nothing owned")
+    func compensatingIntentIsNotCommitted() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account(funds: 1_000)
+        h.provider.stock(Self.phones)
+        h.provider.inject(.fail(.numberUnavailable), on: .buy, phoneNumber: Self.phones[2])
+        h.provider.inject(.fail(.unavailable), on: .release)
+        _ = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: Self.phones, country: "US"))
+        }
+        let intent = try #require(h.service.durableState().intents.values.first)
+        #expect(intent.status == .compensating)
+        let bought = [Self.phones[0], Self.phones[1]].compactMap { h.provider.owned($0) }
+        let balance = try h.service.balance(accountId: account.id)
+        let refused = await numberError { _ = try await h.service.commitPurchase(intent, provisioned: bought) }
+        #expect(refused?.reason == .internal, "\(String(describing: refused))")
+        let after = try h.service.balance(accountId: account.id)
+        #expect(after.balance == balance.balance && after.held == balance.held)
+        #expect(h.service.durableState().numbers.isEmpty)
+        #expect(h.service.durableState().intents[intent.id]?.status == .compensating)
         try await h.check()
     }
 
