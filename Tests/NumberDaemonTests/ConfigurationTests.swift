@@ -847,10 +847,9 @@ struct ConfigurationFileReadingTests {
         let huge = folder + "/huge.json"
         #expect(FileManager.default.createFile(atPath: huge, contents: Data(json.utf8)))
         #expect(truncate(huge, 2 << 30) == 0)
-        let started = ContinuousClock.now
+        // The size said is fstat's: a reader stopping past the limit would say 1048577 bytes, as above.
         let said = Self.within(30) { Self.refusal(huge, regularOnly: true) }
         #expect(said?.contains("larger than 1 MiB (2147483648 bytes)") == true, "\(String(describing: said))")
-        #expect(ContinuousClock.now - started < .seconds(5), "the file was read")
     }
 
     @Test("a pipe at start is read up to the limit, not to its end: one that never ends is refused past 1 MiB")

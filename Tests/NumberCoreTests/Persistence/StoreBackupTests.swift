@@ -315,7 +315,9 @@ struct StoreBackupTests {
         await store.close()
     }
 
-    @Test("one backup at a time: a second call meanwhile is refused, the first completes")
+    /// The second call's refusal is awaited while the first is held at its link (a second backup that went ahead
+    /// would wait for that link: the time limit ends such a test); a one-second sleep stood for that before.
+    @Test("one backup at a time: a second call meanwhile is refused, the first completes", .timeLimit(.minutes(1)))
     func oneAtATime() async throws {
         let places = Places()
         defer { places.remove() }
@@ -324,14 +326,12 @@ struct StoreBackupTests {
         try await store.writeSnapshot()
         fileSystem.pause(.link)
         let first = Task { try await store.backup(into: places.root, kept: 5) }
-        while fileSystem.count(.link) == 0 { try await Task.sleep(for: .milliseconds(5)) }
-        // Refused at once; a second backup that went ahead would wait for the first's link, so the link goes on
-        // after a second either way and the test ends.
-        let second = Task { try await store.backup(into: places.root, kept: 5) }
-        try await Task.sleep(for: .seconds(1))
-        fileSystem.resume(.link)
-        let refusal = await #expect(throws: JournalError.self) { _ = try await second.value }
+        try await waitUntil { fileSystem.count(.link) > 0 }
+        let refusal = await #expect(throws: JournalError.self) {
+            _ = try await store.backup(into: places.root, kept: 5)
+        }
         #expect(refusal?.code == .backupInProgress)
+        fileSystem.resume(.link)
         let backup = try await first.value
         #expect(places.entries() == [backup.name])
         await store.close()
@@ -349,7 +349,7 @@ struct StoreBackupTests {
         fileSystem.pause(.link)
         defer { fileSystem.resume(.link) }
         let backup = Task { try await store.backup(into: places.root, kept: 1) }
-        while fileSystem.count(.link) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        try await waitUntil { fileSystem.count(.link) > 0 }
         _ = try await service.addFunds(accountId: account.id, amount: 1)
         let seq = store.snapshotSeq
         let snapshotted = try await Self.finishes(within: 60, unblock: { fileSystem.resume(.link) }) {
@@ -387,7 +387,7 @@ struct StoreBackupTests {
         fileSystem.pause(.link)
         defer { fileSystem.resume(.link) }
         let backup = Task { try await store.backup(into: places.root, kept: 1, ended: record) }
-        while fileSystem.count(.link) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        try await waitUntil { fileSystem.count(.link) > 0 }
         // A stop's drain timeout cancels the call: its wait ends though the disk still does not answer.
         backup.cancel()
         let ended = try await Self.finishes(within: 30, unblock: { fileSystem.resume(.link) }) {
@@ -449,7 +449,7 @@ struct StoreBackupTests {
         fileSystem.pause(.link)
         defer { fileSystem.resume(.link) }
         let backup = Task { try await store.backup(into: places.root, kept: 1) }
-        while fileSystem.count(.link) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        try await waitUntil { fileSystem.count(.link) > 0 }
         let opened = places.store.appendingPathComponent(String(format: "snapshot-%020llu.json", store.snapshotSeq))
         // Two newer snapshots: the store keeps two (`snapshotsKept`), so it deletes the one the backup opened.
         let snapshotted = try await Self.finishes(within: 60, unblock: { fileSystem.resume(.link) }) {

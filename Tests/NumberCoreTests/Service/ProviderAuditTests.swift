@@ -147,10 +147,15 @@ struct ProviderAuditTests {
                 sid: "PN" + String(repeating: "4", count: 32), phoneNumber: "+14155550401", friendlyName: "lagging",
                 capabilities: NumberCapabilities(voice: true), dateCreated: Date())
         }
-        let audit = Task { try await h.service.auditProvider(recheckAfter: .seconds(2)) }
-        while h.provider.calls(.list) < 1 { try await Task.sleep(for: .milliseconds(5)) }
+        // The second listing waits at a gate until the test has changed the provider: a 2 s recheck raced a test
+        // starved for longer on a loaded machine.
+        h.provider.inject(.stall(nanoseconds: 0), on: .list)
+        h.provider.inject(.hangThenDo(gate: "second listing"), on: .list)
+        let audit = Task { try await h.service.auditProvider(recheckAfter: .zero) }
+        await h.provider.waitUntilReached("second listing")
         // Released at the provider before the second listing (as a release still showing in a lagging list).
         h.provider.changeOwned("+14155550401") { $0 = nil }
+        h.provider.resume("second listing")
         let report = try await audit.value
         #expect(report.isClean, "\(report.differences)")
         #expect(h.provider.calls(.list) == 2)
@@ -180,10 +185,12 @@ struct ProviderAuditTests {
         report = try await h.service.auditProvider(recheckAfter: .zero)
         #expect(report.counts[.unowned] == 1 && report.counts[.missing] == 1)
         #expect(report.differences.map(\.kind) == [.unowned, .missing])
-        // One at a time.
-        let running = Task { try await h.service.auditProvider(recheckAfter: .seconds(2)) }
-        while h.provider.calls(.list) < 6 { try await Task.sleep(for: .milliseconds(5)) }
+        // One at a time: the running one held at its first listing.
+        h.provider.inject(.hangThenDo(gate: "running"), on: .list)
+        let running = Task { try await h.service.auditProvider(recheckAfter: .zero) }
+        await h.provider.waitUntilReached("running")
         await #expect(throws: ProviderAuditError.self) { _ = try await h.service.auditProvider(recheckAfter: .zero) }
+        h.provider.resume("running")
         _ = try await running.value
         // The provider's failure is the audit's.
         h.provider.inject(.fail(.unavailable), on: .list)

@@ -700,10 +700,13 @@ struct ProviderDoubtTests {
         let bought = try await purchase.value
         #expect(h.service.durableState().intents.isEmpty)
         #expect(try h.service.balance(accountId: account.id).available == 1_000 - 133)
-        h.provider.inject(.stall(nanoseconds: 300_000_000), on: .release)
+        // The caller goes while the release is at the provider (a sleep before the cancel was no such point on a
+        // loaded machine: cancelled before its intent, a release stops there).
+        h.provider.inject(.hangThenDo(gate: "release"), on: .release)
         let release = Task { try await service.release(accountId: account.id, numberId: bought.numbers[0].id) }
-        try await Task.sleep(nanoseconds: 50_000_000)
+        await h.provider.waitUntilReached("release")
         release.cancel()
+        h.provider.resume("release")
         _ = try await release.value
         #expect(h.service.durableState().numbers[bought.numbers[0].id]?.status == .released)
         #expect(h.provider.ownedPhoneNumbers.isEmpty)

@@ -34,10 +34,10 @@ private final class ManualStore: NumberStore {
 
     var commits: [Commit] { inner.withLock { $0.commits } }
 
-    /// Waits (up to 10 s) until `count` commits were handed over.
+    /// Waits until `count` commits were handed over (``waitUntil(_:)``'s bound: 10 s was less than a CI run's start
+    /// once starved the test process for).
     func waitForCommits(_ count: Int) async throws {
-        for _ in 0..<1_000 where commits.count < count { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(commits.count >= count, "\(commits.count) commits handed over, expected \(count)")
+        try await waitUntil { commits.count >= count }
     }
 
     static func accountIds(_ events: [CoreEvent]) -> [String] {
@@ -68,9 +68,7 @@ struct StateCoordinatorTests {
         try await store.waitForCommits(1)
         let b = Task { try await coordinator.perform(Self.create("ACC_b")) }
         let c = Task { try await coordinator.perform(Self.create("ACC_c")) }
-        for _ in 0..<1_000 where coordinator.speculativeState.accounts.count < 3 {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        try await waitUntil { coordinator.speculativeState.accounts.count >= 3 }
         // One commit in flight: B and C wait for it, then go together.
         #expect(store.commits.count == 1)
         store.commits[0].completion(.success(()))
@@ -94,9 +92,7 @@ struct StateCoordinatorTests {
         let a = Task { try await coordinator.perform(Self.create("ACC_a")) }
         try await store.waitForCommits(1)
         let b = Task { try await coordinator.perform(Self.create("ACC_b")) }
-        for _ in 0..<1_000 where coordinator.speculativeState.accounts.count < 2 {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        try await waitUntil { coordinator.speculativeState.accounts.count >= 2 }
         // B is decided behind A's batch, or this is not the path the test names.
         try #require(coordinator.speculativeState.accounts.count == 2)
         store.commits[0].completion(.success(()))

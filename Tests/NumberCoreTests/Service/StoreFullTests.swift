@@ -290,18 +290,19 @@ struct StoreFullTests {
         let writes = disk.fileSystem.count(.write)
         disk.fileSystem.pause(.write)
         let pending = Task { try await disk.service.addFunds(accountId: account.id, amount: 1) }
-        while disk.fileSystem.count(.write) == writes { try await Task.sleep(for: .milliseconds(5)) }
+        try await waitUntil { disk.fileSystem.count(.write) != writes }
         let change = Task { () async -> NumberError? in
             await numberError {
                 _ = try await disk.service.setTrunk(accountId: account.id, numberId: number.id, trunkId: trunk.id)
             }
         }
         // Its checks (a decision that writes nothing) wait for the pending write, which then finds no room.
-        while disk.service.coordinator.waiterCount < 2 { try await Task.sleep(for: .milliseconds(5)) }
+        try await waitUntil { disk.service.coordinator.waiterCount >= 2 }
         disk.fileSystem.resume(.write)
         let waited = await change.value
         #expect(waited?.reason == .storeFull, "\(String(describing: waited))")
-        #expect((try? await pending.value) == nil)
+        let pendingError = await numberError { _ = try await pending.value }
+        #expect(pendingError?.reason == .storeFull, "it found no room: \(String(describing: pendingError))")
         #expect(disk.provider.calls(.setTrunk) == 0)
         #expect(disk.service.local.withLock { $0.routing.isEmpty }, "the claim is handed back")
 

@@ -215,7 +215,7 @@ struct FileJournalLifecycleTests {
                         if pending.seq % 25 == 0 {
                             // State and seq taken together under the lock, snapshotted once durable.
                             let (state, seq) = owner.state.withLock { ($0, UInt64($0.applied)) }
-                            while journal.durableSeq < seq { try await Task.sleep(for: .milliseconds(1)) }
+                            try await waitUntil { journal.durableSeq >= seq }
                             do {
                                 try await journal.writeSnapshot(state, throughSeq: seq)
                             } catch let error as JournalError where error.code == .invalidSnapshotSeq {

@@ -59,7 +59,7 @@ struct ProviderTrunkAuditTests {
             let creating = Task {
                 try await service.createManagedTrunk(accountId: account.id, name: "Slow")
             }
-            while twilio.engine.trunks.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+            try await waitUntil { !twilio.engine.trunks.isEmpty }
             let during = try await service.auditProvider(recheckAfter: .zero)
             #expect(during.counts[.trunkUnrecorded] == 0, "\(during.differences)")
             let trunk = try await creating.value
@@ -85,7 +85,7 @@ struct ProviderTrunkAuditTests {
             let listedBefore = twilio.requests(.listTrunks).count
             let audit = Task { try await service.auditProvider(recheckAfter: .seconds(2)) }
             // After the first listing of trunks, before the second: a numberd-named trunk nobody records appears.
-            while twilio.requests(.listTrunks).count == listedBefore { try await Task.sleep(for: .milliseconds(10)) }
+            try await waitUntil { twilio.requests(.listTrunks).count != listedBefore }
             let name = NumberService.providerTrunkName(id: "TRK_0123456789b", name: "Late")
             _ = try await twilio.provider.createTrunk(friendlyName: name)
             let once = try await audit.value
