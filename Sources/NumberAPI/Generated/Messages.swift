@@ -196,7 +196,7 @@ public struct PendingTrunkChange: Codable, Sendable, Hashable {
 
 /// A ledger entry. seed: the purchase response's "transaction": {"id", "amount", "currency", "description"}.
 public struct Transaction: Codable, Sendable, Hashable {
-    /// "TXN_9d8e7f6g5h4i"
+    /// "TXN_9d8e7f6g5h4"
     public var id: String
     /// Field 2, `kind`.
     public var kind: TransactionKind
@@ -1279,7 +1279,7 @@ public struct GetStatementResponse: Codable, Sendable, Hashable {
 
 /// `numbers.v1.Trunk`.
 public struct Trunk: Codable, Sendable, Hashable {
-    /// "TRK_8f9e0a1b2c3d"
+    /// "TRK_8f9e0a1b2c3"
     public var id: String
     /// Field 2, `account_id`.
     public var accountId: String
