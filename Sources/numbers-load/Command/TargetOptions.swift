@@ -127,7 +127,8 @@ struct TargetOptions: ParsableArguments {
         guard let local = found else {
             throw ValidationError(
                 "no admin key: pass --key-file ("
-                    + "\(LocalDefaults.adminKeyFile(dataDirectory: dataDirectory)) is not readable, or --ca names another CA than the data directory's, whose server must not get it)")
+                    + "\(LocalDefaults.adminKeyFile(dataDirectory: dataDirectory)) is not readable, or --ca names "
+                    + "another CA than the data directory's, whose server must not get it)")
         }
         return local
     }

@@ -114,8 +114,9 @@ final class Leftovers: Sendable {
     /// The purchases come first: one of the run's is asked again with its account's own key, which a revocation or a
     /// suspension would refuse. The keys and the accounts come next, before the releases: they need no provider, so
     /// they settle while Twilio is down, and the releases do not need them — the admin key releases a suspended
-    /// account's numbers too. Each key and account is asked at least once, even past the deadline: purchases still
-    /// running at numberd may wait until it, and a key left valid spends its account's funds. The releases run several
+    /// account's numbers too. Each key and account is asked at least once, even past the deadline (with a 5 s call
+    /// deadline, and only while such late asks are answered): purchases still running at numberd may wait until it,
+    /// and a key left valid spends its account's funds. The releases run several
     /// at once (``settle(releases:client:deadline:)``). Each leftover is asked until its own deadline, its share of the
     /// time left: asked until the one deadline, the first release Twilio could not make took all five minutes, and no
     /// later release, key or account was asked at all. A purchase counts twice, for the number it may have bought; the
@@ -166,26 +167,32 @@ final class Leftovers: Sendable {
             }
         }
         let releaseRoundsLeft = Self.releaseRounds(toRelease)
+        // Past the deadline each key and account is asked once, with a short deadline, while such late asks are
+        // answered: one numberd does not answer ends them (2,000 asked one after another at 30 s each took hours).
+        var lateAsksAnswered = true
         for (index, keyId) in keyIds.enumerated() {
             let itemsLeft = keyIds.count - index + accountIds.count + releaseRoundsLeft
+            let timeout = Self.callTimeout(deadline: deadline)
             let outcome = await Self.asking(
-                until: Self.itemDeadline(deadline, itemsLeft: itemsLeft), atLeastOnce: true
+                until: Self.itemDeadline(deadline, itemsLeft: itemsLeft), atLeastOnce: lateAsksAnswered
             ) {
-                try await client.revokeApiKey(
-                    RevokeApiKeyRequest(keyId: keyId), options: CallOptions(timeout: Self.settleTimeout))
+                try await client.revokeApiKey(RevokeApiKeyRequest(keyId: keyId), options: CallOptions(timeout: timeout))
             }
+            if NIODeadline.now() >= deadline, (try? outcome?.get()) == nil { lateAsksAnswered = false }
             if case .success = outcome { continue }
             unsettled.append("API key \(keyId) not revoked: \(outcome.map { "\($0)" } ?? "settling took too long")")
         }
         for (index, accountId) in accountIds.enumerated() {
             let itemsLeft = accountIds.count - index + releaseRoundsLeft
+            let timeout = Self.callTimeout(deadline: deadline)
             let outcome = await Self.asking(
-                until: Self.itemDeadline(deadline, itemsLeft: itemsLeft), atLeastOnce: true
+                until: Self.itemDeadline(deadline, itemsLeft: itemsLeft), atLeastOnce: lateAsksAnswered
             ) {
                 try await client.setAccountStatus(
                     SetAccountStatusRequest(accountId: accountId, status: .suspended),
-                    options: CallOptions(timeout: Self.settleTimeout))
+                    options: CallOptions(timeout: timeout))
             }
+            if NIODeadline.now() >= deadline, (try? outcome?.get()) == nil { lateAsksAnswered = false }
             if case .success = outcome { continue }
             unsettled.append(
                 "account \(accountId) not suspended: \(outcome.map { "\($0)" } ?? "settling took too long")")
@@ -194,6 +201,16 @@ final class Leftovers: Sendable {
         for line in unsettled { log(line) }
         return unsettled
     }
+
+    /// The deadline of a key's or an account's settling call: ``settleTimeout``, or ``lateCallTimeout`` once the
+    /// settling `deadline` has passed.
+    static func callTimeout(deadline: NIODeadline) -> TimeAmount {
+        NIODeadline.now() < deadline ? settleTimeout : lateCallTimeout
+    }
+
+    /// The deadline of a key's or an account's one ask past the settling deadline: they need no provider, so a
+    /// numberd that answers does so at once.
+    static let lateCallTimeout = TimeAmount.seconds(5)
 
     /// How long settling may take in all when the caller names no deadline: ``settleTimeMax``, or, when there is
     /// more to release than fits in it, ``settleTimePerReleaseRound`` for each round of releases made at once

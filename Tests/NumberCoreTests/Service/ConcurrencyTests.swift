@@ -242,6 +242,7 @@ struct ConcurrencyTests {
         // The first commit takes the first write; the others queue behind it and go in the second, which fails.
         inner.failAfterCommits(1)
         store.hold()
+        defer { store.release() }  // a wait that fails must not leave the writes held for ever
         let outcomes = try await withThrowingTaskGroup(of: (Int64, NumberError?).self) { group in
             group.addTask {
                 (1, await numberError { _ = try await service.addFunds(accountId: account.id, amount: 1) })

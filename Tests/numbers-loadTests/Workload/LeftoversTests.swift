@@ -268,6 +268,22 @@ struct LeftoversTests {
         #expect(client.state.withLock { $0.suspensions.count } == 1)
     }
 
+    /// Asked one after another past the deadline, 2,000 keys and accounts of a numberd that no longer answers took
+    /// 30 s each: hours. The first late ask that gets no answer ends them.
+    @Test("past the deadline, a key's ask that gets no answer ends the late asks: the rest are reported, not asked")
+    func unansweredLateAskEndsThem() async {
+        let leftovers = Leftovers()
+        let client = OwningLoadClient(purchasesToLose: 0, releasesToFail: 0)
+        client.failKeyRevocations(1)
+        for key in ["KEY_a", "KEY_b", "KEY_c"] { leftovers.madeKey(key) }
+        leftovers.madeAccount(account.id)
+        let left = await leftovers.settle(client: client, deadline: .now() - .seconds(1)) { _ in }
+        #expect(left.count == 4, "\(left)")
+        #expect(client.revoked.isEmpty && client.state.withLock { $0.keysToFail } == 0, "asked once, then no more")
+        #expect(client.state.withLock { $0.suspensions }.isEmpty)
+        #expect(Leftovers.callTimeout(deadline: .now() - .seconds(1)) == Leftovers.lateCallTimeout)
+    }
+
     /// Purchases still running at numberd (`REQUEST_IN_PROGRESS` throughout) are waited for until the deadline: the
     /// keys and the accounts after them were not asked at all, left valid with their funds.
     @Test("purchases in doubt that run until the deadline leave the keys revoked and the accounts suspended")
