@@ -23,8 +23,8 @@ public final class Numberd: Sendable {
     /// numberd's version: what HealthCheck reports, `numberd --version` prints and `numberd_build_info` carries.
     public static let version = NumberdVersion.current
 
-    /// The services, in start order; graceful shutdown stops them in reverse (the RPC server drains first, the
-    /// final snapshot is written last).
+    /// The services, in start order; graceful shutdown stops them in reverse (the RPC server drains first, billing
+    /// and reconciliation end before the final snapshot is written, and the clock is marked last).
     public let services: [any Service]
     /// The RPC server (its `listeningAddress()` tells the port when `listen` used port 0).
     public let server: NumberServer
@@ -366,6 +366,28 @@ public final class Numberd: Sendable {
             try keepDowntimes(service.countedDowntimes, directory, thenMarkAt: now)
         }
         var services: [any Service] = [
+            // How far time got, so that the next start tells a clock far ahead from a long quiet run, and dates the
+            // start of its downtime to the minute (grace periods do not count downtime: `recordDowntime`). First, so
+            // that a stop marks it last: after billing and reconciliation, which stop before it, have ended.
+            PeriodicService(
+                name: "clock", intervalSeconds: NumberdConfiguration.clockMarkIntervalSeconds, runAtStart: false,
+                logger: logger,
+                action: {
+                    // Every minute, whatever `--billing-interval` (a day, say): the alerts on these gauges see a step
+                    // of the wall clock, or a hold, within a minute.
+                    if let step = Self.recordClock(clock, gauges: gauges) {
+                        logger.error(
+                            "the wall clock stepped away from the time that passed; numberd keeps time by the boot clock until it is set right or numberd restarts",
+                            metadata: [
+                                "step_seconds": "\(Int(step))", "step_max": "\(ServiceClock.stepMaxSeconds)",
+                                "time": "\(clock.now().formatted(.iso8601))",
+                            ])
+                    }
+                    try markClock()
+                    return [:]
+                },
+                final: markClock,
+                ranLevel: .debug),
             // The start snapshot is written in prepare, before serving.
             PeriodicService(
                 name: "snapshot", intervalSeconds: configuration.snapshotIntervalSeconds, runAtStart: false,
@@ -409,32 +431,11 @@ public final class Numberd: Sendable {
                     }
                     return metadata
                 }, final: nil),
-            // How far time got, so that the next start tells a clock far ahead from a long quiet run, and dates the
-            // start of its downtime to the minute (grace periods do not count downtime: `recordDowntime`).
-            PeriodicService(
-                name: "clock", intervalSeconds: NumberdConfiguration.clockMarkIntervalSeconds, runAtStart: false,
-                logger: logger,
-                action: {
-                    // Every minute, whatever `--billing-interval` (a day, say): the alerts on these gauges see a step
-                    // of the wall clock, or a hold, within a minute.
-                    if let step = Self.recordClock(clock, gauges: gauges) {
-                        logger.error(
-                            "the wall clock stepped away from the time that passed; numberd keeps time by the boot clock until it is set right or numberd restarts",
-                            metadata: [
-                                "step_seconds": "\(Int(step))", "step_max": "\(ServiceClock.stepMaxSeconds)",
-                                "time": "\(clock.now().formatted(.iso8601))",
-                            ])
-                    }
-                    try markClock()
-                    return [:]
-                },
-                final: markClock,
-                ranLevel: .debug),
             // Checked at start above; a long-running numberd renews a generated certificate before it expires.
             PeriodicService(
                 name: "certificates", intervalSeconds: configuration.certificateCheckIntervalSeconds,
                 runAtStart: false, logger: logger,
-                action: checkCertificates, final: nil),
+                action: { try await FileWork.run(checkCertificates) }, final: nil),
         ]
         var twilioReload: TwilioCredentialReload?
         if case .twilio = configuration.provider {

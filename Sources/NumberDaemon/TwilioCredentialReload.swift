@@ -93,22 +93,30 @@ package final class TwilioCredentialReload: Sendable {
         // Read again only from a regular file: a pipe (`<(pass show twilio)`) is empty once read, and opening a named
         // FIFO would wait for a writer for ever (SIGHUP, then the shutdown, stuck behind it). This check names a pipe
         // given at start; the read below checks what it opened again (`regularOnly`), so a FIFO swapped in after it is
-        // refused at once, not waited on.
-        for source in fromFiles where source.hasSuffix("_FILE") {
-            var status = stat()
-            guard let path = environment[source], stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
-                return cannotChange(
-                    "the Twilio secret is given through \(source), which is not a regular file (a pipe is read once): "
-                        + "give it as a file to rotate it with a reload", .variable)
+        // refused at once, not waited on. Both off the cooperative pool (``FileWork``: a secret store's mount may
+        // stall); a shutdown meanwhile ends the reload as a secret not read.
+        let notRegular = try? await FileWork.run {
+            fromFiles.first { source in
+                var status = stat()
+                guard source.hasSuffix("_FILE") else { return false }
+                guard let path = environment[source], stat(path, &status) == 0 else { return true }
+                return status.st_mode & S_IFMT != S_IFREG
             }
+        }
+        if let source = notRegular ?? nil {
+            return cannotChange(
+                "the Twilio secret is given through \(source), which is not a regular file (a pipe is read once): "
+                    + "give it as a file to rotate it with a reload", .variable)
         }
         let candidate: TwilioCredentials
         do {
-            let resolved = try TwilioSecrets.resolve(environment, regularOnly: true)
-            guard let credentials = try TwilioCredentials.fromEnvironment(resolved.environment) else {
-                throw ConfigurationError("no Twilio credentials are configured any more")
+            candidate = try await FileWork.run {
+                let resolved = try TwilioSecrets.resolve(environment, regularOnly: true)
+                guard let credentials = try TwilioCredentials.fromEnvironment(resolved.environment) else {
+                    throw ConfigurationError("no Twilio credentials are configured any more")
+                }
+                return credentials
             }
-            candidate = credentials
         } catch {
             logger.error(
                 "SIGHUP: Twilio credentials not reloaded, the old ones stay in use: the secret cannot be read",

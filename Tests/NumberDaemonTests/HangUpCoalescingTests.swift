@@ -46,5 +46,43 @@ extension HangUpSignalTests {
             try await Task.sleep(for: .milliseconds(500))
             #expect(reloads.withLock { $0 } == 2, "one reload after the first, for all the signals sent during it")
         }
+
+        /// The reload read its files on the cooperative pool: one on a stalled mount held a thread the RPCs need, and
+        /// the shutdown waited for it.
+        @Test("a certificate check stuck on its files runs off the pool, and the shutdown does not wait for it")
+        func stuckCheckDoesNotHoldTheShutdown() async throws {
+            let stuck = DispatchSemaphore(value: 0)
+            let checking = Atomic(false)
+            let offThePool = Atomic(false)
+            let service = HangUpReload(
+                reloadSettings: {},
+                checkCertificates: {
+                    offThePool.store(FileWork.isCurrent, ordering: .relaxed)
+                    checking.store(true, ordering: .relaxed)
+                    stuck.wait()
+                    return [:]
+                },
+                reloadTwilioCredentials: {},
+                logger: Logger(label: "hup", factory: { _ in SwiftLogNoOpLogHandler() }))
+            let ended = Atomic(false)
+            let running = Task {
+                defer { ended.store(true, ordering: .relaxed) }
+                try await service.run()
+            }
+            defer { stuck.signal() }
+            guard try await HangUpSignalTests.hangUp(until: { checking.load(ordering: .relaxed) }) else {
+                running.cancel()
+                Issue.record("the SIGHUP did not start a reload")
+                return
+            }
+            let ranOffThePool = offThePool.load(ordering: .relaxed)
+            #expect(ranOffThePool, "the check ran on FileWork's queue")
+            running.cancel()
+            let deadline = ContinuousClock.now + .seconds(60)
+            while !ended.load(ordering: .relaxed) {
+                try #require(ContinuousClock.now < deadline, "the service waited for the stuck check")
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
     }
 }

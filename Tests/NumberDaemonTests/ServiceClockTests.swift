@@ -1,5 +1,6 @@
 import Foundation
 import NumberCore
+import NumberServer
 import Prometheus
 import Synchronization
 import Testing
@@ -303,6 +304,20 @@ struct ServiceClockTests {
             }
             let seconds = try #require(held, "no numberd_clock_held_seconds")
             #expect((3_000...3_600).contains(seconds), "\(seconds)")
+        }
+    }
+
+    @Test("a stop ends billing and reconciliation, then writes the final snapshot, and marks the clock last")
+    func stopOrder() async throws {
+        try await withNumberd { running in
+            let services = running.numberd.services
+            // Graceful shutdown stops the services in reverse: the server first.
+            #expect(services.last is NumberServer)
+            let stopOrder = services.reversed().compactMap { ($0 as? PeriodicService)?.name }
+            let position = { (name: String) in stopOrder.firstIndex(of: name) ?? -1 }
+            #expect(position("reconcile") >= 0 && position("billing") >= 0, "\(stopOrder)")
+            #expect(position("reconcile") < position("snapshot") && position("billing") < position("snapshot"))
+            #expect(stopOrder.last == "clock", "\(stopOrder)")
         }
     }
 }
