@@ -48,7 +48,7 @@ struct CandidatePoolTests {
     /// The refill runs in a task of its own, which the run's cancellation did not reach: an interrupted run waited
     /// for its search up to the call's deadline (`--timeout-ms`, up to 10 minutes).
     @Test("a worker cancelled while it waits for a refill cancels the refill's search")
-    func cancelledWaiterCancelsTheRefill() async {
+    func cancelledWaiterCancelsTheRefill() async throws {
         let pool = CandidatePool()
         let started = Atomic(false)
         let sawCancellation = Atomic(false)
@@ -59,12 +59,56 @@ struct CandidatePoolTests {
             return []
         }
         let worker = Task { await pool.take(refillingWith: slow) }
-        while !started.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(1)) }
+        try await CallBudgetTests.waitUntil { started.load(ordering: .relaxed) }
         worker.cancel()
         let taken = await worker.value
         #expect(taken.number == nil)
         let cancelled = sawCancellation.load(ordering: .relaxed)
         #expect(cancelled, "the search was cancelled, not slept through")
+    }
+
+    /// A search held until released (or cancelled), then yielding one number; whether it saw its cancellation.
+    final class HeldSearch: Sendable {
+        private let released: AsyncStream<Void>
+        private let releaser: AsyncStream<Void>.Continuation
+        let sawCancellation = Atomic(false)
+
+        init() { (released, releaser) = AsyncStream.makeStream(of: Void.self) }
+
+        func release() { releaser.yield() }
+
+        func callAsFunction() async -> [String] {
+            await withTaskCancellationHandler {
+                for await _ in released { break }
+            } onCancel: {
+                releaser.finish()
+            }
+            sawCancellation.store(Task.isCancelled, ordering: .relaxed)
+            return ["+14155550101"]
+        }
+    }
+
+    @Test("one of two workers waiting for a refill cancelled: the search goes on for the other; both: it is cancelled")
+    func refillCancelledOnlyWithItsLastWaiter() async throws {
+        let pool = CandidatePool()
+        let search = HeldSearch()
+        let first = Task { await pool.take(refillingWith: { await search() }) }
+        let second = Task { await pool.take(refillingWith: { await search() }) }
+        try await CallBudgetTests.waitUntil { pool.refillWaiters == 2 }
+        first.cancel()
+        search.release()
+        #expect(await second.value.number == "+14155550101")
+        let cancelledWithTheFirst = search.sawCancellation.load(ordering: .relaxed)
+        #expect(!cancelledWithTheFirst, "the search was not cancelled with the first worker")
+        #expect(await first.value.number == nil, "a cancelled worker is handed no number")
+
+        let last = HeldSearch()
+        let workers = (0..<2).map { _ in Task { await pool.take(refillingWith: { await last() }) } }
+        try await CallBudgetTests.waitUntil { pool.refillWaiters == 2 }
+        for worker in workers { worker.cancel() }
+        for worker in workers { #expect(await worker.value.number == nil) }
+        let cancelledWithTheLast = last.sawCancellation.load(ordering: .relaxed)
+        #expect(cancelledWithTheLast, "cancelled with the last worker waiting for it")
     }
 
     /// A refill yields one search's numbers (30 at most at the simulator), fewer than the workers that may wait for

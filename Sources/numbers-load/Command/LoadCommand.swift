@@ -15,8 +15,8 @@ struct LoadCommand: AsyncParsableCommand {
 
             Exit status: 0 when the run measured calls the server served and gave back what it made (connections: \
             every connection established and held); 3 when it has no figure, its report printed all the same (run: \
-            no measured call sent, none OK, or more failed than --max-error-fraction allows, the raw comparison not \
-            run; connections: fewer established than --count, or fewer still open after --hold); 4 when run's \
+            no measured call sent, none OK, or more failed or never made than --max-error-fraction allows, the raw \
+            comparison not run; connections: fewer established than --count, or fewer still open after --hold); 4 when run's \
             clean-up left something it made (its unsettled lines; before 3); 64 for an option refused; 128 + the \
             signal's number when SIGINT, SIGTERM or SIGHUP interrupted run (after its clean-up); 1 for any other \
             failure.

@@ -46,8 +46,9 @@ struct RunLoad: AsyncParsableCommand {
     @Option(
         name: .customLong("max-error-fraction"),
         help: """
-            Measured calls that may fail, as a fraction of those sent (0...1, default 0.01; 1 lets any fail): \
-            beyond it, as with no call sent or none OK, the run exits 3 after its report.
+            Measured calls that may fail, with operations due never made (NOT_SENT, NO_CANDIDATE; each counted \
+            once), as a fraction of both (0...1, default 0.01; 1 lets any fail): beyond it, as with no call sent or \
+            none OK, the run exits 3 after its report.
             """)
     var maxErrorFraction = 0.01
     @Option(help: "Accounts the harness creates and spreads calls over (1...1000).") var accounts = 8

@@ -10,7 +10,9 @@ struct ClosedLoopDriver {
 
     /// Runs the workers until they have all stopped; returns the instant they stopped starting work
     /// (``WorkStop/instant(otherwise:)``), which rates divide by when `--calls-max` ended the run: the time until the
-    /// last call ended held that call's whole latency (one call running into its deadline added seconds).
+    /// last call ended held that call's whole latency (one call running into its deadline added seconds). Known only
+    /// once every worker has stopped, it does not end the recorder's window (``LatencyRecorder/endWindow(at:)``): the
+    /// later calls of the operations in flight then (a purchase's release, one per worker at most) are counted.
     @discardableResult
     func run(_ plan: LoadPlan, stop: WorkStop = WorkStop()) async -> NIODeadline {
         let workers = plan.clients.count * concurrency

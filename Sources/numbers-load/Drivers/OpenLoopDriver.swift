@@ -66,6 +66,7 @@ struct OpenLoopDriver {
                 guard plan.budget.take(reserved) else {
                     budgetSpent = true
                     stoppedAt = intended
+                    plan.runner.recorder.endWindow(at: intended)
                     break
                 }
                 outstanding.value.add(1, ordering: .relaxed)
@@ -82,7 +83,10 @@ struct OpenLoopDriver {
                 sent += 1
             }
             let dispatcherStoppedAt = NIODeadline.now()
-            if cancelled { stoppedAt = dispatcherStoppedAt }
+            if cancelled {
+                stoppedAt = dispatcherStoppedAt
+                plan.runner.recorder.endWindow(at: dispatcherStoppedAt)
+            }
             dispatcherStopped?(dispatcherStoppedAt)
             // Now, not once the calls in flight have finished: the unsent calls waited until the dispatcher stopped.
             if !budgetSpent {

@@ -61,13 +61,21 @@ final class LatencyRecorder: Sendable {
     let measureFrom: NIODeadline
     /// Calls due at or after this instant (the window's end) are not recorded at all: an operation started before
     /// the end makes its later calls after it (a purchase's, its release), and those counted in a window that rates
-    /// divide by its length only.
-    let measureUntil: NIODeadline
+    /// divide by its length only. The planned end, or the earlier stop ``endWindow(at:)`` set.
+    var measureUntil: NIODeadline { .uptimeNanoseconds(windowEnd.load(ordering: .relaxed)) }
+    private let windowEnd: Atomic<UInt64>
 
     init(measureFrom: NIODeadline, measureUntil: NIODeadline = .distantFuture) {
         self.measureFrom = measureFrom
-        self.measureUntil = measureUntil
+        self.windowEnd = Atomic(measureUntil.uptimeNanoseconds)
         self.stripes = (0..<Self.stripeCount).map { _ in LockedStripe() }
+    }
+
+    /// The run stopped before its planned end (`--calls-max` refused an operation due at `instant`, or an interruption
+    /// stopped the open loop's dispatcher then): the window, which rates divide by, ends there, and the later calls of
+    /// operations started before it are left out as they are at the planned end. Never moves the end later.
+    func endWindow(at instant: NIODeadline) {
+        _ = windowEnd.min(instant.uptimeNanoseconds, ordering: .relaxed)
     }
 
     static func makeHistogram() -> Histogram<UInt64> {

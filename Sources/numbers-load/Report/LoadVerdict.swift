@@ -13,9 +13,10 @@ enum LoadExitStatus {
 /// run exited 0; scripts (Tests/Sanitizers/run.sh) read only the status.
 struct LoadVerdict: Equatable, Sendable {
     /// Why the measured window gives no figure, nil when it gives one: no measured call was sent, none was OK, or
-    /// more than `maxErrorFraction` of the operations due failed or were never made (`NOT_SENT`: a dispatcher behind
-    /// its rate; `NO_CANDIDATE`: a purchase with no number to buy). Leaving those out, an open loop that sent 10 of
-    /// 10,000 operations due, all OK, exited 0.
+    /// more than `maxErrorFraction` of the measured calls failed or, counted with them, of the operations due were
+    /// never made (`NOT_SENT`: a dispatcher behind its rate; `NO_CANDIDATE`: a purchase with no number to buy). Each
+    /// of those counts once, as the report counts it, though a purchase made would have been two to five calls.
+    /// Leaving them out, an open loop that sent 10 of 1000 operations due, all OK, exited 0.
     var measurementFailure: String?
     /// Things the clean-up left (may still be owned or valid).
     var unsettled: Int
@@ -34,8 +35,9 @@ struct LoadVerdict: Equatable, Sendable {
                 ? "\(total.errors) of the \(total.calls) measured calls failed, more than --max-error-fraction "
                     + "\(maxErrorFraction) allows"
                 : "\(total.errors) of the \(total.calls) measured calls failed and \(unmade) more operations due "
-                    + "were never made (\(LatencyRecorder.notSent), \(LatencyRecorder.noCandidate)): more of the "
-                    + "\(Int(total.calls) + unmade) than --max-error-fraction \(maxErrorFraction) allows"
+                    + "were never made (\(LatencyRecorder.notSent), \(LatencyRecorder.noCandidate)): more of these "
+                    + "\(Int(total.calls) + unmade) calls and operations than --max-error-fraction \(maxErrorFraction) "
+                    + "allows"
         } else {
             measurementFailure = nil
         }

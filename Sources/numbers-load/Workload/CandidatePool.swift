@@ -12,7 +12,30 @@ final class CandidatePool: Sendable {
         var waiting: [String] = []
         var handedOut: Set<String> = []
         /// The search refilling the pool, while one runs.
-        var refill: Task<Void, Never>?
+        var refill: Refill?
+    }
+
+    /// A refill's search and the workers waiting for it: cancelled once every one of them is, not when the first is
+    /// (a worker whose own call deadline ended would have cut the search short for the others).
+    private final class Refill: Sendable {
+        let task: Task<Void, Never>
+        private let waiters = Mutex((joined: 0, cancelled: 0))
+
+        init(_ task: Task<Void, Never>) { self.task = task }
+
+        var joined: Int { waiters.withLock { $0.joined } }
+
+        /// One more worker waits for it (under the pool's lock, so none joins a refill already replaced).
+        func join() { waiters.withLock { $0.joined += 1 } }
+
+        /// A waiting worker was cancelled: the search is too, if it was the last one waiting that was not.
+        func leave() {
+            let nobodyLeft = waiters.withLock { waiters in
+                waiters.cancelled += 1
+                return waiters.cancelled >= waiters.joined
+            }
+            if nobodyLeft { task.cancel() }
+        }
     }
 
     private let state = Mutex(State())
@@ -32,22 +55,27 @@ final class CandidatePool: Sendable {
     /// numbers not handed out already (30 at most at the simulator), fewer than the workers that may wait for it (64
     /// at depth 64), so a worker left without one waits for, or runs, the next refill: `refillAttemptsMax` rounds in
     /// all, each as long as one search, bounded by its call deadline. `searched` says whether this worker's `search`
-    /// ran; nil if the pool is still empty after the last round. A waiter that is cancelled (the run interrupted)
-    /// cancels the refill it waits for: the search, not cancelled with the run, held the run's end up to its deadline.
+    /// ran; nil if the pool is still empty after the last round. When every worker waiting for a refill is cancelled
+    /// (the run interrupted), so is its search: not cancelled with the run, it held the run's end up to its deadline.
     func take(refillingWith search: @escaping @Sendable () async -> [String]) async -> (number: String?, searched: Bool)
     {
         var searched = false
         for _ in 0..<Self.refillAttemptsMax {
-            let (number, refill, started) = state.withLock { state -> (String?, Task<Void, Never>?, Bool) in
+            let (number, refill, started) = state.withLock { state -> (String?, Refill?, Bool) in
                 if let number = state.waiting.popLast() {
                     state.handedOut.insert(number)
                     return (number, nil, false)
                 }
-                if let running = state.refill { return (nil, running, false) }
-                let refill = Task {
-                    self.add(await search())
-                    self.state.withLock { $0.refill = nil }
+                if let running = state.refill {
+                    running.join()
+                    return (nil, running, false)
                 }
+                let refill = Refill(
+                    Task {
+                        self.add(await search())
+                        self.state.withLock { $0.refill = nil }
+                    })
+                refill.join()
                 state.refill = refill
                 return (nil, refill, true)
             }
@@ -55,16 +83,20 @@ final class CandidatePool: Sendable {
             searched = searched || started
             if let refill {
                 await withTaskCancellationHandler {
-                    await refill.value
+                    await refill.task.value
                 } onCancel: {
-                    refill.cancel()
+                    refill.leave()
                 }
             }
-            if let number = take() { return (number, searched) }
+            // A cancelled worker buys nothing: a number handed to it would be lost to the others.
             if Task.isCancelled { break }
+            if let number = take() { return (number, searched) }
         }
         return (nil, searched)
     }
+
+    /// The workers waiting for the running refill, its starter included; 0 when none runs.
+    var refillWaiters: Int { state.withLock { $0.refill?.joined ?? 0 } }
 
     /// Adds search results that are neither waiting nor handed out.
     func add(_ numbers: [String]) {

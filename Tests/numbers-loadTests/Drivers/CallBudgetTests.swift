@@ -60,7 +60,7 @@ struct CallBudgetTests {
     func openLoopStopInstant() async throws {
         let client = StubLoadClient(clock: nil, durations: [:])
         client.holdCalls(firstOnly: false)
-        let (plan, _) = try Self.plan("list=1", client: client, callsMax: 10)
+        let (plan, recorder) = try Self.plan("list=1", client: client, callsMax: 10)
         let stopped = Mutex<NIODeadline?>(nil)
         let run = Task {
             await OpenLoopDriver(rate: 100, outstandingMax: 64).run(plan) { at in stopped.withLock { $0 = at } }
@@ -74,6 +74,7 @@ struct CallBudgetTests {
         // The eleventh operation was due at 100 ms, when the budget refused it (the dispatcher then, or later when
         // behind); the held calls ended later.
         #expect(dispatched.stoppedAt == plan.start + .milliseconds(100))
+        #expect(recorder.measureUntil == dispatched.stoppedAt, "the later calls of operations in flight are left out")
         #expect(dispatched.stoppedAt <= stopped.withLock { $0 } ?? .distantPast && dispatched.stoppedAt <= released)
         let seconds = RunLoad.measuredSeconds(
             from: plan.measureFrom, to: plan.end, driversEnded: dispatched.stoppedAt)

@@ -77,6 +77,23 @@ struct LatencyRecorderTests {
         #expect(merged.byOperation[.release] == nil && merged.warmupCalls == 0)
     }
 
+    /// The window's end stayed the planned one after `--calls-max` or an interruption stopped the open loop earlier:
+    /// the later calls of the operations in flight then counted in a window that ended before them.
+    @Test("a stop before the planned end ends the window there; a later one does not move it back")
+    func earlyStopEndsTheWindow() {
+        let until = measureFrom + .seconds(10)
+        let recorder = LatencyRecorder(measureFrom: measureFrom, measureUntil: until)
+        let stop = measureFrom + .seconds(1)
+        recorder.endWindow(at: stop)
+        recorder.endWindow(at: until)
+        #expect(recorder.measureUntil == stop)
+        recorder.record(
+            stripe: 0, operation: .purchase, intended: stop - .milliseconds(1), end: stop + .seconds(1), outcome: "OK")
+        recorder.record(stripe: 1, operation: .release, intended: stop, end: stop + .milliseconds(5), outcome: "OK")
+        let merged = recorder.snapshot()
+        #expect(merged.total.totalCount == 1 && merged.byOperation[.release] == nil)
+    }
+
     /// The report's max was the histogram's `max`, the top of the bucket the largest latency fell in.
     @Test("the report's max latency is the largest recorded, not the top of its bucket")
     func maxIsTheLargestRecorded() {
