@@ -220,16 +220,22 @@ extension NumberService {
     }
 
     /// Marks the watched number as being released, if the decision state still lets it be (watched the same way,
-    /// nobody owns or reserves it); purchases refuse a marked number until ``unblock(_:)``. Nil when it may not be
-    /// released; else whether the mark is this claim's (false: the number was blocked already, for an earlier DELETE
-    /// that may still land).
+    /// nobody owns or reserves it, no adoption of it runs); purchases and adoptions refuse a marked number until
+    /// ``unblock(_:)``. Nil when it may not be released; else whether the mark is this claim's (false: the number was
+    /// blocked already, for an earlier DELETE that may still land). An adoption claimed before the watch began may
+    /// still be running: its record refuses the watched number, but the watch this release ends would no longer be
+    /// there to refuse it, and the adoption would record a number the DELETE took.
     private func claim(_ watch: OrphanWatch) -> Bool? {
+        let now = now()
         let claimed = try? coordinator.decide { state throws(NumberError) -> (events: [CoreEvent], result: Bool?) in
             let free =
                 state.orphanWatch[watch.phoneNumber] == watch && state.phoneOwners[watch.phoneNumber] == nil
                 && state.reservations[watch.phoneNumber] == nil
             guard free else { return ([], nil) }
-            return ([], local.withLock { $0.releasingOrphans.insert(watch.phoneNumber).inserted })
+            return local.withLock { local in
+                guard !local.adoptionHolds(watch.phoneNumber, at: now) else { return ([], nil) }
+                return ([], local.releasingOrphans.insert(watch.phoneNumber).inserted)
+            }
         }
         return claimed?.result ?? nil
     }

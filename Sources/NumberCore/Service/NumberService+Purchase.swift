@@ -603,13 +603,18 @@ extension NumberService {
         let textMax = config.limits.providerTextLengthMax
         let reroutes = local.withLock { $0.reroutesSent[intent.id] }
         let result = try await coordinator.perform { state throws(NumberError) in
-            guard let current = state.intents[intent.id], let account = state.accounts[intent.accountId] else {
-                throw NumberError.internalFailure("intent \(intent.id) vanished")
-            }
             // One being undone (compensating) releases what it bought: charged for as well, the account would pay for
-            // numbers it never gets. Only an open intent commits.
-            guard current.status == .open else {
-                throw NumberError.internalFailure("intent \(intent.id) is \(current.status.rawValue), not committed")
+            // numbers it never gets. Only an open intent commits; one settled or being undone elsewhere meanwhile
+            // (which nothing should do while its purchase runs) has an outcome this caller cannot tell: its key's
+            // replay, once the intent is settled, tells it.
+            let current = state.intents[intent.id]
+            guard let current, current.status == .open, let account = state.accounts[intent.accountId] else {
+                throw NumberError(
+                    .unavailable, .outcomeUnknown,
+                    "the purchase is being settled elsewhere and is not committed here; retry with the same "
+                        + "idempotency key for its result",
+                    details: ["intentId": intent.id],
+                    internalDetail: "intent \(intent.id) is \(current?.status.rawValue ?? "gone"), not committed")
             }
             let trunkId = intent.trunkId.flatMap { state.trunks[$0] != nil ? $0 : nil }
             var balance = account.balance
@@ -689,8 +694,10 @@ extension NumberService {
         var watched = false
         // A number sold in place of the one asked for is in no reservation (the intent's items are in its own until the
         // void): another purchase may be buying it, or own it by now — Twilio answers its buy 201 with the same SID —,
-        // and this DELETE would take it. One held so is left to that purchase (its watch ends when it commits); any
-        // other is kept off purchases from the mark until its DELETE is done.
+        // or an adoption claimed it before the mark (it is in this Twilio account, unowned), and this DELETE would
+        // take it. One held so is left to that purchase or adoption (its watch ends when it is recorded; an adoption
+        // the watch refuses at its record leaves it to the sweep); any other is kept off purchases and adoptions from
+        // the mark until its DELETE is done.
         let substitutes = bought.map(\.phoneNumber).filter { phone in
             !intent.items.contains { $0.phoneNumber == phone }
         }
@@ -708,6 +715,7 @@ extension NumberService {
                         substitutes.filter { phone in
                             state.phoneOwners[phone] != nil
                                 || state.reservations[phone].map { $0 != intent.id } ?? false
+                                || local.withLock { $0.adoptionHolds(phone, at: now) }
                         })
                     blockedHere = local.withLock { local in
                         substitutes.filter { !heldElsewhere.contains($0) && local.releasingOrphans.insert($0).inserted }

@@ -521,6 +521,49 @@ struct ProviderDoubtTests {
         try await h.check()
     }
 
+    /// An adoption takes a number in numberd's Twilio account that nobody owns through numberd: one that had claimed
+    /// the number a compensation then found sold in place of the one asked for, and was still running, saw it deleted
+    /// under it (a number recorded as owned, gone at Twilio, had the adoption's record come before the watch).
+    @Test("a compensation spares a substitute an adoption running has claimed", arguments: StoreKind.allCases)
+    func substituteAnAdoptionClaimedIsSpared(kind: StoreKind) async throws {
+        let h = try await Harness(kind)
+        let buyer = try await h.account(funds: 10_000)
+        let other = try await h.account(funds: 10_000, name: "Other")
+        let asked = "+14155550177"
+        let substitute = "+14155550166"
+        h.provider.stock([asked])
+        AdoptNumberTests.boughtInConsole(h, substitute, sid: 1)
+        // Twilio answers a buy of a number the account owns 201, the number as it is (its one SID).
+        h.provider.answerBuysOfOwnedAsUpdates()
+        h.provider.inject(.hangThenDo(gate: "look-up"), on: .lookUp, phoneNumber: substitute)
+        let adoption = Task { try await h.service.adoptNumber(AdoptNumberTests.request(other.id, substitute)) }
+        await h.provider.waitUntilReached("look-up")
+        h.provider.sellInstead(substitute, for: asked)
+        let releases = h.provider.calls(.release)
+        let failed = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: buyer.id, phoneNumbers: [asked], country: "US"))
+        }
+        #expect(failed?.reason == .providerUnavailable, "\(String(describing: failed))")
+        #expect(h.provider.calls(.release) == releases, "the number an adoption has claimed was not deleted")
+        // The compensation's mark watches it; the orphan sweep leaves it to the adoption running too (its record
+        // would refuse the watched number, but the watch this release would end is what refuses it).
+        #expect(h.service.durableState().orphanWatch[substitute] != nil)
+        let whileAdopting = await h.service.sweepOrphans()
+        #expect(whileAdopting.released.isEmpty && whileAdopting.pending == [substitute], "\(whileAdopting)")
+        #expect(h.provider.calls(.release) == releases)
+        h.provider.resume("look-up")
+        // Refused at its record (the number is watched), nothing recorded; the next sweep releases the number.
+        let adopted = await numberError { _ = try await adoption.value }
+        #expect(adopted?.reason == .numberUnavailable, "\(String(describing: adopted))")
+        #expect(h.service.durableState().phoneOwners[substitute] == nil)
+        #expect(try h.service.balance(accountId: other.id).available == 10_000)
+        let after = await h.service.sweepOrphans()
+        #expect(after.released == [substitute], "\(after)")
+        #expect(h.provider.owned(substitute) == nil)
+        try await h.check()
+    }
+
     /// The same: a purchase already buying a number when another purchase's compensation finds that number sold in
     /// its place — Twilio answers both buys with the one SID — must not see it deleted under it.
     @Test("a compensation spares a substitute another purchase is buying", arguments: StoreKind.allCases)
