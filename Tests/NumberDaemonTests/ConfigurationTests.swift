@@ -847,9 +847,20 @@ struct ConfigurationFileReadingTests {
         let huge = folder + "/huge.json"
         #expect(FileManager.default.createFile(atPath: huge, contents: Data(json.utf8)))
         #expect(truncate(huge, 2 << 30) == 0)
-        // The size said is fstat's: a reader stopping past the limit would say 1048577 bytes, as above.
+        // The size said is fstat's: a reader stopping past the limit would say 1048577 bytes, as above. What this
+        // process read meanwhile (other tests' reads included) stays far below the file's 2 GiB.
+        let readBefore = try Self.bytesReadByProcess()
         let said = Self.within(30) { Self.refusal(huge, regularOnly: true) }
         #expect(said?.contains("larger than 1 MiB (2147483648 bytes)") == true, "\(String(describing: said))")
+        let read = try Self.bytesReadByProcess() - readBefore
+        #expect(read < 1 << 30, "\(read) bytes read")
+    }
+
+    /// The bytes this process has read by `read` and its kin (`rchar` of /proc/self/io), from any file.
+    static func bytesReadByProcess() throws -> Int {
+        let io = try String(contentsOfFile: "/proc/self/io", encoding: .utf8)
+        let line = io.split(separator: "\n").first { $0.hasPrefix("rchar:") }
+        return try #require(line.flatMap { Int($0.dropFirst("rchar:".count).trimmingCharacters(in: .whitespaces)) })
     }
 
     @Test("a pipe at start is read up to the limit, not to its end: one that never ends is refused past 1 MiB")
