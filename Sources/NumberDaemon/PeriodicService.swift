@@ -88,6 +88,9 @@ struct PeriodicService: Service {
             logger.warning("\(name) ran, incomplete", metadata: metadata)
             runs("error").increment()
             countItems(incomplete.metadata)
+        } catch is CancellationError where Task.isCancelled {
+            // The stop cut it short (a certificate check's file reads stuck on a stalled mount, say): not a failure.
+            logger.info("\(name) cut short by the stop")
         } catch {
             logger.error("\(name) failed", metadata: ["error": "\(error)"])
             runs("error").increment()
