@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -126,27 +125,17 @@ extension FileNumberStore {
     private func onBackupQueue<R: Sendable>(
         folder: String, _ body: @escaping @Sendable () throws -> R
     ) async throws -> R {
-        let wait = BackupWait<R>()
         let logger = options.journal.logger
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                wait.attach(continuation)
-                journal.backupQueue.async {
-                    let result = Result { try body() }
-                    guard !wait.resume(with: result) else { return }
-                    switch result {
-                    case .success:
-                        logger.notice(
-                            "store backup written after its caller stopped waiting", metadata: ["backup": "\(folder)"])
-                    case .failure(let error):
-                        logger.warning(
-                            "store backup failed after its caller stopped waiting",
-                            metadata: ["backup": "\(folder)", "error": "\(error)"])
-                    }
-                }
+        return try await QueueWork.run(on: journal.backupQueue, body) { result in
+            switch result {
+            case .success:
+                logger.notice(
+                    "store backup written after its caller stopped waiting", metadata: ["backup": "\(folder)"])
+            case .failure(let error):
+                logger.warning(
+                    "store backup failed after its caller stopped waiting",
+                    metadata: ["backup": "\(folder)", "error": "\(error)"])
             }
-        } onCancel: {
-            wait.resume(with: .failure(CancellationError()))
         }
     }
 
@@ -375,61 +364,6 @@ extension FileNumberStore {
         let whole = Date(timeIntervalSince1970: TimeInterval(seconds))
         guard timestamp(whole).prefix(15) == String(decoding: stamp.prefix(15), as: UTF8.self) else { return nil }
         return whole.addingTimeInterval(TimeInterval(millis) / 1000)
-    }
-}
-
-/// The wait for one backup's work on the backup queue, resumed exactly once: by the queue with the work's result, or
-/// earlier by the caller's cancellation (the work then finishes alone). Either may come first, and a cancellation may
-/// come before the continuation is attached.
-private final class BackupWait<R: Sendable>: Sendable {
-    private enum State {
-        /// Neither attached nor resumed.
-        case idle
-        /// The caller waits.
-        case waiting(CheckedContinuation<R, any Error>)
-        /// Resumed before the continuation was attached: it gets this result as soon as it is.
-        case resolved(Result<R, any Error>)
-        /// The continuation was resumed.
-        case done
-    }
-
-    private let state = Mutex(State.idle)
-
-    /// Hands over the caller's continuation; resumes it at once when a result (a cancellation) came first.
-    func attach(_ continuation: CheckedContinuation<R, any Error>) {
-        let early = state.withLock { state -> Result<R, any Error>? in
-            switch state {
-            case .idle:
-                state = .waiting(continuation)
-                return nil
-            case .resolved(let result):
-                state = .done
-                return result
-            case .waiting, .done:
-                preconditionFailure("a backup wait's continuation is attached once")
-            }
-        }
-        if let early { continuation.resume(with: early) }
-    }
-
-    /// Resumes the caller with `result` unless it was resumed already; whether this call's result is the one the
-    /// caller gets (false: it stopped waiting, cancelled).
-    @discardableResult
-    func resume(with result: Result<R, any Error>) -> Bool {
-        let waiting = state.withLock { state -> (taken: Bool, continuation: CheckedContinuation<R, any Error>?) in
-            switch state {
-            case .idle:
-                state = .resolved(result)
-                return (true, nil)
-            case .waiting(let continuation):
-                state = .done
-                return (true, continuation)
-            case .resolved, .done:
-                return (false, nil)
-            }
-        }
-        waiting.continuation?.resume(with: result)
-        return waiting.taken
     }
 }
 
