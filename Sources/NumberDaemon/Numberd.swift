@@ -383,7 +383,9 @@ public final class Numberd: Sendable {
                                 "time": "\(clock.now().formatted(.iso8601))",
                             ])
                     }
-                    try markClock()
+                    // Off the pool (``FileWork``): a data directory's disk that stalls holds that queue, not a thread
+                    // serving the reads numberd answers from memory.
+                    try await FileWork.run(markClock)
                     return [:]
                 },
                 final: markClock,
