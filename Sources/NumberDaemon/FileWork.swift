@@ -2,9 +2,9 @@ import Dispatch
 import NumberCore
 
 /// The file work numberd does outside its store while it serves (a reload's config file, the TLS certificate files, a
-/// Twilio secret file, the clock's minute mark), run off Swift's cooperative pool on a serial queue of its own (``QueueWork``): a file on a stalled
-/// mount (NFS, a FUSE secret store) blocks that queue's thread in the kernel, not one of the pool's threads — one per
-/// core, two on a two-core host — which serve every RPC. A caller cancelled meanwhile (a graceful shutdown) stops
+/// Twilio secret file, the clock's minute mark), run off Swift's cooperative pool on a serial queue of its own
+/// (``QueueWork``): a file on a stalled mount (NFS, a FUSE secret store) blocks that queue's thread in the kernel, not
+/// one of the pool's threads — one per core, two on a two-core host — which serve every RPC. A caller cancelled meanwhile (a graceful shutdown) stops
 /// waiting at once: the work goes on, its result unused, and the work queued behind it waits for it.
 enum FileWork {
     static let queue: DispatchQueue = {

@@ -33,6 +33,8 @@ package final class TwilioCredentialReload: Sendable {
         case invalid
         /// The credentials name another account: the old ones stay.
         case accountChanged = "account_changed"
+        /// A shutdown ended the reload before the secret was read (a file on a stalled mount): the old one stays.
+        case interrupted
     }
 
     let provider: TwilioProvider
@@ -94,7 +96,7 @@ package final class TwilioCredentialReload: Sendable {
         // FIFO would wait for a writer for ever (SIGHUP, then the shutdown, stuck behind it). This check names a pipe
         // given at start; the read below checks what it opened again (`regularOnly`), so a FIFO swapped in after it is
         // refused at once, not waited on. Both off the cooperative pool (``FileWork``: a secret store's mount may
-        // stall); a shutdown meanwhile ends the reload as a secret not read.
+        // stall); a shutdown meanwhile ends the reload (`interrupted`), the old secret in use.
         let notRegular = try? await FileWork.run {
             fromFiles.first { source in
                 var status = stat()
@@ -117,6 +119,9 @@ package final class TwilioCredentialReload: Sendable {
                 }
                 return credentials
             }
+        } catch is CancellationError {
+            logger.info("SIGHUP: the Twilio secret's reload ended by the shutdown before its file was read")
+            return .interrupted
         } catch {
             logger.error(
                 "SIGHUP: Twilio credentials not reloaded, the old ones stay in use: the secret cannot be read",

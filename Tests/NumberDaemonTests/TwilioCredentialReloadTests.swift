@@ -1,9 +1,11 @@
+import Dispatch
 import Foundation
 import Logging
 import NumberAPI
 import NumberClient
 import NumberCore
 import Prometheus
+import Synchronization
 import TestSupport
 import Testing
 import TwilioSimulator
@@ -279,6 +281,40 @@ extension HangUpSignalTests {
                 #expect(rig.reloadLines(.notice).count == 1)
                 #expect(rig.reloads("api_key") == 2)
                 #expect(try await rig.search())
+            }
+        }
+
+        /// A reload whose secret file is on a stalled mount, then a shutdown: it was logged as a secret that cannot be
+        /// read, at error, and counted `invalid`, though nothing was wrong with it.
+        @Test("a reload a shutdown ends while its secret file is still being read: interrupted, the old secret kept")
+        func shutdownInterruptsTheRead() async throws {
+            try await Self.withRig { rig in
+                let original = try #require(rig.running.numberd.twilioCredentials)
+                try rig.writeToken(rig.engine.createSecondaryAuthToken())
+                // The file work's queue held as a stalled mount holds it.
+                let stalled = DispatchSemaphore(value: 0)
+                let holding = Atomic(false)
+                FileWork.queue.async {
+                    holding.store(true, ordering: .relaxed)
+                    stalled.wait()
+                }
+                defer { stalled.signal() }
+                let deadline = ContinuousClock.now + .seconds(60)
+                while !holding.load(ordering: .relaxed) {
+                    try #require(ContinuousClock.now < deadline, "the file work's queue never ran")
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                rig.engine.clearRequestLog()
+                let reload = Task { await rig.running.numberd.reloadTwilioCredentials() }
+                try await Task.sleep(for: .milliseconds(50))
+                reload.cancel()
+                #expect(await reload.value == .interrupted)
+                #expect(rig.engine.requestLog.isEmpty)
+                #expect(rig.running.numberd.twilioCredentials == original)
+                #expect(rig.reloadLines(.error).isEmpty, "\(rig.reloadLines(.error))")
+                #expect(rig.lines.all.contains { $0.level == .info && $0.message.contains("ended by the shutdown") })
+                #expect(rig.reloads("interrupted") == 1)
+                #expect(rig.reloads("invalid") == 0)
             }
         }
 
