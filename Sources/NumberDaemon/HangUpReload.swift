@@ -46,19 +46,19 @@ struct HangUpReload: Service {
     }
 
     /// One reload for each request `due` holds (at most one waits while a reload runs). Its file reads run on
-    /// ``FileWork``'s queue: a config or certificate file on a stalled mount holds that queue, not a thread of the pool
+    /// ``FileWork``'s lanes: a config or certificate file on a stalled mount holds its lane, not a thread of the pool
     /// that serves the RPCs, and not the shutdown, which stops waiting for it.
     private func reload(when due: AsyncStream<Void>) async {
         for await _ in due {
             // A request still buffered when shutdown cancelled the service is not carried out.
             if Task.isCancelled { break }
             do {
-                try await FileWork.run(reloadSettings)
+                try await FileWork.Lane.configuration.run(reloadSettings)
             } catch {
                 break  // cancelled: nothing else throws
             }
             do {
-                let metadata = try await FileWork.run(checkCertificates)
+                let metadata = try await FileWork.Lane.certificates.run(checkCertificates)
                 logger.notice("SIGHUP: TLS certificate files checked", metadata: metadata)
             } catch is CancellationError {
                 break

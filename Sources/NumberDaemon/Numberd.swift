@@ -383,12 +383,19 @@ public final class Numberd: Sendable {
                                 "time": "\(clock.now().formatted(.iso8601))",
                             ])
                     }
-                    // Off the pool (``FileWork``): a data directory's disk that stalls holds that queue, not a thread
-                    // serving the reads numberd answers from memory.
-                    try await FileWork.run(markClock)
+                    // Off the pool (``FileWork``): a data directory's disk that stalls holds the clock's lane, not a
+                    // thread serving the reads numberd answers from memory. A mark a stop stopped waiting for still
+                    // ends, before the final one (same lane); a failure of it is said.
+                    try await FileWork.Lane.clock.run(markClock) { result in
+                        if case .failure(let error) = result {
+                            logger.warning(
+                                "the clock's minute mark, ended after the stop stopped waiting for it, failed",
+                                metadata: ["error": "\(error)"])
+                        }
+                    }
                     return [:]
                 },
-                final: markClock,
+                final: { try FileWork.Lane.clock.runToEnd(markClock) },
                 ranLevel: .debug),
             // The start snapshot is written in prepare, before serving.
             PeriodicService(
@@ -437,7 +444,7 @@ public final class Numberd: Sendable {
             PeriodicService(
                 name: "certificates", intervalSeconds: configuration.certificateCheckIntervalSeconds,
                 runAtStart: false, logger: logger,
-                action: { try await FileWork.run(checkCertificates) }, final: nil),
+                action: { try await FileWork.Lane.certificates.run(checkCertificates) }, final: nil),
         ]
         var twilioReload: TwilioCredentialReload?
         if case .twilio = configuration.provider {

@@ -33,7 +33,8 @@ package final class TwilioCredentialReload: Sendable {
         case invalid
         /// The credentials name another account: the old ones stay.
         case accountChanged = "account_changed"
-        /// A shutdown ended the reload before the secret was read (a file on a stalled mount): the old one stays.
+        /// A shutdown ended the reload while its secret file was read (a stalled mount) or Twilio was asked: the old
+        /// one stays.
         case interrupted
     }
 
@@ -72,6 +73,13 @@ package final class TwilioCredentialReload: Sendable {
         return outcome
     }
 
+    /// A reload a shutdown ended, its secret file still being read or its check at Twilio still running: not a
+    /// failure (no error to page on), and the old secret stays in use.
+    private func interrupted() -> Outcome {
+        logger.info("SIGHUP: the Twilio secret's reload was ended by the shutdown; the old secret stays in use")
+        return .interrupted
+    }
+
     /// Reads the secret again and rotates to it when Twilio accepts it; `environment` replaces the start's (tests).
     func reload(environment override: [String: String]? = nil) async -> Outcome {
         let outcome = await attempt(override ?? environment)
@@ -96,23 +104,28 @@ package final class TwilioCredentialReload: Sendable {
         // FIFO would wait for a writer for ever (SIGHUP, then the shutdown, stuck behind it). This check names a pipe
         // given at start; the read below checks what it opened again (`regularOnly`), so a FIFO swapped in after it is
         // refused at once, not waited on. Both off the cooperative pool (``FileWork``: a secret store's mount may
-        // stall); a shutdown meanwhile ends the reload (`interrupted`), the old secret in use.
-        let notRegular = try? await FileWork.run {
-            fromFiles.first { source in
-                var status = stat()
-                guard source.hasSuffix("_FILE") else { return false }
-                guard let path = environment[source], stat(path, &status) == 0 else { return true }
-                return status.st_mode & S_IFMT != S_IFREG
+        // stall: the secrets' lane); a shutdown meanwhile ends the reload (`interrupted`), the old secret in use.
+        let notRegular: String?
+        do {
+            notRegular = try await FileWork.Lane.secrets.run {
+                fromFiles.first { source in
+                    var status = stat()
+                    guard source.hasSuffix("_FILE") else { return false }
+                    guard let path = environment[source], stat(path, &status) == 0 else { return true }
+                    return status.st_mode & S_IFMT != S_IFREG
+                }
             }
+        } catch {
+            return interrupted()  // nothing else throws
         }
-        if let source = notRegular ?? nil {
+        if let source = notRegular {
             return cannotChange(
                 "the Twilio secret is given through \(source), which is not a regular file (a pipe is read once): "
                     + "give it as a file to rotate it with a reload", .variable)
         }
         let candidate: TwilioCredentials
         do {
-            candidate = try await FileWork.run {
+            candidate = try await FileWork.Lane.secrets.run {
                 let resolved = try TwilioSecrets.resolve(environment, regularOnly: true)
                 guard let credentials = try TwilioCredentials.fromEnvironment(resolved.environment) else {
                     throw ConfigurationError("no Twilio credentials are configured any more")
@@ -120,8 +133,7 @@ package final class TwilioCredentialReload: Sendable {
                 return credentials
             }
         } catch is CancellationError {
-            logger.info("SIGHUP: the Twilio secret's reload ended by the shutdown before its file was read")
-            return .interrupted
+            return interrupted()
         } catch {
             logger.error(
                 "SIGHUP: Twilio credentials not reloaded, the old ones stay in use: the secret cannot be read",
@@ -160,6 +172,8 @@ package final class TwilioCredentialReload: Sendable {
                     metadata: metadata.merging(["promote_after_seconds": "\(seconds)"]) { $1 })
                 return .rotated
             }
+        } catch let error where error.cancelled {
+            return interrupted()  // the old secret stays: it is replaced only once Twilio's answer is read
         } catch {
             let refused = error.kind == .authentication
             let why = refused ? "Twilio refused the new secret" : "the new secret could not be checked with Twilio"

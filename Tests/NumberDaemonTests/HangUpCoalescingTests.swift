@@ -57,7 +57,7 @@ extension HangUpSignalTests {
             let service = HangUpReload(
                 reloadSettings: {},
                 checkCertificates: {
-                    offThePool.store(FileWork.isCurrent, ordering: .relaxed)
+                    offThePool.store(FileWork.Lane.certificates.isCurrent, ordering: .relaxed)
                     checking.store(true, ordering: .relaxed)
                     stuck.wait()
                     return [:]
@@ -76,7 +76,7 @@ extension HangUpSignalTests {
                 return
             }
             let ranOffThePool = offThePool.load(ordering: .relaxed)
-            #expect(ranOffThePool, "the check ran on FileWork's queue")
+            #expect(ranOffThePool, "the check ran on the certificates' lane")
             running.cancel()
             let deadline = ContinuousClock.now + .seconds(60)
             while !ended.load(ordering: .relaxed) {

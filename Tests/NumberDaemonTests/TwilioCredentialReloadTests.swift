@@ -291,10 +291,10 @@ extension HangUpSignalTests {
             try await Self.withRig { rig in
                 let original = try #require(rig.running.numberd.twilioCredentials)
                 try rig.writeToken(rig.engine.createSecondaryAuthToken())
-                // The file work's queue held as a stalled mount holds it.
+                // The secrets' lane held as a stalled mount holds it.
                 let stalled = DispatchSemaphore(value: 0)
                 let holding = Atomic(false)
-                FileWork.queue.async {
+                FileWork.Lane.secrets.queue.async {
                     holding.store(true, ordering: .relaxed)
                     stalled.wait()
                 }
@@ -315,6 +315,35 @@ extension HangUpSignalTests {
                 #expect(rig.lines.all.contains { $0.level == .info && $0.message.contains("ended by the shutdown") })
                 #expect(rig.reloads("interrupted") == 1)
                 #expect(rig.reloads("invalid") == 0)
+                // The other lanes go on: the clock's mark, the certificates' check, the config file.
+                for lane in [FileWork.Lane.clock, .certificates, .configuration] {
+                    #expect(try await lane.run { lane.isCurrent }, "\(lane.label)")
+                }
+            }
+        }
+
+        /// The same for a shutdown while the new secret is checked at Twilio (a request timeout at most): it was logged
+        /// at error and counted `unreachable`.
+        @Test("a reload a shutdown ends while Twilio checks the new secret: interrupted, the old secret kept")
+        func shutdownInterruptsTheCheck() async throws {
+            try await Self.withRig { rig in
+                let original = try #require(rig.running.numberd.twilioCredentials)
+                try rig.writeToken(rig.engine.createSecondaryAuthToken())
+                rig.engine.addFault(FaultRule(endpoint: .listNumbers, kind: .latency(milliseconds: 60_000), times: 1))
+                let reload = Task { await rig.running.numberd.reloadTwilioCredentials() }
+                // The rule is used up when the check reaches the simulator, which then holds its answer.
+                let deadline = ContinuousClock.now + .seconds(60)
+                while !rig.engine.faultRules.isEmpty {
+                    try #require(ContinuousClock.now < deadline, "the check never reached the simulator")
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                reload.cancel()
+                #expect(await reload.value == .interrupted)
+                #expect(rig.running.numberd.twilioCredentials == original)
+                #expect(rig.reloadLines(.error).isEmpty, "\(rig.reloadLines(.error))")
+                #expect(rig.reloads("interrupted") == 1)
+                #expect(rig.reloads("unreachable") == 0)
+                #expect(try await rig.search())
             }
         }
 

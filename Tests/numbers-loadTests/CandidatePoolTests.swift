@@ -111,6 +111,74 @@ struct CandidatePoolTests {
         #expect(cancelledWithTheLast, "cancelled with the last worker waiting for it")
     }
 
+    /// A search held until released, whether cancelled or not (a call that ignores its cancellation), then yielding
+    /// `number`.
+    final class StubbornSearch: Sendable {
+        let number: String
+        let started = Atomic(false)
+        /// Released before it waited, or the wait to resume (no cancellation handler: an `AsyncStream` would end).
+        private let gate = Mutex<(released: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+        init(_ number: String) { self.number = number }
+
+        func release() {
+            let waiter = gate.withLock { gate in
+                gate.released = true
+                defer { gate.waiter = nil }
+                return gate.waiter
+            }
+            waiter?.resume()
+        }
+
+        func callAsFunction() async -> [String] {
+            started.store(true, ordering: .relaxed)
+            await withCheckedContinuation { continuation in
+                let released = gate.withLock { gate in
+                    if !gate.released { gate.waiter = continuation }
+                    return gate.released
+                }
+                if released { continuation.resume() }
+            }
+            return [number]
+        }
+    }
+
+    /// A review: a worker that found a refill every waiter of which had been cancelled joined it, and waited for a
+    /// search cut short; a worker already cancelled was handed a number all the same, lost to the others.
+    @Test("a refill abandoned by its waiters is not joined: the next worker starts its own; a cancelled one takes none")
+    func abandonedRefillIsNotJoined() async throws {
+        let pool = CandidatePool()
+        let abandoned = StubbornSearch("+14155550111")
+        let first = Task { await pool.take(refillingWith: { await abandoned() }) }
+        try await CallBudgetTests.waitUntil { pool.refillWaiters == 1 }
+        first.cancel()
+        try await CallBudgetTests.waitUntil { pool.refillWaiters == 0 }
+        // Its search still runs (it ignores the cancellation), abandoned: the next worker searches anew.
+        let fresh = StubbornSearch("+14155550122")
+        let second = Task { await pool.take(refillingWith: { await fresh() }) }
+        try await CallBudgetTests.waitUntil { fresh.started.load(ordering: .relaxed) }
+        // The abandoned search ends first: its numbers join the pool, and the second refill stays the running one.
+        abandoned.release()
+        #expect(await first.value.number == nil, "a cancelled worker is handed no number")
+        #expect(pool.refillWaiters == 1, "the refill that ended cleared itself only")
+        fresh.release()
+        let taken = await second.value
+        #expect(taken.searched, "\(taken)")
+        #expect(taken.number == "+14155550111" || taken.number == "+14155550122", "\(taken)")
+        #expect(pool.refillWaiters == 0)
+
+        // A worker cancelled before it asks is handed nothing, and the number stays for the others.
+        let left = try #require(pool.take())
+        pool.returned(left)
+        pool.add([left])
+        let cancelled = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return await pool.take(refillingWith: { [] })
+        }
+        #expect(await cancelled.value.number == nil)
+        #expect(pool.take() == left)
+    }
+
     /// A refill yields one search's numbers (30 at most at the simulator), fewer than the workers that may wait for
     /// it (64 at depth 64): those left without one got nil and were recorded as purchases with no candidate.
     @Test("40 workers finding the pool empty, each search yielding 30 numbers: all 40 get one, over two searches")

@@ -608,13 +608,17 @@ extension NumberService {
             // (which nothing should do while its purchase runs) has an outcome this caller cannot tell: its key's
             // replay, once the intent is settled, tells it.
             let current = state.intents[intent.id]
-            guard let current, current.status == .open, let account = state.accounts[intent.accountId] else {
+            guard let current, current.status == .open else {
                 throw NumberError(
                     .unavailable, .outcomeUnknown,
                     "the purchase is being settled elsewhere and is not committed here; retry with the same "
                         + "idempotency key for its result",
                     details: ["intentId": intent.id],
                     internalDetail: "intent \(intent.id) is \(current?.status.rawValue ?? "gone"), not committed")
+            }
+            // Accounts are never removed: one missing is a damaged state, which the commit leaves as it is.
+            guard let account = state.accounts[intent.accountId] else {
+                throw .internalFailure("intent \(intent.id): its account \(intent.accountId) is not in the state")
             }
             let trunkId = intent.trunkId.flatMap { state.trunks[$0] != nil ? $0 : nil }
             var balance = account.balance
