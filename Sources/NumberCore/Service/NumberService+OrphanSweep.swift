@@ -183,6 +183,14 @@ extension NumberService {
         sent.addingTimeInterval(Double(lateBuySeconds) + max(0, clock.behindWallClockSeconds))
     }
 
+    /// The earliest creation date, by numberd's clock, the provider can give a buy of a purchase opened at `opened`:
+    /// ``orphanCreationSlackSeconds`` before it (the two clocks), less how far numberd's clock runs ahead of the wall
+    /// clock (a clock that held through a backward step reads the provider's `date_created` that much earlier than
+    /// its own times). A number created before it is no buy of that purchase: one the account already held.
+    func earliestCreation(ofBuyOpenedAt opened: Date) -> Date {
+        opened.addingTimeInterval(-Double(Self.orphanCreationSlackSeconds) - max(0, -clock.behindWallClockSeconds))
+    }
+
     /// The voided purchases' buys that may still land, as a purchase's checks at `now` see them: a watch begun at or
     /// after `now` less ``lateBuySeconds`` keeps other accounts' purchases off its number, and the account's own on
     /// another trunk. Twilio answers a POST of a number its account owns as an update applying that POST's trunk

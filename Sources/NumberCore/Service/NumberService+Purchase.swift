@@ -450,8 +450,22 @@ extension NumberService {
                 let number = try await provider.buy(
                     phoneNumber: item.phoneNumber, trunkSid: trunkSid, country: intent.country, type: intent.type)
                 guard number.phoneNumber == item.phoneNumber else {
-                    bought.append(number)
                     let error = NumberError(.unavailable, .providerUnavailable, "the provider sold another number")
+                    // One the provider created before this purchase opened is no buy of it: a number the account
+                    // already held (Twilio answers a POST of a number it owns as an update), an operator's, perhaps
+                    // being adopted. Neither released nor watched (the sweep would release it): a release cannot be
+                    // undone; the provider audit names it if nobody owns it through numberd.
+                    if let created = number.dateCreated, created < earliestCreation(ofBuyOpenedAt: intent.createdAt) {
+                        logger.warning(
+                            "the provider answered a buy with another number, created before the purchase: not released",
+                            metadata: [
+                                "intent": "\(intent.id)", "asked": "\(item.phoneNumber)",
+                                "number": "\(number.phoneNumber)", "sid": "\(number.sid)",
+                                "date_created": "\(created.formatted(.iso8601))",
+                            ])
+                        return .failed(error, bought: bought, watching: [])
+                    }
+                    bought.append(number)
                     // Not one of the intent's items: if its release fails, only a watch remembers it.
                     return .failed(error, bought: bought, watching: [number.phoneNumber])
                 }

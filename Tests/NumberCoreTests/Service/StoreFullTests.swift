@@ -353,11 +353,11 @@ struct StoreFullTests {
         try await h.check()
     }
 
-    /// A memory harness whose writes resume at once after a refusal.
-    static func unpaused() async throws -> Harness {
+    /// A memory harness whose writes resume at once after a refusal (``Harness/init``'s `providerDatesByClock`).
+    static func unpaused(providerDatesByClock: Bool = false) async throws -> Harness {
         var config = NumberServiceConfig.defaults
         config.commits.noRoomRetryMilliseconds = 0
-        return try await Harness(.memory, config: config)
+        return try await Harness(.memory, config: config, providerDatesByClock: providerDatesByClock)
     }
 
     /// A review: a release reconciliation carried out at Twilio whose record found no room was counted as the
@@ -381,7 +381,7 @@ struct StoreFullTests {
 
     @Test("a compensation whose mark finds no room leaves the items to reconciliation and releases a substitute")
     func compensationMarkRefused() async throws {
-        let h = try await Self.unpaused()
+        let h = try await Self.unpaused(providerDatesByClock: true)
         let account = try await h.account(funds: 10_000)
         // The second number's buy fails outright: the first, bought, must be released; its mark finds no room.
         let phones = ["+15550100021", "+15550100022"]
@@ -428,7 +428,7 @@ struct StoreFullTests {
         "a substitute whose DELETE fails after the mark found no room is watched, and the sweep releases it",
         arguments: [false, true])
     func unmarkedSubstituteIsWatched(notFound: Bool) async throws {
-        var h = try await Self.unpaused()
+        var h = try await Self.unpaused(providerDatesByClock: true)
         let account = try await h.account(funds: 10_000)
         let asked = "+15550100025"
         let substitute = "+15550100026"

@@ -21,7 +21,7 @@ struct WorkLevelsTests {
         "a purchase left compensating counts as an open intent, aging with the clock, and its substitute as a watch",
         arguments: StoreKind.allCases)
     func openIntentAndWatch(kind: StoreKind) async throws {
-        var h = try await Harness(kind)
+        var h = try await Harness(kind, providerDatesByClock: true)
         let account = try await h.account(funds: 1_000)
         let other = "+14155550199"
         h.provider.stock([Self.phone, other])
