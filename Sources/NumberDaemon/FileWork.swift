@@ -45,10 +45,11 @@ enum FileWork {
         }
 
         /// `body`'s result, run on this lane after the work queued before it, waited for whether the caller is
-        /// cancelled or not — the one thread of the pool it runs on blocked meanwhile: for the last work of a stop
-        /// (the final clock mark), which must not overlap a mark a cancelled tick left running.
-        func runToEnd<T>(_ body: () throws -> T) throws -> T {
-            try queue.sync(execute: body)
+        /// cancelled or not (off the pool all the same): for the last work of a stop (the final clock mark), which
+        /// must be done, and not beside a mark a cancelled tick left running.
+        func runToEnd<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+            // A detached task's wait is not cancelled with its caller.
+            try await Task.detached { try await run(body) }.value
         }
     }
 

@@ -395,7 +395,7 @@ public final class Numberd: Sendable {
                     }
                     return [:]
                 },
-                final: { try FileWork.Lane.clock.runToEnd(markClock) },
+                final: { try await FileWork.Lane.clock.runToEnd(markClock) },
                 ranLevel: .debug),
             // The start snapshot is written in prepare, before serving.
             PeriodicService(

@@ -89,6 +89,9 @@ final class ServiceClock: NumberClock {
     /// The wall clock's forward step this clock ignores (until a restart); 0 in step or behind (``step()``).
     var behindWallClockSeconds: TimeInterval { max(0, step() ?? 0) }
 
+    /// The time given ahead of the wall clock (``heldSeconds()``).
+    var aheadOfWallClockSeconds: TimeInterval { heldSeconds() }
+
     func now() -> Date {
         let (wallNow, bootNow) = (wall(), boot())
         return state.withLock { state in

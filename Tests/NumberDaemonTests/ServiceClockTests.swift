@@ -132,6 +132,8 @@ struct ServiceClockTests {
         let clock = Self.clock(clocks, leadMax: 31 * 86_400, floor: floor)
         #expect(clock.now() == floor)
         #expect(Self.near(clock.heldSeconds(), 365 * 86_400), "held, shown by numberd_clock_held_seconds")
+        // What the saga allows for when it compares the provider's dates with its own (`earliestCreation`).
+        #expect(Self.near(clock.aheadOfWallClockSeconds, 365 * 86_400))
         clocks.advance(wall: 3_600, boot: 3_600)
         #expect(clock.step() == nil)
         #expect(clock.now() == floor, "not stamped a year before the data")
@@ -139,7 +141,7 @@ struct ServiceClockTests {
         clocks.wall.withLock { $0 = floor.addingTimeInterval(20 * 86_400 + 3_600) }
         #expect(clock.step() == nil)
         #expect(clock.now() == clocks.wallNow)
-        #expect(clock.heldSeconds() == 0)
+        #expect(clock.heldSeconds() == 0 && clock.aheadOfWallClockSeconds == 0)
         // Settled: the next step is held to the running limit again.
         clocks.advance(wall: 86_400, boot: 0)
         #expect(Self.near(clock.step(), 86_400))

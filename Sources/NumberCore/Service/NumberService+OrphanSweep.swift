@@ -185,10 +185,11 @@ extension NumberService {
 
     /// The earliest creation date, by numberd's clock, the provider can give a buy of a purchase opened at `opened`:
     /// ``orphanCreationSlackSeconds`` before it (the two clocks), less how far numberd's clock runs ahead of the wall
-    /// clock (a clock that held through a backward step reads the provider's `date_created` that much earlier than
-    /// its own times). A number created before it is no buy of that purchase: one the account already held.
+    /// clock (``NumberClock/aheadOfWallClockSeconds``: a clock held at its data's latest time, or through a step back,
+    /// reads the provider's `date_created` that much earlier than its own times). A number created before it is no
+    /// buy of that purchase: one the account already held.
     func earliestCreation(ofBuyOpenedAt opened: Date) -> Date {
-        opened.addingTimeInterval(-Double(Self.orphanCreationSlackSeconds) - max(0, -clock.behindWallClockSeconds))
+        opened.addingTimeInterval(-Double(Self.orphanCreationSlackSeconds) - max(0, clock.aheadOfWallClockSeconds))
     }
 
     /// The voided purchases' buys that may still land, as a purchase's checks at `now` see them: a watch begun at or

@@ -453,15 +453,25 @@ extension NumberService {
                     let error = NumberError(.unavailable, .providerUnavailable, "the provider sold another number")
                     // One the provider created before this purchase opened is no buy of it: a number the account
                     // already held (Twilio answers a POST of a number it owns as an update), an operator's, perhaps
-                    // being adopted. Neither released nor watched (the sweep would release it): a release cannot be
-                    // undone; the provider audit names it if nobody owns it through numberd.
-                    if let created = number.dateCreated, created < earliestCreation(ofBuyOpenedAt: intent.createdAt) {
-                        logger.warning(
-                            "the provider answered a buy with another number, created before the purchase: not released",
+                    // being adopted. Nor is one it gives no creation date for known to be (reconciliation leaves
+                    // such numbers alone too). Neither released nor watched (the sweep would release it): a release
+                    // cannot be undone; the provider audit names it if nobody owns it through numberd.
+                    let earliest = earliestCreation(ofBuyOpenedAt: intent.createdAt)
+                    let routedHere = trunkSid.map { number.trunkSid?.lowercased() == $0.lowercased() } ?? false
+                    if number.dateCreated.map({ $0 < earliest }) ?? true {
+                        // Said at error: a provider mix-up, which may have left the number paid by nobody, or routed
+                        // someone's number to this purchase's trunk (the POST's, applied as an update).
+                        logger.error(
+                            """
+                            the provider answered a buy with another number, which this purchase may not have bought: \
+                            not released; check it at the provider (the audit lists it if nobody owns it)
+                            """,
                             metadata: [
                                 "intent": "\(intent.id)", "asked": "\(item.phoneNumber)",
                                 "number": "\(number.phoneNumber)", "sid": "\(number.sid)",
-                                "date_created": "\(created.formatted(.iso8601))",
+                                "date_created": "\(number.dateCreated?.formatted(.iso8601) ?? "none")",
+                                "earliest_buy": "\(earliest.formatted(.iso8601))",
+                                "routed_to_this_purchase": "\(routedHere)",
                             ])
                         return .failed(error, bought: bought, watching: [])
                     }

@@ -11,11 +11,18 @@ public protocol NumberClock: Sendable {
     /// ignores a wall clock that stepped forward too far until a restart); 0 otherwise. Times other systems stamp
     /// (the provider's creation date of a number) are compared with this clock's allowing for it.
     var behindWallClockSeconds: TimeInterval { get }
+
+    /// How far the time this clock gives is ahead of the wall clock, when it is (numberd's clock holds at its data's
+    /// latest time when it starts behind it, and follows the boot clock through a step back); 0 otherwise. The
+    /// provider's dates run that much behind this clock's.
+    var aheadOfWallClockSeconds: TimeInterval { get }
 }
 
 extension NumberClock {
     /// In step with the wall clock.
     public var behindWallClockSeconds: TimeInterval { 0 }
+    /// In step with the wall clock.
+    public var aheadOfWallClockSeconds: TimeInterval { 0 }
 }
 
 /// The wall clock.
@@ -31,6 +38,7 @@ public struct SystemClock: NumberClock {
 public final class ManualClock: NumberClock {
     private let current: Mutex<Date>
     private let behind = Mutex<TimeInterval>(0)
+    private let ahead = Mutex<TimeInterval>(0)
 
     /// Creates a clock showing `start`.
     public init(_ start: Date) {
@@ -51,6 +59,12 @@ public final class ManualClock: NumberClock {
     public var behindWallClockSeconds: TimeInterval {
         get { behind.withLock { $0 } }
         set { behind.withLock { $0 = newValue } }
+    }
+
+    /// How far it is ahead of the wall clock it stands for (a test of a clock that held through a backward step).
+    public var aheadOfWallClockSeconds: TimeInterval {
+        get { ahead.withLock { $0 } }
+        set { ahead.withLock { $0 = newValue } }
     }
 
     /// Sets the clock to `date`.

@@ -25,7 +25,7 @@ struct AdoptNumberTests {
     @discardableResult
     static func boughtInConsole(
         _ h: Harness, _ phone: String, sid: Int, trunkSid: String? = nil,
-        created: Date = Date.utc("2024-12-01T09:00:00Z")
+        created: Date? = Date.utc("2024-12-01T09:00:00Z")
     ) -> ProvisionedNumber {
         boughtInConsole(h.provider, phone, sid: sid, trunkSid: trunkSid, created: created)
     }
@@ -34,7 +34,7 @@ struct AdoptNumberTests {
     @discardableResult
     static func boughtInConsole(
         _ provider: FakeProvider, _ phone: String, sid: Int, trunkSid: String? = nil,
-        created: Date = Date.utc("2024-12-01T09:00:00Z")
+        created: Date? = Date.utc("2024-12-01T09:00:00Z")
     ) -> ProvisionedNumber {
         let number = ProvisionedNumber(
             sid: "PN" + String(format: "%032d", 900 + sid), phoneNumber: phone, friendlyName: "console",

@@ -555,18 +555,42 @@ struct ProviderDoubtTests {
         let adopted = try await h.service.adoptNumber(AdoptNumberTests.request(buyer.id, substitute))
         #expect(adopted.number.phoneNumber == substitute)
 
-        // Within the hour the clocks may differ by, it may be this purchase's buy: released as before.
-        let recent = "+14155550155"
-        let asked2 = "+14155550188"
-        h.provider.stock([asked2])
-        AdoptNumberTests.boughtInConsole(h, recent, sid: 2, created: h.clock.now().addingTimeInterval(-1_800))
-        h.provider.sellInstead(recent, for: asked2)
+        // One the provider gives no creation date for may be anyone's: left alone too.
+        let undated = "+14155550144"
+        h.provider.stock(["+14155550145"])
+        AdoptNumberTests.boughtInConsole(h, undated, sid: 3, created: nil)
+        h.provider.sellInstead(undated, for: "+14155550145")
         _ = await numberError {
             _ = try await h.service.purchase(
-                PurchaseRequest(accountId: buyer.id, phoneNumbers: [asked2], country: "US"))
+                PurchaseRequest(accountId: buyer.id, phoneNumbers: ["+14155550145"], country: "US"))
+        }
+        #expect(h.provider.owned(undated) != nil && h.provider.calls(.release) == 0)
+
+        // Within the hour the clocks may differ by, it may be this purchase's buy: released as before.
+        let recent = "+14155550155"
+        h.provider.stock(["+14155550188"])
+        AdoptNumberTests.boughtInConsole(h, recent, sid: 2, created: h.clock.now().addingTimeInterval(-1_800))
+        h.provider.sellInstead(recent, for: "+14155550188")
+        _ = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: buyer.id, phoneNumbers: ["+14155550188"], country: "US"))
         }
         #expect(h.provider.owned(recent) == nil)
-        try await h.check()
+
+        // numberd's clock held an hour ahead of the wall clock (its data stamped by a clock that ran ahead): a number
+        // Twilio dated 90 minutes before the purchase, by its clock, is half an hour before it by the wall clock.
+        h.clock.aheadOfWallClockSeconds = 3_600
+        let dated = "+14155550133"
+        h.provider.stock(["+14155550134"])
+        AdoptNumberTests.boughtInConsole(h, dated, sid: 4, created: h.clock.now().addingTimeInterval(-5_400))
+        h.provider.sellInstead(dated, for: "+14155550134")
+        _ = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: buyer.id, phoneNumbers: ["+14155550134"], country: "US"))
+        }
+        #expect(h.provider.owned(dated) == nil, "released as this purchase's buy")
+        // The undated one is owned by nobody through numberd: the audit names it.
+        try await h.check(leftForTheAudit: [undated])
     }
 
     /// An adoption takes a number in numberd's Twilio account that nobody owns through numberd: one that had claimed
