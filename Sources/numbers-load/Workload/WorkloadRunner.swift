@@ -116,6 +116,8 @@ struct WorkloadRunner: Sendable {
         var calls = searched.count
         let purchaseSchedule = Schedule(intended: schedule.intended + searched.time, started: now())
         guard let phone = candidate else {
+            // An interrupted run's worker is handed no number (``CandidatePool``): no purchase missing a candidate.
+            if Task.isCancelled { return calls }
             recorder.record(
                 stripe: stripe, operation: .purchase, intended: purchaseSchedule.intended, end: now(),
                 outcome: LatencyRecorder.noCandidate, wireBytes: nil)
