@@ -131,7 +131,7 @@ extension NumberService {
             return try Self.adoption(replaying: replay)
         }
         // After the replay: an adoption recorded before this check, under its key, is still answered from its record.
-        try Validation.phoneNumber(phone, isIn: request.country)
+        try Validation.phoneNumber(phone, isIn: request.country, field: "phone_number")
         // What needs neither the price nor the provider, before asking for the price (a provider call when it is
         // not cached). A total of 0 passes any balance: the balance is checked with the price below.
         _ = try coordinator.read { state throws(NumberError) in try checkAdoptable(request, quote: nil, in: state) }

@@ -199,6 +199,9 @@ extension NumberService {
             throw .invalid("numbers", "a number appears twice")
         }
         request.country = try Validation.country(request.country)
+        // Of another country by its calling code (a +44 number bought as US's): said as adoptions say it, not left to
+        // the provider's look-up, which calls it not available.
+        for phone in request.phoneNumbers { try Validation.phoneNumber(phone, isIn: request.country) }
         if let currency = request.currency { request.currency = try Validation.currency(currency) }
         if request.trunkId?.isEmpty == true { request.trunkId = nil }
         let feeMax = config.pricing.feeMax
@@ -239,7 +242,8 @@ extension NumberService {
                 }
             }
             guard let listing = found else {
-                throw .numberUnavailable(phone, Self.notOffered(Self.offering(request)))
+                throw .numberUnavailable(
+                    phone, Self.notOffered(Self.offering(request)) + Validation.sharedCodeHint(request.country))
             }
             // The field named is the one that differs: the country when it does (whatever the type), else the type.
             guard listing.country == request.country else {

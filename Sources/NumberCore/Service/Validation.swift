@@ -184,9 +184,15 @@ enum Validation {
 
     /// Refuses `phone` (E.164) as a number of `country` (checked by ``country(_:)``) when it begins with another
     /// country calling code: a `+1` number is not GB's. Numbers sharing a code (NANP: US, CA and 23 more under +1) are
-    /// not told apart here.
-    static func phoneNumber(_ phone: String, isIn country: String) throws(NumberError) {
-        guard let code = CallingCodes.byRegion[country], !phone.hasPrefix("+" + code) else { return }
+    /// not told apart here. A +1 number without its 10 digits is refused too (naming `field`, the number's).
+    static func phoneNumber(_ phone: String, isIn country: String, field: String = "numbers") throws(NumberError) {
+        guard let code = CallingCodes.byRegion[country] else { return }
+        // Every number of the North American plan has ten digits after its +1: a shorter or longer one is a typo,
+        // which the provider's look-up would only call not available.
+        if code == "1", phone.hasPrefix("+1"), phone.count != 12 {
+            throw .invalid(field, "\(phone) is not a whole \(country) number: +1 numbers have 10 digits after the +1")
+        }
+        guard !phone.hasPrefix("+" + code) else { return }
         let digits = phone.dropFirst()
         let theirs = (1...3).lazy.map { String(digits.prefix($0)) }.first { CallingCodes.mainRegionByCode[$0] != nil }
         var what = "\(country) numbers begin +\(code)"
@@ -196,6 +202,15 @@ enum Validation {
             if others > 0 { what += " and \(others) other countr\(others == 1 ? "y" : "ies")" }
         }
         throw .invalid("country", "\(phone) is not a number of \(country) (\(what))")
+    }
+
+    /// What to add to a number refused as not on offer in `country` when the country shares its calling code (NANP's
+    /// +1: US, CA and 23 more), as the number may be another's: nothing otherwise.
+    static func sharedCodeHint(_ country: String) -> String {
+        guard let code = CallingCodes.byRegion[country] else { return "" }
+        let sharing = CallingCodes.byRegion.values.count { $0 == code }
+        guard sharing > 1 else { return "" }
+        return "; +\(code) numbers belong to \(sharing) countries: give the number's own if it is not \(country)'s"
     }
 
     /// An E.164 number: `+`, a non-zero digit, then 1 to 14 digits. Refused naming the field as the proto does

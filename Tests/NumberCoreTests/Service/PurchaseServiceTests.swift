@@ -298,6 +298,39 @@ struct PurchaseServiceTests {
         try await h.check()
     }
 
+    /// An exploratory run of the CLI: `buy +448082708953` (country US, the default) was refused as not available once
+    /// its search was a minute old, and `buy +1415` as not available at all: the provider's look-up answered what the
+    /// number alone tells. Adoptions already said it so.
+    @Test("a number of another calling code, or a +1 number without its 10 digits, is refused before any look-up")
+    func callingCodeAndLengthRefusedAtOnce() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account(funds: 10_000)
+        let cases: [(phone: String, field: String, says: String)] = [
+            ("+448082708953", "country", "is not a number of US (US numbers begin +1, this one +44: GB"),
+            ("+1415", "numbers", "+1415 is not a whole US number: +1 numbers have 10 digits after the +1"),
+            ("+141598654451234", "numbers", "is not a whole US number"),
+        ]
+        for (phone, field, says) in cases {
+            let refused = await numberError {
+                _ = try await h.service.purchase(
+                    PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US"))
+            }
+            #expect(refused?.code == .invalidArgument && refused?.details["field"] == field, "\(phone)")
+            #expect(refused?.message.contains(says) == true, "\(String(describing: refused))")
+        }
+        #expect(h.provider.calls(.search) == 0 && h.provider.calls(.buy) == 0)
+        // A +1 number not on offer as US's may be another +1 country's: said.
+        let elsewhere = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: account.id, phoneNumbers: ["+16045550199"], country: "US"))
+        }
+        #expect(elsewhere?.reason == .numberUnavailable)
+        #expect(
+            elsewhere?.message.contains("+1 numbers belong to 25 countries: give the number's own if it is not US's")
+                == true, "\(String(describing: elsewhere))")
+        try await h.check()
+    }
+
     /// A number from a recent search of another country was refused naming `type` ("is a GB local number") when the
     /// request's type was right and its country was not: the field named is now the one that differs — the country
     /// when it does, whatever the type, and the type only when the country matches.
@@ -305,16 +338,18 @@ struct PurchaseServiceTests {
     func countryMustMatchListing(kind: StoreKind) async throws {
         let h = try await Harness(kind)
         let account = try await h.account(funds: 10_000)
-        h.provider.stock(["+442071234567"], country: "GB")
-        let found = try await h.service.search(ProviderSearchQuery(country: "GB"))
-        #expect(found.numbers.map(\.number.phoneNumber) == ["+442071234567"])
+        // A CA number shares +1 with US's: only the listing tells them apart.
+        h.provider.stock(["+16045550123"], country: "CA")
+        h.provider.setPrice(ProviderPrice(country: "CA", type: .local, monthlyCostMicros: 1_000_000, currency: "USD"))
+        let found = try await h.service.search(ProviderSearchQuery(country: "CA"))
+        #expect(found.numbers.map(\.number.phoneNumber) == ["+16045550123"])
         for type in [NumberType.local, .tollFree] {
             let refused = await numberError {
                 _ = try await h.service.purchase(
-                    PurchaseRequest(accountId: account.id, phoneNumbers: ["+442071234567"], country: "US", type: type))
+                    PurchaseRequest(accountId: account.id, phoneNumbers: ["+16045550123"], country: "US", type: type))
             }
             #expect(refused?.code == .invalidArgument && refused?.details["field"] == "country", "\(type)")
-            #expect(refused?.message.contains("is a GB number") == true, "\(String(describing: refused))")
+            #expect(refused?.message.contains("is a CA number") == true, "\(String(describing: refused))")
         }
         #expect(h.provider.calls(.buy) == 0)
         try await h.check()
