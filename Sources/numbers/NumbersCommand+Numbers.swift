@@ -398,7 +398,7 @@ struct List: AsyncParsableCommand {
 struct Show: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "One number in detail.")
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "NUM_….") var id: String
+    @Argument(help: "NUM_…, or the E.164 number the account holds now (+14155550100).") var id: String
 
     func run() async throws {
         try await reporting {
@@ -446,7 +446,7 @@ struct Release: AsyncParsableCommand {
             releases nothing and exits 1; Ctrl-C at the question exits 130, nothing released.
             """)
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "NUM_….") var id: String
+    @Argument(help: "NUM_…, or the E.164 number the account holds now (+14155550100).") var id: String
     @Flag(
         help: """
             Do not ask (and bill whatever billing date has passed by the release: without a question there are no \

@@ -32,7 +32,7 @@ struct AdoptCommandTests {
             if let limit = request.maxMonthlyFee, limit < 150 {
                 throw RPCError(
                     code: .failedPrecondition,
-                    message: "the price changed: the monthly fee is 1.50 USD per number, above the limit of "
+                    message: "the monthly fee is 1.50 USD per number, above the limit of "
                         + "\(CurrencyMinorUnits.format(limit, "USD")) (maxMonthlyFee)",
                     reason: "PRICE_CHANGED",
                     details: [

@@ -27,7 +27,7 @@ struct PriceLimitFlagTests {
             if let limit = request.maxMonthlyFee, limit < 140 {
                 throw RPCError(
                     code: .failedPrecondition,
-                    message: "the price changed: the monthly fee is 1.40 USD per number, above the limit of "
+                    message: "the monthly fee is 1.40 USD per number, above the limit of "
                         + "\(CurrencyMinorUnits.format(limit, "USD")) (maxMonthlyFee)",
                     reason: "PRICE_CHANGED",
                     details: [

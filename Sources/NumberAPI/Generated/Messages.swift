@@ -667,7 +667,7 @@ public struct ListNumbersResponse: Codable, Sendable, Hashable {
 public struct GetNumberRequest: Codable, Sendable, Hashable {
     /// Field 1, `account_id`.
     public var accountId: String
-    /// Field 2, `number_id`.
+    /// NUM_…, or the E.164 number the account holds now (not released)
     public var numberId: String
 
     /// Creates the message; omitted fields take their proto3 defaults.

@@ -44,7 +44,7 @@ extension NumberError {
         if let maxMonthlyFee { details["maxMonthlyFee"] = String(maxMonthlyFee) }
         if let maxSetupFee { details["maxSetupFee"] = String(maxSetupFee) }
         return NumberError(
-            .failedPrecondition, .priceChanged, "the price changed: " + over.joined(separator: "; "), details: details)
+            .failedPrecondition, .priceChanged, over.joined(separator: "; "), details: details)
     }
 
     /// A bug or broken invariant: INTERNAL, with a message that says no more. What went wrong (`detail`: ids, sums,

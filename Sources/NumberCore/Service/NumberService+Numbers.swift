@@ -158,10 +158,18 @@ extension NumberService {
             monthlyCost: 0, currency: account.currency)
     }
 
-    /// One number of the account (another account's number is NOT_FOUND).
+    /// One number of the account (another account's number is NOT_FOUND), by its id or by the E.164 number it holds
+    /// now (a released number only by its id: the same E.164 may have been held, and released, more than once).
     public func number(accountId: String, numberId: String) throws(NumberError) -> NumberListing {
         try coordinator.read { state throws(NumberError) in
-            let number = try state.requireNumber(numberId, of: accountId)
+            var id = numberId
+            // Only this account's holder: another's id would show in the NOT_FOUND's message.
+            if numberId.hasPrefix("+"), let holder = state.phoneOwners[numberId],
+                state.numbers[holder]?.accountId == accountId
+            {
+                id = holder
+            }
+            let number = try state.requireNumber(id, of: accountId)
             return NumberListing(number: number, trunkName: number.trunkId.flatMap { state.trunks[$0]?.name })
         }
     }

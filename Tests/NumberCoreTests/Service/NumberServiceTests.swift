@@ -136,6 +136,20 @@ struct NumberServiceTests {
         }
         #expect(foreignTrunk?.code == .notFound)
         #expect(h.provider.owned("+14155550100") != nil)
+        // By the E.164 number the account holds (`numbers show +1…`), and not another account's: its id never shows.
+        #expect(try h.service.number(accountId: account.id, numberId: "+14155550100").number.id == id)
+        let foreignPhone = await numberError {
+            _ = try h.service.number(accountId: other.id, numberId: "+14155550100")
+        }
+        #expect(foreignPhone?.code == .notFound && foreignPhone?.details["numberId"] == "+14155550100")
+        #expect(foreignPhone.map { !"\($0)".contains(id) } ?? false, "\(String(describing: foreignPhone))")
+        // Released, it is found by its id only.
+        _ = try await h.service.release(accountId: account.id, numberId: id)
+        #expect(try h.service.number(accountId: account.id, numberId: id).number.status == .released)
+        let releasedPhone = await numberError {
+            _ = try h.service.number(accountId: account.id, numberId: "+14155550100")
+        }
+        #expect(releasedPhone?.code == .notFound)
         try await h.check()
     }
 

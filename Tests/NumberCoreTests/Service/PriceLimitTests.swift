@@ -52,7 +52,7 @@ struct PriceLimitTests {
                 ])
         #expect(
             monthly?.message
-                == "the price changed: the monthly fee is 1.33 USD per number, above the limit of 1.32 USD (maxMonthlyFee)"
+                == "the monthly fee is 1.33 USD per number, above the limit of 1.32 USD (maxMonthlyFee)"
         )
 
         let setup = await numberError {
