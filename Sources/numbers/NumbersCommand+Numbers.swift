@@ -35,7 +35,13 @@ struct Search: AsyncParsableCommand {
     @Flag(help: "Only numbers with voice.") var voice = false
     @Flag(help: "Only numbers with SMS.") var sms = false
     @Flag(help: "Only numbers with MMS.") var mms = false
-    @Option(help: "Most results, 1...100 (default 20).") var limit: Int32 = 20
+    // Unconditional: `--limit -1` is the option's value, refused below, not a "missing value" beside an unknown flag.
+    @Option(parsing: .unconditional, help: "Most results, 1...100 (default 20).") var limit: Int32 = 20
+
+    /// 0 was sent as the proto's unset value, and the server's default of 20 came back.
+    func validate() throws {
+        guard (1...100).contains(limit) else { throw ValidationError("--limit takes 1...100, not \(limit)") }
+    }
 
     func run() async throws {
         try await reporting {
@@ -86,11 +92,11 @@ struct Buy: AsyncParsableCommand {
     var currency: String?
     @Option(name: .customLong("idempotency-key"), help: UnknownOutcome.keyHelp) var idempotencyKey: String?
     @Option(
-        name: .customLong("max-monthly-fee"),
+        name: .customLong("max-monthly-fee"), parsing: .unconditional,
         help: "At most this monthly fee per number, in --currency's major units, as search shows it.")
     var maxMonthlyFee: String?
     @Option(
-        name: .customLong("max-setup-fee"),
+        name: .customLong("max-setup-fee"), parsing: .unconditional,
         help: "At most this setup fee per number, in --currency's major units, as search shows it.")
     var maxSetupFee: String?
 
@@ -159,6 +165,9 @@ struct Buy: AsyncParsableCommand {
     /// A price limit flag's amount in minor units of `currency`; nil when the flag is absent.
     static func limit(_ text: String?, _ flag: String, _ currency: String) throws -> Int64? {
         guard let text else { return nil }
+        guard !text.hasPrefix("-") else {
+            throw CLIError(code: 3, message: "error: \(flag) '\(text)' is negative: a fee limit is 0 or more")
+        }
         guard let minor = Format.minorUnits(text, currency: currency) else {
             throw CLIError(
                 code: 3,
@@ -243,9 +252,13 @@ struct Adopt: AsyncParsableCommand {
             amounts are in it; nothing is sent unless it is the account's.
             """)
     var currency: String?
-    @Option(name: .customLong("max-monthly-fee"), help: "At most this monthly fee, in --currency's major units.")
+    @Option(
+        name: .customLong("max-monthly-fee"), parsing: .unconditional,
+        help: "At most this monthly fee, in --currency's major units.")
     var maxMonthlyFee: String?
-    @Option(name: .customLong("max-setup-fee"), help: "At most this setup fee, in --currency's major units.")
+    @Option(
+        name: .customLong("max-setup-fee"), parsing: .unconditional,
+        help: "At most this setup fee, in --currency's major units.")
     var maxSetupFee: String?
     @Option(name: .customLong("idempotency-key"), help: UnknownOutcome.keyHelp) var idempotencyKey: String?
 

@@ -73,14 +73,32 @@ struct PriceLimitFlagTests {
 
     @Test(
         "an amount the currency cannot hold is a usage error and nothing is sent",
-        arguments: [["--max-monthly-fee", "1.333"], ["--max-setup-fee=-1"], ["--max-monthly-fee", "1,33"]])
+        arguments: [
+            ["--max-monthly-fee", "1.333"], ["--max-setup-fee=-1"], ["--max-monthly-fee", "1,33"],
+            // A negative value was taken for a flag: "Missing value for '--max-monthly-fee'".
+            ["--max-monthly-fee", "-1"],
+        ])
     func malformedAmount(flags: [String]) async throws {
         let received = Received()
         try await withStubServer(router: Self.pricing(received)) { server in
             let run = try await runNumbers(
                 ["buy", "+14155550100", "--currency", "USD"] + flags + Self.connection(server))
             #expect(run.status == 3, "\(run)")
-            #expect(run.stderr.contains("is not an amount of USD"), "\(run.stderr)")
+            let negative = flags.joined().contains("-1")
+            let says = negative ? "is negative: a fee limit is 0 or more" : "is not an amount of USD"
+            #expect(run.stderr.contains(says), "\(run.stderr)")
+            #expect(received.all.isEmpty)
+        }
+    }
+
+    /// `--limit 0` was sent as the proto's unset value and 20 numbers came back; `--limit -1` read as a missing value.
+    @Test("search --limit outside 1...100 is a usage error naming the range", arguments: ["0", "-1", "101"])
+    func searchLimitOutOfRange(limit: String) async throws {
+        let received = Received()
+        try await withStubServer(router: Self.pricing(received)) { server in
+            let run = try await runNumbers(["search", "--limit", limit] + Self.connection(server))
+            #expect(run.status == 64, "\(run)")
+            #expect(run.stderr.contains("--limit takes 1...100, not \(limit)"), "\(run.stderr)")
             #expect(received.all.isEmpty)
         }
     }
