@@ -637,9 +637,10 @@ struct Keys: AsyncParsableCommand {
                     }
                     return try await client.revokeApiKey(RevokeApiKeyRequest(keyId: id))
                 }
-                // With when: revoking a key revoked before changes nothing, and its earlier time says so.
+                // With when: revoking a key revoked before changes nothing, and says so.
                 try global.output(response) {
-                    print("revoked \(Self.described(response.apiKey)) at \(Format.date(response.apiKey.revokedAt))")
+                    let what = response.alreadyRevoked ? "already revoked" : "revoked"
+                    print("\(what) \(Self.described(response.apiKey)) at \(Format.date(response.apiKey.revokedAt))")
                 }
             }
         }

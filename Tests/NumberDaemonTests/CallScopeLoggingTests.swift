@@ -110,8 +110,10 @@ struct AdminAuditLogTests {
                 let keys = try await admin.listApiKeys(ListApiKeysRequest(accountId: account.id)).apiKeys
                 let keyId = try #require(keys.first).id
                 let before = lines.all.count
-                for _ in 0..<2 {
-                    _ = try await admin.revokeApiKey(RevokeApiKeyRequest(keyId: keyId))
+                for round in 0..<2 {
+                    let revoked = try await admin.revokeApiKey(RevokeApiKeyRequest(keyId: keyId))
+                    // The caller is told too (`numbers keys revoke` prints "already revoked").
+                    #expect(revoked.alreadyRevoked == (round == 1))
                     _ = try await admin.setAccountStatus(
                         SetAccountStatusRequest(accountId: account.id, status: .suspended))
                 }

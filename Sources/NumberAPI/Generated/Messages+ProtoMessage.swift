@@ -1091,12 +1091,14 @@ extension RevokeApiKeyResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
         try writer.writeMessage(field: 1) { try apiKey.encodeProtoFields(to: $0) }
+        writer.write(alreadyRevoked, field: 2)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            apiKey: try ApiKey(protoFields: reader.messageReader(1))
+            apiKey: try ApiKey(protoFields: reader.messageReader(1)),
+            alreadyRevoked: try reader.bool(2)
         )
     }
 }

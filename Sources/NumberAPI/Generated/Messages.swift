@@ -1831,16 +1831,21 @@ public struct RevokeApiKeyRequest: Codable, Sendable, Hashable {
 public struct RevokeApiKeyResponse: Codable, Sendable, Hashable {
     /// Field 1, `api_key`.
     public var apiKey: ApiKey
+    /// the key was revoked before this call (at api_key.revoked_at): nothing changed
+    public var alreadyRevoked: Bool
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
-        apiKey: ApiKey = ApiKey()
+        apiKey: ApiKey = ApiKey(),
+        alreadyRevoked: Bool = false
     ) {
         self.apiKey = apiKey
+        self.alreadyRevoked = alreadyRevoked
     }
 
     enum CodingKeys: Int, CodingKey {
         case apiKey = 1
+        case alreadyRevoked = 2
     }
 }
 

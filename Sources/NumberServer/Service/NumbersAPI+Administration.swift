@@ -66,7 +66,7 @@ extension NumbersAPI {
             // Revoking a revoked key again is logged as such, with when it was revoked: the timeline keeps one
             // revocation, and still shows who asked again (a retry, or a leaked admin key probing).
             audit(context, caller, changed ? "API key revoked" : "API key already revoked (nothing changed)", audited)
-            return RevokeApiKeyResponse(apiKey: NumberAPI.ApiKey(revoked))
+            return RevokeApiKeyResponse(apiKey: NumberAPI.ApiKey(revoked), alreadyRevoked: !changed)
         }
 
         router.register(NumbersMethods.createBackup) { _, context in

@@ -725,7 +725,7 @@ let crossCheckVectors: [CrossCheckVector] = [
                 accountId: "account_id #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 scope: KeyScope(rawValue: 3), name: "name #104 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 createdAt: Date(timeIntervalSince1970: 1753507815 + 0.5),
-                revokedAt: Date(timeIntervalSince1970: 1787812215 + 0.25)))),
+                revokedAt: Date(timeIntervalSince1970: 1787812215 + 0.25)), alreadyRevoked: true)),
     CrossCheckVector("empty.RpcStatus", RpcStatus()),
     CrossCheckVector(
         "full.RpcStatus",
