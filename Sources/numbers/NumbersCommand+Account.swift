@@ -50,12 +50,13 @@ struct Transactions: AsyncParsableCommand {
             }
             try global.output(response) {
                 Format.table(
-                    ["ID", "TIME", "KIND", "CHANGE", "BALANCE", "BY", "DESCRIPTION"],
+                    // NUMBER: a refund's description names no number ("Prorated refund for 15 days remaining…").
+                    ["ID", "TIME", "KIND", "CHANGE", "BALANCE", "BY", "NUMBER", "DESCRIPTION"],
                     response.transactions.map {
                         [
                             $0.id, Format.date($0.createdAt), Format.name($0.kind, dropping: "TRANSACTION_KIND_"),
                             Format.money($0.balanceChange, $0.currency), Format.money($0.balanceAfter, $0.currency),
-                            Format.actor($0.actor), $0.description,
+                            Format.actor($0.actor), $0.phoneNumber.isEmpty ? "-" : $0.phoneNumber, $0.description,
                         ]
                     })
                 if !response.nextPageToken.isEmpty {

@@ -10,10 +10,13 @@ import Testing
 struct TransactionActorTests {
     static let at = Date(timeIntervalSince1970: 1_767_000_000)  // 2025-12-29T09:20:00Z
 
-    static func transaction(_ id: String, _ kind: TransactionKind, _ change: Int64, actor: String) -> Transaction {
+    static func transaction(
+        _ id: String, _ kind: TransactionKind, _ change: Int64, actor: String, phone: String = ""
+    ) -> Transaction {
         Transaction(
             id: id, kind: kind, amount: Int64(change.magnitude), balanceChange: change,
-            currency: "USD", balanceAfter: 1_000, description: "\(id) description", createdAt: at, actor: actor)
+            currency: "USD", balanceAfter: 1_000, phoneNumber: phone, description: "\(id) description", createdAt: at,
+            actor: actor)
     }
 
     static func router() -> RPCRouter {
@@ -21,7 +24,7 @@ struct TransactionActorTests {
         router.register(NumbersMethods.listTransactions) { _, _ in
             ListTransactionsResponse(transactions: [
                 transaction("TXN_renewal", .renewal, -133, actor: "system:billing"),
-                transaction("TXN_refund", .refund, 57, actor: "KEY_0a1b2c3d4e5f"),
+                transaction("TXN_refund", .refund, 57, actor: "KEY_0a1b2c3d4e5f", phone: "+14155550100"),
                 transaction("TXN_legacy", .fundsAdded, 10_000, actor: ""),
             ])
         }
@@ -45,6 +48,14 @@ struct TransactionActorTests {
             #expect(try by("TXN_renewal") == "system:billing")
             #expect(try by("TXN_refund") == "KEY_0a1b2c3d4e5f")
             #expect(try by("TXN_legacy") == "-")
+            // The number a transaction concerns, which a refund's description does not name.
+            let numberColumn = try #require(header.range(of: "NUMBER")).lowerBound.utf16Offset(in: header)
+            func number(_ id: String) throws -> String {
+                let row = try #require(rows.first { $0.hasPrefix(id) }, "\(run.stdout)")
+                return String(row.dropFirst(numberColumn).prefix { $0 != " " })
+            }
+            #expect(try number("TXN_refund") == "+14155550100")
+            #expect(try number("TXN_renewal") == "-")
             #expect(try #require(rows.first { $0.hasPrefix("TXN_legacy") }).hasSuffix(" TXN_legacy description"))
             let json = try await runNumbers(["transactions", "--json"] + connection)
             #expect(json.status == 0, "\(json)")
