@@ -3,6 +3,11 @@ import NumberAPI
 
 /// Text formatting for people: money, dates, tables.
 enum Format {
+    /// `count` and `noun`, plural unless 1: "1 number", "3 numbers".
+    static func count(_ count: some BinaryInteger, _ noun: String) -> String {
+        "\(count) \(noun)\(count == 1 ? "" : "s")"
+    }
+
     /// `100` USD → `1.00 USD` (ISO 4217 minor units, the table the server prices with).
     static func money(_ minor: Int64, _ currency: String) -> String { CurrencyMinorUnits.format(minor, currency) }
 

@@ -830,10 +830,13 @@ struct Audit: AsyncParsableCommand {
             }
             let response = try await global.withClient { try await $0.getProviderAudit(GetProviderAuditRequest()) }
             try global.output(response) {
-                let trunks = response.trunksCompared ? ", \(response.providerTrunks) trunks" : " (trunks not compared)"
+                let trunks =
+                    response.trunksCompared
+                    ? ", " + Format.count(response.providerTrunks, "trunk") : " (trunks not compared)"
+                let atTwilio = Format.count(response.providerNumbers, "number")
                 print(
                     "provider audit finished \(Format.date(response.finishedAt)) (\(Self.age(since: response.finishedAt)) "
-                        + "ago): \(response.providerNumbers) numbers at Twilio, \(response.heldNumbers) held\(trunks)")
+                        + "ago): \(atTwilio) at Twilio, \(response.heldNumbers) held\(trunks)")
                 let found = response.counts.filter { $0.count > 0 }
                 print(
                     found.isEmpty

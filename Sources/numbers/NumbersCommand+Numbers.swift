@@ -386,7 +386,9 @@ struct List: AsyncParsableCommand {
                         ]
                     })
                 // The monthly cost counts only billed numbers: a releasing one is listed but costs nothing a month.
-                print("\(response.total) numbers, \(Format.money(response.monthlyCost, response.currency)) per month")
+                print(
+                    Format.count(response.total, "number") + ", "
+                        + "\(Format.money(response.monthlyCost, response.currency)) per month")
                 let releasing = response.numbers.filter { $0.status == .releasing }.count
                 if releasing > 0 {
                     print(

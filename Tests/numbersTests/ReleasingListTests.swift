@@ -56,7 +56,7 @@ struct ReleasingListTests {
                 "\(run.stdout)")
             let filtered = try await runNumbers(["list", "--status", "releasing"] + connection)
             #expect(filtered.status == 0, "\(filtered)")
-            #expect(filtered.stdout.contains("1 numbers, 0.00 USD per month"), "\(filtered.stdout)")
+            #expect(filtered.stdout.contains("1 number, 0.00 USD per month"), "\(filtered.stdout)")
         }
         #expect(lists.all.map(\.status) == [.unspecified, .releasing])
     }
