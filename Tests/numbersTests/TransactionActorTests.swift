@@ -40,22 +40,18 @@ struct TransactionActorTests {
             let rows = run.stdout.split(separator: "\n").map(String.init)
             let header = try #require(rows.first)
             #expect(header.hasPrefix("ID") && header.contains("  BY  ") && header.hasSuffix("DESCRIPTION"), "\(header)")
-            let column = try #require(header.range(of: "BY")).lowerBound.utf16Offset(in: header)
-            func by(_ id: String) throws -> String {
+            /// The cell of row `id` in the column headed `title`.
+            func cell(_ id: String, _ title: String) throws -> String {
+                let column = try #require(header.range(of: title)).lowerBound.utf16Offset(in: header)
                 let row = try #require(rows.first { $0.hasPrefix(id) }, "\(run.stdout)")
                 return String(row.dropFirst(column).prefix { $0 != " " })
             }
-            #expect(try by("TXN_renewal") == "system:billing")
-            #expect(try by("TXN_refund") == "KEY_0a1b2c3d4e5f")
-            #expect(try by("TXN_legacy") == "-")
+            #expect(try cell("TXN_renewal", "BY") == "system:billing")
+            #expect(try cell("TXN_refund", "BY") == "KEY_0a1b2c3d4e5f")
+            #expect(try cell("TXN_legacy", "BY") == "-")
             // The number a transaction concerns, which a refund's description does not name.
-            let numberColumn = try #require(header.range(of: "NUMBER")).lowerBound.utf16Offset(in: header)
-            func number(_ id: String) throws -> String {
-                let row = try #require(rows.first { $0.hasPrefix(id) }, "\(run.stdout)")
-                return String(row.dropFirst(numberColumn).prefix { $0 != " " })
-            }
-            #expect(try number("TXN_refund") == "+14155550100")
-            #expect(try number("TXN_renewal") == "-")
+            #expect(try cell("TXN_refund", "NUMBER") == "+14155550100")
+            #expect(try cell("TXN_renewal", "NUMBER") == "-")
             #expect(try #require(rows.first { $0.hasPrefix("TXN_legacy") }).hasSuffix(" TXN_legacy description"))
             let json = try await runNumbers(["transactions", "--json"] + connection)
             #expect(json.status == 0, "\(json)")

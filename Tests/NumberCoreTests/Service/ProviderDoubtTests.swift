@@ -529,18 +529,24 @@ struct ProviderDoubtTests {
     func preexistingSubstituteIsLeftAlone(kind: StoreKind) async throws {
         let h = try await Harness(kind, providerDatesByClock: true)
         let buyer = try await h.account(funds: 10_000)
-        let asked = "+14155550177"
-        let substitute = "+14155550166"
-        h.provider.stock([asked])
-        // Created two hours before the purchase: beyond the hour the two clocks may differ by.
-        let created = h.clock.now().addingTimeInterval(-7_200)
-        AdoptNumberTests.boughtInConsole(h, substitute, sid: 1, created: created)
         h.provider.answerBuysOfOwnedAsUpdates()
-        h.provider.sellInstead(substitute, for: asked)
-        let failed = await numberError {
-            _ = try await h.service.purchase(
-                PurchaseRequest(accountId: buyer.id, phoneNumbers: [asked], country: "US"))
+        /// A purchase of `asked` that the provider answers with `substitute`, bought in the console `ago` seconds
+        /// before (nil: no creation date).
+        func buyAnswered(
+            _ asked: String, with substitute: String, sid: Int, createdAgo ago: TimeInterval?
+        ) async -> NumberError? {
+            h.provider.stock([asked])
+            let created = ago.map { h.clock.now().addingTimeInterval(-$0) }
+            AdoptNumberTests.boughtInConsole(h, substitute, sid: sid, created: created)
+            h.provider.sellInstead(substitute, for: asked)
+            return await numberError {
+                _ = try await h.service.purchase(
+                    PurchaseRequest(accountId: buyer.id, phoneNumbers: [asked], country: "US"))
+            }
         }
+        // Created two hours before the purchase: beyond the hour the two clocks may differ by.
+        let substitute = "+14155550166"
+        let failed = await buyAnswered("+14155550177", with: substitute, sid: 1, createdAgo: 7_200)
         #expect(failed?.reason == .providerUnavailable, "\(String(describing: failed))")
         #expect(h.provider.calls(.release) == 0)
         let state = h.service.durableState()
@@ -555,37 +561,19 @@ struct ProviderDoubtTests {
 
         // One the provider gives no creation date for may be anyone's: left alone too.
         let undated = "+14155550144"
-        h.provider.stock(["+14155550145"])
-        AdoptNumberTests.boughtInConsole(h, undated, sid: 3, created: nil)
-        h.provider.sellInstead(undated, for: "+14155550145")
-        _ = await numberError {
-            _ = try await h.service.purchase(
-                PurchaseRequest(accountId: buyer.id, phoneNumbers: ["+14155550145"], country: "US"))
-        }
+        _ = await buyAnswered("+14155550145", with: undated, sid: 3, createdAgo: nil)
         #expect(h.provider.owned(undated) != nil && h.provider.calls(.release) == 0)
 
         // Within the hour the clocks may differ by, it may be this purchase's buy: released as before.
         let recent = "+14155550155"
-        h.provider.stock(["+14155550188"])
-        AdoptNumberTests.boughtInConsole(h, recent, sid: 2, created: h.clock.now().addingTimeInterval(-1_800))
-        h.provider.sellInstead(recent, for: "+14155550188")
-        _ = await numberError {
-            _ = try await h.service.purchase(
-                PurchaseRequest(accountId: buyer.id, phoneNumbers: ["+14155550188"], country: "US"))
-        }
+        _ = await buyAnswered("+14155550188", with: recent, sid: 2, createdAgo: 1_800)
         #expect(h.provider.owned(recent) == nil)
 
         // numberd's clock held an hour ahead of the wall clock (its data stamped by a clock that ran ahead): a number
         // Twilio dated 90 minutes before the purchase, by its clock, is half an hour before it by the wall clock.
         h.clock.aheadOfWallClockSeconds = 3_600
         let dated = "+14155550133"
-        h.provider.stock(["+14155550134"])
-        AdoptNumberTests.boughtInConsole(h, dated, sid: 4, created: h.clock.now().addingTimeInterval(-5_400))
-        h.provider.sellInstead(dated, for: "+14155550134")
-        _ = await numberError {
-            _ = try await h.service.purchase(
-                PurchaseRequest(accountId: buyer.id, phoneNumbers: ["+14155550134"], country: "US"))
-        }
+        _ = await buyAnswered("+14155550134", with: dated, sid: 4, createdAgo: 5_400)
         #expect(h.provider.owned(dated) == nil, "released as this purchase's buy")
         // The undated one is owned by nobody through numberd: the audit names it.
         try await h.check(leftForTheAudit: [undated])
