@@ -20,14 +20,14 @@ struct ConnectionReadinessTests {
     /// A client of `server` trusting its CA, presenting `certificate` if given.
     static func client(
         _ server: FakeTLSServer, certificate: IssuedCertificate? = nil, connectTimeout: TimeAmount = .seconds(5),
-        retry: NumbersClientConfiguration.RetryPolicy = .none
+        retry: NumbersClientConfiguration.RetryPolicy = .none, handshakeTimeout: Duration = .seconds(60)
     ) throws -> NumbersClient {
         var configuration = NumbersClientConfiguration(
             host: "127.0.0.1", port: server.port, apiKey: "nk_test", trustRoots: server.pki.authority.trustRoots,
             connectTimeout: connectTimeout, defaultTimeout: .seconds(120), retry: retry)
         // A loaded run took 26 s for a mutual-TLS handshake and its call (the default 10 s handshake limit, and a 20 s
         // deadline, failed the call that was to be answered).
-        configuration.handshakeTimeout = .seconds(60)
+        configuration.handshakeTimeout = handshakeTimeout
         configuration.clientCertificate = certificate.map { ($0.certificateChain, $0.privateKey) }
         return try NumbersClient(configuration: configuration)
     }
