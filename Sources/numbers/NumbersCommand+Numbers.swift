@@ -461,7 +461,7 @@ struct Release: AsyncParsableCommand {
             releases nothing and exits 1; Ctrl-C at the question exits 130, nothing released.
             """)
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "NUM_…, or the E.164 number the account holds now (+14155550100).") var id: String
+    @Argument(help: "NUM_….") var id: String
     @Flag(
         help: """
             Do not ask (and bill whatever billing date has passed by the release: without a question there are no \

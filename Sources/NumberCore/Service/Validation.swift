@@ -197,7 +197,7 @@ enum Validation {
         let theirs = (1...3).lazy.map { String(digits.prefix($0)) }.first { CallingCodes.mainRegionByCode[$0] != nil }
         var what = "\(country) numbers begin +\(code)"
         if let theirs, let main = CallingCodes.mainRegionByCode[theirs] {
-            let others = CallingCodes.byRegion.values.count { $0 == theirs } - 1
+            let others = regionsSharing(theirs) - 1
             what += ", this one +\(theirs): \(main)"
             if others > 0 { what += " and \(others) other countr\(others == 1 ? "y" : "ies")" }
         }
@@ -208,10 +208,13 @@ enum Validation {
     /// +1: US, CA and 23 more), as the number may be another's: nothing otherwise.
     static func sharedCodeHint(_ country: String) -> String {
         guard let code = CallingCodes.byRegion[country] else { return "" }
-        let sharing = CallingCodes.byRegion.values.count { $0 == code }
+        let sharing = regionsSharing(code)
         guard sharing > 1 else { return "" }
         return "; +\(code) numbers belong to \(sharing) countries: give the number's own if it is not \(country)'s"
     }
+
+    /// How many regions have calling code `code` (+1: 25, +44: 4).
+    private static func regionsSharing(_ code: String) -> Int { CallingCodes.byRegion.values.count { $0 == code } }
 
     /// An E.164 number: `+`, a non-zero digit, then 1 to 14 digits. Refused naming the field as the proto does
     /// (`numbers`, PurchaseNumbersRequest's list, unless told).
