@@ -362,7 +362,8 @@ struct Trunks: AsyncParsableCommand {
         @Option(
             help: """
                 Register a Twilio Elastic SIP trunk configured elsewhere (TK…; admin key only), routed where it was \
-                configured (no --origination). Without it numberd creates the trunk at Twilio.
+                configured (no --origination); numberd checks that its Twilio account has it (exit 4, \
+                TRUNK_NOT_FOUND, if not). Without it numberd creates the trunk at Twilio.
                 """)
         var sid: String = ""
 

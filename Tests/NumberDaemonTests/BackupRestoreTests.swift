@@ -394,7 +394,7 @@ struct BackupRestoreTests {
         try await withNumberd(dataDirectory: directory) { numberd in
             let account = try await numberd.numberd.service.createAccount(name: "Acme", currency: "USD")
             _ = try await numberd.numberd.service.createTrunk(
-                accountId: account.id, name: "t", providerTrunkSid: "TK" + String(repeating: "1", count: 32))
+                accountId: account.id, name: "t", providerTrunkSid: "", originationSipUri: "sip:pbx.example.com")
             try await withNumbersClient(numberd.client()) { admin in
                 backup = try await admin.createBackup(CreateBackupRequest()).path
             }

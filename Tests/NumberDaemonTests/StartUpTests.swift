@@ -337,7 +337,7 @@ import TwilioSimulator
             try Self.changeAtTheSimulator(running)
             let account = try await running.service.createAccount(name: "Acme", currency: "USD")
             _ = try await running.service.createTrunk(
-                accountId: account.id, name: "t", providerTrunkSid: "TK" + String(repeating: "1", count: 32))
+                accountId: account.id, name: "t", providerTrunkSid: "", originationSipUri: "sip:pbx.example.com")
         }
         #expect(try binding() == ProviderBinding(.simulator(seed: 1)))
         try await Self.withPrepared(directory) { _ in }  // the same provider starts again
@@ -425,13 +425,30 @@ import TwilioSimulator
         let bindingFile = directory + "/provider.json"
         let formatFile = directory + "/store/FORMAT"
         let legacyFile = directory + "/provider.legacy"
+        // A trunk at "Twilio": a simulator over HTTPS, as Twilio is reached (a trunk is made there or checked there).
+        let simulatorDirectory = directory + "-twilio"
+        defer { try? FileManager.default.removeItem(atPath: simulatorDirectory) }
+        let simulator = try await startExternalSimulator(directory: simulatorDirectory)
         let twilio = try TwilioCredentials.authToken(
-            accountSid: "AC" + String(repeating: "5", count: 32), authToken: "token")
-        try await Self.withPrepared(directory, configure: { $0.provider = .twilio(twilio) }) { running in
-            let account = try await running.service.createAccount(name: "Acme", currency: "USD")
-            _ = try await running.service.createTrunk(
-                accountId: account.id, name: "t", providerTrunkSid: "TK" + String(repeating: "1", count: 32))
+            accountSid: simulator.credentials.accountSid, authToken: simulator.credentials.authToken)
+        do {
+            try await Self.withPrepared(
+                directory,
+                configure: {
+                    $0.provider = .twilio(twilio)
+                    $0.twilioBaseURL = simulator.baseURL
+                    $0.twilioCAFile = simulator.caPEMPath
+                }
+            ) { running in
+                let account = try await running.service.createAccount(name: "Acme", currency: "USD")
+                _ = try await running.service.createTrunk(
+                    accountId: account.id, name: "t", providerTrunkSid: "", originationSipUri: "sip:pbx.example.com")
+            }
+        } catch {
+            try? await simulator.shutdown()
+            throw error
         }
+        try await simulator.shutdown()
         // As a numberd from before provider.json and FORMAT left it: a store holding a trunk at Twilio.
         try FileManager.default.removeItem(atPath: bindingFile)
         try FileManager.default.removeItem(atPath: formatFile)
@@ -472,7 +489,7 @@ import TwilioSimulator
             try Self.changeAtTheSimulator(running)
             let account = try await running.service.createAccount(name: "Acme", currency: "USD")
             _ = try await running.service.createTrunk(
-                accountId: account.id, name: "t", providerTrunkSid: "TK" + String(repeating: "1", count: 32))
+                accountId: account.id, name: "t", providerTrunkSid: "", originationSipUri: "sip:pbx.example.com")
         }
         #expect(FileManager.default.fileExists(atPath: directory + "/store/FORMAT"))
         try FileManager.default.removeItem(atPath: bindingFile)

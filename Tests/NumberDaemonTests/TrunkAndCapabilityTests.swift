@@ -57,6 +57,42 @@ struct TrunkAndCapabilityTests {
         }
     }
 
+    /// Over TLS against the simulator, as an operator registers a trunk configured in Twilio's console: a SID Twilio
+    /// has no trunk for is refused with the field named (it was recorded, and showed only at the first purchase routed
+    /// to it); the console's trunk is registered, and a purchase routed to it lands there.
+    @Test("a trunk registered by SID is checked at the provider: an unknown SID is TRUNK_NOT_FOUND, a real one works")
+    func registeredTrunkIsCheckedAtTheProvider() async throws {
+        try await withNumberd { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let account = try await makeAccount(admin, name: "Registered", funds: 10_000)
+                let unknown = "TK" + String(repeating: "ab", count: 16)
+                let refused = await #expect(throws: RPCError.self) {
+                    try await admin.createTrunk(
+                        CreateTrunkRequest(accountId: account.id, name: "pbx", providerTrunkSid: unknown))
+                }
+                #expect(refused?.code == .notFound && refused?.reason == "TRUNK_NOT_FOUND")
+                #expect(refused?.details["field"] == "providerTrunkSid")
+                #expect(refused?.message.contains(unknown) == true, "\(String(describing: refused))")
+                #expect(try await admin.listTrunks(ListTrunksRequest(accountId: account.id)).trunks.isEmpty)
+
+                let console = try await numberd.createProviderTrunk(name: "console")
+                let trunk = try await admin.createTrunk(
+                    CreateTrunkRequest(accountId: account.id, name: "pbx", providerTrunkSid: console)
+                ).trunk
+                #expect(trunk.providerTrunkSid == console)
+                try await withNumbersClient(numberd.client(key: account.key)) { client in
+                    let found = try await client.searchNumbers(
+                        SearchNumbersRequest(country: "US", areaCode: "312", limit: 1))
+                    let phone = found.numbers[0].phoneNumber
+                    _ = try await client.purchaseNumbers(
+                        PurchaseNumbersRequest(country: "US", numbers: [phone], trunkId: trunk.id))
+                    let owned = numberd.simulator.engine.ownedNumbers.first { $0.number.phoneNumber == phone }
+                    #expect(owned?.trunkSid == console)
+                }
+            }
+        }
+    }
+
     @Test("a number lacking a required capability is refused before any charge")
     func capabilities() async throws {
         try await withNumberd { numberd in

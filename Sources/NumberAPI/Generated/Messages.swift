@@ -1337,7 +1337,9 @@ public struct CreateTrunkRequest: Codable, Sendable, Hashable {
     /// registered with an admin key only (an account key: PERMISSION_DENIED, SCOPE_DENIED), by one trunk of one account
     /// at most (taken: ALREADY_EXISTS, metadata field=providerTrunkSid): "TK" and 32 hex digits, kept with its hex
     /// digits in lower case as Twilio writes them (another form: INVALID_ARGUMENT / INVALID_FIELD,
-    /// field=providerTrunkSid).
+    /// field=providerTrunkSid), and a trunk Twilio has: numberd asks Twilio before recording it (a trunk it does not
+    /// have — a slip, a trunk of another Twilio account, one deleted in its console: NOT_FOUND / TRUNK_NOT_FOUND,
+    /// metadata field=providerTrunkSid and providerTrunkSid; Twilio not answering: UNAVAILABLE, nothing recorded).
     public var providerTrunkSid: String
     /// The SIP URI Twilio sends the trunk's inbound calls to, "sip:pbx.example.com:5060;transport=tcp": required when
     /// numberd creates the trunk (a trunk without one rings nowhere, and the customer cannot configure a trunk on

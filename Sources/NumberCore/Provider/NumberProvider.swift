@@ -240,7 +240,9 @@ public protocol NumberProvider: Sendable {
     /// The SID of a trunk at the provider whose name starts with `namePrefix`, or nil: how a `createTrunk` whose
     /// answer was lost is settled (numberd names each trunk it creates after its own id).
     func findTrunk(namePrefix: String) async throws -> String?
-    /// Whether ``listTrunks(page:)`` lists the account's trunks (the provider audit then compares them with the store).
+    /// Whether the provider sees its account's trunks: ``listTrunks(page:)`` lists them (the provider audit then
+    /// compares them with the store) and ``phoneNumbers(onTrunk:max:)`` answers `.notFound` for one it does not have
+    /// (a trunk registered by its SID is checked with it).
     var listsTrunks: Bool { get }
     /// Every trunk of the provider account, a page at a time, in the provider's order; `page` may throw to stop.
     func listTrunks(page: ([ProviderTrunk]) async throws -> Void) async throws

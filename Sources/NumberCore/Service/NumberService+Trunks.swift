@@ -12,7 +12,7 @@ extension NumberService {
     /// `originationSipUri`, where the provider sends its calls, set on it before it is recorded
     /// (``addProviderOrigination(trunkSid:sipUri:name:)``): the trunk is on numberd's provider account, which the
     /// customer cannot configure, so without it the trunk's numbers would ring nowhere. A trunk registered by its SID
-    /// takes none: its routing is the operator's.
+    /// takes none: its routing is the operator's; it must exist at the provider (``requireProviderTrunk(_:)``).
     public func createTrunk(
         accountId: String, name: String, providerTrunkSid: String, originationSipUri: String = ""
     ) async throws(NumberError) -> Trunk {
@@ -21,6 +21,13 @@ extension NumberService {
         let origination = try Self.origination(originationSipUri, registering: !providerTrunkSid.isEmpty)
         guard providerTrunkSid.isEmpty else {
             let sid = try Validation.providerTrunkSid(providerTrunkSid, max: limits.providerSidLengthMax)
+            try coordinator.read { state throws(NumberError) in
+                try Self.checkNewTrunk(state, accountId, name, limits, creating: 0)
+                try Self.checkUnregistered(state, sid)
+            }
+            try await withProviderChangeSlot(accountId) { () async throws(NumberError) in
+                try await self.requireProviderTrunk(sid)
+            }
             return try await recordTrunk(accountId: accountId, name: name, sid: sid, id: nil)
         }
         // Check everything that can be checked before creating anything at the provider, and choose the trunk's id:
@@ -221,19 +228,44 @@ extension NumberService {
             try Self.checkNewTrunk(state, accountId, name, limits, creating: managed ? 1 : 0)
             // A SIP trunk registered by its SID is nobody else's: another account's trunk must not receive this
             // account's calls. (A trunk the provider just made is new; were it not, it is not deleted by the caller.)
-            // Looked up by ``Trunk/sidKey(_:)``: a record from before SIDs were kept in lower case may hold the same
-            // trunk in upper case.
-            guard managed || state.providerTrunks[Trunk.sidKey(sid)] == nil else {
-                throw NumberError(
-                    .alreadyExists, .invalidField, "provider trunk \(sid) is already registered",
-                    details: ["field": "providerTrunkSid"])
-            }
+            if !managed { try Self.checkUnregistered(state, sid) }
             let trunkId =
                 id.flatMap { state.isTaken($0) ? nil : $0 } ?? Identifier.make(Identifier.trunk, taken: state.isTaken)
             let trunk = Trunk(
                 id: trunkId, accountId: accountId, name: name, providerTrunkSid: sid, createdAt: now,
                 providerManaged: managed ? true : nil, originationSipUri: originationSipUri)
             return ([.trunkCreated(trunk)], trunk)
+        }
+    }
+
+    /// Refuses ALREADY_EXISTS when a trunk here has the provider trunk `sid` (looked up by ``Trunk/sidKey(_:)``: a
+    /// record from before SIDs were kept in lower case may hold it in upper case).
+    private static func checkUnregistered(_ state: CoreState, _ sid: String) throws(NumberError) {
+        guard state.providerTrunks[Trunk.sidKey(sid)] == nil else {
+            throw NumberError(
+                .alreadyExists, .invalidField, "provider trunk \(sid) is already registered",
+                details: ["field": "providerTrunkSid"])
+        }
+    }
+
+    /// Refuses a trunk registered by its SID that the provider does not have — a typing slip, a trunk of another
+    /// provider account, one deleted in Twilio's console — as NOT_FOUND / TRUNK_NOT_FOUND naming the field: recorded,
+    /// it would show only at the first purchase or trunk change routed to it, refused there by the provider, and in
+    /// the operator's audit. Asked as one page of one of the trunk's numbers (Twilio answers 404 for a trunk it does
+    /// not have); a provider that does not see its trunks (``NumberProvider/listsTrunks``) is trusted with the SID.
+    /// A provider that cannot be asked refuses the registration as any call to it does (UNAVAILABLE, to retry):
+    /// nothing is recorded unchecked.
+    private func requireProviderTrunk(_ sid: String) async throws(NumberError) {
+        guard provider.listsTrunks else { return }
+        do {
+            _ = try await provider.phoneNumbers(onTrunk: sid, max: 1)
+        } catch {
+            guard (error as? ProviderError)?.kind == .notFound else { throw NumberError.fromProvider(error) }
+            throw NumberError(
+                .notFound, .trunkNotFound,
+                "the provider has no trunk \(sid): give the SID of an Elastic SIP trunk of numberd's Twilio account "
+                    + "(Twilio's console, Elastic SIP Trunking), or no SID for numberd to create the trunk",
+                details: ["field": "providerTrunkSid", "providerTrunkSid": sid])
         }
     }
 

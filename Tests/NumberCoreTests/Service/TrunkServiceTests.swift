@@ -59,6 +59,70 @@ struct TrunkServiceTests {
         try await h.check()
     }
 
+    /// Found walking the operator's flows: a SID registered with a slip (or of a trunk of another Twilio account, or
+    /// one deleted in Twilio's console) was recorded unchecked and showed only when a purchase or trunk change routed
+    /// a number to it, refused there by Twilio. The provider is asked first; what can be refused here is refused
+    /// before asking it, and a provider that cannot answer records nothing.
+    @Test("a trunk registered by SID must exist at the provider; local refusals first; an outage records nothing")
+    func registeredSidIsCheckedAtTheProvider() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account()
+        let other = try await h.account(name: "Other")
+        h.provider.seeTrunks(console: [trunkSid(0x1), trunkSid(0xabc)])
+        let unknown = await numberError {
+            _ = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(0x2))
+        }
+        #expect(unknown?.code == .notFound && unknown?.reason == .trunkNotFound)
+        #expect(unknown?.details == ["field": "providerTrunkSid", "providerTrunkSid": trunkSid(0x2)])
+        #expect(unknown?.message.contains("the provider has no trunk \(trunkSid(0x2))") == true)
+        #expect(h.provider.calls(.trunkNumbers) == 1)
+        #expect(try h.service.listTrunks(accountId: account.id).isEmpty)
+
+        h.provider.inject(.fail(.unavailable), on: .trunkNumbers)
+        let outage = await numberError {
+            _ = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(0x1))
+        }
+        #expect(outage?.code == .unavailable && outage?.reason == .providerUnavailable)
+        #expect(try h.service.listTrunks(accountId: account.id).isEmpty)
+
+        // Twilio writes SIDs' hex digits in lower case; one given in upper case is the same trunk.
+        let upper = "TK" + trunkSid(0xabc).dropFirst(2).uppercased()
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: upper)
+        #expect(trunk.providerTrunkSid == trunkSid(0xabc))
+        #expect(h.provider.calls(.trunkNumbers) == 3)
+
+        // Refused before the provider is asked: a SID taken, a name taken, an account that is not active.
+        let taken = await numberError {
+            _ = try await h.service.createTrunk(accountId: other.id, name: "pbx", providerTrunkSid: trunkSid(0xabc))
+        }
+        #expect(taken?.code == .alreadyExists && taken?.details["field"] == "providerTrunkSid")
+        let named = await numberError {
+            _ = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(0x1))
+        }
+        #expect(named?.code == .alreadyExists && named?.details["field"] == "name")
+        let missing = await numberError {
+            _ = try await h.service.createTrunk(accountId: "ACC_missing", name: "pbx", providerTrunkSid: trunkSid(0x1))
+        }
+        #expect(missing?.reason == .accountNotFound)
+        #expect(h.provider.calls(.trunkNumbers) == 3)
+
+        _ = try await h.service.createTrunk(accountId: other.id, name: "pbx", providerTrunkSid: trunkSid(0x1))
+        #expect(h.provider.calls(.trunkNumbers) == 4)
+        try await h.check()
+    }
+
+    /// A provider that does not see its trunks (no trunk management) cannot check a SID: it is registered as given,
+    /// the only way to name a trunk there.
+    @Test("a provider that does not see its trunks registers a SID unchecked")
+    func providerWithoutTrunksRegistersUnchecked() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account()
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(0x2))
+        #expect(trunk.providerTrunkSid == trunkSid(0x2))
+        #expect(h.provider.calls(.trunkNumbers) == 0)
+        try await h.check()
+    }
+
     @Test("numbers per trunk: one pass over the account's numbers; released and unrouted numbers not counted")
     func numberCounts() async throws {
         let h = try await Harness(.memory)

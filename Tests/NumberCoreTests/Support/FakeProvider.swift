@@ -8,7 +8,7 @@ import Testing
 final class FakeProvider: NumberProvider {
     enum Operation: Sendable, Hashable {
         case search, price, buy, release, setTrunk, lookUp, list, createTrunk, deleteTrunk, findTrunk, addOrigination,
-            trunkNumbers
+            trunkNumbers, listTrunks
 
         /// Whether a call of this operation concerns one number, which a fault for that number matches: a buy and a
         /// look-up name it, a release and a trunk change name its SID (the number owned under it). The others never
@@ -16,7 +16,9 @@ final class FakeProvider: NumberProvider {
         var concernsOneNumber: Bool {
             switch self {
             case .buy, .lookUp, .release, .setTrunk: true
-            case .search, .price, .list, .createTrunk, .deleteTrunk, .findTrunk, .addOrigination, .trunkNumbers: false
+            case .search, .price, .list, .createTrunk, .deleteTrunk, .findTrunk, .addOrigination, .trunkNumbers,
+                .listTrunks:
+                false
             }
         }
     }
@@ -86,6 +88,10 @@ final class FakeProvider: NumberProvider {
         var lookedUp: [String] = []
         /// Trunks made with ``createTrunk(friendlyName:)``: SID → name.
         var trunks: [String: String] = [:]
+        /// Set: the provider sees its trunks (``seeTrunks(console:)``): ``listsTrunks``, and a registration is checked.
+        var listsTrunks = false
+        /// Trunks configured at the provider outside numberd (``seeTrunks(console:)``), in lower case: SID → name.
+        var consoleTrunks: [String: String] = [:]
         /// Where each trunk made here sends its calls (``addOrigination(trunkSid:sipUri:friendlyName:)``).
         var originations: [String: String] = [:]
         /// Set: a buy of a number the account owns answers as Twilio's does (``answerBuysOfOwnedAsUpdates()``).
@@ -232,6 +238,15 @@ final class FakeProvider: NumberProvider {
     /// The SIDs of the trunks made here and not deleted.
     var trunkSids: Set<String> { inner.withLock { Set($0.trunks.keys) } }
 
+    /// Makes the provider see its trunks, as Twilio does (``listsTrunks``: a trunk registered by its SID is checked,
+    /// the audit compares trunks), and gives it the trunks `console`, configured outside numberd (named `console N`).
+    func seeTrunks(console: [String] = []) {
+        inner.withLock { inner in
+            inner.listsTrunks = true
+            for (index, sid) in console.enumerated() { inner.consoleTrunks[sid.lowercased()] = "console \(index)" }
+        }
+    }
+
     // MARK: NumberProvider
 
     /// A `contains` starting with `+` is anchored at the number's start only, as Twilio's: longer numbers that begin
@@ -366,7 +381,10 @@ final class FakeProvider: NumberProvider {
     func phoneNumbers(onTrunk trunkSid: String, max: Int) async throws -> [String] {
         try await run(.trunkNumbers, phoneNumber: nil) { () throws in
             try inner.withLock { inner in
-                guard inner.trunks.keys.contains(where: { $0.lowercased() == trunkSid.lowercased() }) else {
+                guard
+                    inner.consoleTrunks[trunkSid.lowercased()] != nil
+                        || inner.trunks.keys.contains(where: { $0.lowercased() == trunkSid.lowercased() })
+                else {
                     throw ProviderError(.notFound, providerCode: 20404, message: "no trunk \(trunkSid)")
                 }
                 let routed = inner.owned.values.filter { $0.trunkSid?.lowercased() == trunkSid.lowercased() }
@@ -379,6 +397,19 @@ final class FakeProvider: NumberProvider {
         try await run(.findTrunk, phoneNumber: nil) {
             inner.withLock { inner in inner.trunks.first(where: { $0.value.hasPrefix(namePrefix) })?.key }
         }
+    }
+
+    var listsTrunks: Bool { inner.withLock { $0.listsTrunks } }
+
+    /// One page: the trunks made here and the console's, in SID order.
+    func listTrunks(page: ([ProviderTrunk]) async throws -> Void) async throws {
+        let all = try await run(.listTrunks, phoneNumber: nil) {
+            inner.withLock { inner in
+                inner.trunks.merging(inner.consoleTrunks) { made, _ in made }
+                    .map { ProviderTrunk(sid: $0.key, friendlyName: $0.value) }.sorted { $0.sid < $1.sid }
+            }
+        }
+        try await page(all)
     }
 
     /// Pages of ``listPageSize`` numbers in phone-number order, taken from what is owned when the listing starts.

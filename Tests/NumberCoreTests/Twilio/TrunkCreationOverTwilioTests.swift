@@ -56,10 +56,10 @@ struct TrunkCreationOverTwilioTests {
             }
             #expect(again?.code == .resourceExhausted && again?.reason == .limitExceeded)
             // A trunk configured elsewhere, registered by its SID, takes nothing from the quota; nor does another tenant.
-            _ = try await service.createTrunk(
-                accountId: account.id, name: "elsewhere", providerTrunkSid: trunkSid(0x123))
+            let elsewhere = try await twilio.createTrunk("made in the console")
+            _ = try await service.createTrunk(accountId: account.id, name: "elsewhere", providerTrunkSid: elsewhere)
             _ = try await service.createManagedTrunk(accountId: other.id, name: "theirs")
-            #expect(twilio.engine.trunks.count == 3)
+            #expect(twilio.engine.trunks.count == 4)
             // Deleting one makes room again.
             let first = try #require(try service.listTrunks(accountId: account.id).first { $0.providerManaged == true })
             try await service.deleteTrunk(accountId: account.id, trunkId: first.id)
