@@ -93,6 +93,36 @@ struct TrunkAndCapabilityTests {
         }
     }
 
+    /// Found walking the CLI: `search --type mobile` in the US (Twilio sells no US mobile numbers and lists no price
+    /// for them) was NOT_FOUND / NUMBER_NOT_FOUND, the reason for a number id that is not there. It is NOT_OFFERED
+    /// with the country and type, for search and purchase alike; nothing is held or bought.
+    @Test("a type the provider does not sell in the country is NOT_OFFERED, for search and purchase")
+    func typeNotSoldInTheCountry() async throws {
+        try await withNumberd { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                let account = try await makeAccount(admin, name: "Mobile", funds: 10_000)
+                try await withNumbersClient(numberd.client(key: account.key)) { client in
+                    let search = await #expect(throws: RPCError.self) {
+                        try await client.searchNumbers(SearchNumbersRequest(country: "US", type: .mobile))
+                    }
+                    let purchase = await #expect(throws: RPCError.self) {
+                        try await client.purchaseNumbers(
+                            PurchaseNumbersRequest(country: "US", numbers: ["+13125550100"], type: .mobile))
+                    }
+                    for refused in [search, purchase] {
+                        #expect(refused?.code == .notFound, "\(String(describing: refused))")
+                        #expect(refused?.reason == "NOT_OFFERED")
+                        #expect(refused?.details["country"] == "US" && refused?.details["type"] == "mobile")
+                        #expect(refused?.message.contains("search another type or country") == true)
+                    }
+                    let balance = try await client.getBalance(GetBalanceRequest())
+                    #expect(balance.balance == 10_000 && balance.held == 0)
+                    #expect(numberd.simulator.engine.ownedNumbers.isEmpty)
+                }
+            }
+        }
+    }
+
     @Test("a number lacking a required capability is refused before any charge")
     func capabilities() async throws {
         try await withNumberd { numberd in

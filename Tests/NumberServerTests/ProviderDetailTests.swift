@@ -63,7 +63,7 @@ struct ProviderDetailTests {
                 .notFound, providerCode: 20404,
                 message: "The requested resource /2010-04-01/Accounts/AC0123/AvailablePhoneNumbers/GB/Mobile.json "
                     + "was not found"),
-            "NUMBER_NOT_FOUND"
+            "NOT_OFFERED"
         ),
     ]
 
@@ -83,8 +83,9 @@ struct ProviderDetailTests {
     }
 
     /// The review of the change: the adapter's own words for a 404 ("Twilio lists no monthly price for mobile numbers
-    /// in GB": no path, no SID) are the caller's to read, and were replaced by a message about numbers.
-    @Test("the adapter's own not-found message still reaches the caller")
+    /// in GB": no path, no SID) are the caller's to read, and were replaced by a message about numbers. Since: not a
+    /// number's absence (NUMBER_NOT_FOUND), but NOT_OFFERED with the country and type searched.
+    @Test("the adapter's own not-found message still reaches the caller, as NOT_OFFERED with the country and type")
     func adaptersOwnWordsAreKept() async throws {
         let words = "Twilio lists no monthly price for mobile numbers in GB"
         let service = try await NumberService.open(
@@ -94,8 +95,10 @@ struct ProviderDetailTests {
         let error = await #expect(throws: NumberError.self) {
             _ = try await service.search(ProviderSearchQuery(country: "GB", type: .mobile), accountId: account.id)
         }
-        #expect(error?.message == words)
+        #expect(error?.message == words + ": numberd cannot sell them; search another type or country")
         #expect(error?.internalDetail == nil)
+        #expect(error?.code == .notFound && error?.reason == .notOffered)
+        #expect(error?.details["country"] == "GB" && error?.details["type"] == "mobile")
     }
 
     /// A request the caller's cancellation ended (its deadline, a CANCEL, a disconnect) was the provider being

@@ -308,7 +308,8 @@ public struct SearchNumbersRequest: Codable, Sendable, Hashable {
     /// seed: country (ISO code, e.g. US, CA, GB); required; a code of no country or territory with telephone numbers
     /// (XX, AQ) is INVALID_ARGUMENT / INVALID_FIELD, field=country, Twilio not asked
     public var country: String
-    /// default LOCAL
+    /// Default LOCAL. A type Twilio does not sell in the country (it lists no price for it, or has none of it there: US
+    /// mobile numbers) is NOT_FOUND / NOT_OFFERED, metadata country and type; a purchase of one is refused the same way.
     public var type: NumberType
     /// seed: area_code; US and CA numbers only, 3 digits (elsewhere: contains, e.g. +4420)
     public var areaCode: String

@@ -231,13 +231,32 @@ extension NumberError {
     /// A request its caller's cancellation ended is `CANCELLED` with no internal detail, as a `CancellationError` is
     /// (``fromProvider(_:phoneNumber:)``): the provider did not fail, so the server logs no "provider unavailable"
     /// warning for a caller that went away. An unknown outcome stays one: the request may have been made.
-    static func provider(_ error: ProviderError, phoneNumber: String? = nil) -> NumberError {
+    ///
+    /// With `offering` — the call asked about the numbers of one type in one country (a search, a price) — a `.notFound`
+    /// is NOT_FOUND / NOT_OFFERED, with `country` and `type`: the provider sells none of them (no price listed, or
+    /// Twilio's 404 for a type it does not sell in the country), which is no number's absence.
+    static func provider(
+        _ error: ProviderError, phoneNumber: String? = nil, offering: Offering? = nil
+    ) -> NumberError {
         if error.cancelled && error.kind != .outcomeUnknown {
             return NumberError(.cancelled, .providerUnavailable, "cancelled")
         }
         var details: [String: String] = ["providerKind": error.kind.rawValue]
         if let code = error.providerCode { details["providerCode"] = String(code) }
         if let phoneNumber { details["phoneNumber"] = phoneNumber }
+        if let offering, error.kind == .notFound {
+            details["country"] = offering.country
+            details["type"] = offering.type.rawValue
+            // The adapter's own words ("Twilio lists no monthly price for …") say why; Twilio's 404 names its path,
+            // numberd's account SID in it: logged only.
+            let why =
+                error.providerCode == nil
+                ? error.message + ": numberd cannot sell them"
+                : "the provider sells no \(offering.type.rawValue) numbers in \(offering.country)"
+            return NumberError(
+                .notFound, .notOffered, why + "; search another type or country", details: details,
+                internalDetail: error.providerCode == nil ? nil : error.message)
+        }
         func withheld(_ code: Code, _ reason: Reason, _ message: String) -> NumberError {
             NumberError(code, reason, message, details: details, internalDetail: error.message)
         }
@@ -256,8 +275,7 @@ extension NumberError {
         case .notFound:
             // Twilio's 404 text names the resource's path, numberd's account SID in it.
             return withheld(
-                .notFound, .numberNotFound,
-                "the provider has no such resource: no such number, or no numbers of that kind in that country")
+                .notFound, .numberNotFound, "the provider has no such resource: not the number or trunk asked about")
         case .authentication, .misconfigured:
             return withheld(
                 .unavailable, .providerMisconfigured,
@@ -274,9 +292,19 @@ extension NumberError {
         }
     }
 
-    /// Maps any error thrown by a provider call.
-    static func fromProvider(_ error: any Error, phoneNumber: String? = nil) -> NumberError {
-        if let error = error as? ProviderError { return provider(error, phoneNumber: phoneNumber) }
+    /// The numbers of one type in one country, which a search or a price asks the provider about.
+    struct Offering {
+        var country: String
+        var type: NumberType
+    }
+
+    /// Maps any error thrown by a provider call (`offering`: as for ``provider(_:phoneNumber:offering:)``).
+    static func fromProvider(
+        _ error: any Error, phoneNumber: String? = nil, offering: Offering? = nil
+    ) -> NumberError {
+        if let error = error as? ProviderError {
+            return provider(error, phoneNumber: phoneNumber, offering: offering)
+        }
         if let error = error as? NumberError { return error }
         if error is CancellationError { return NumberError(.cancelled, .providerUnavailable, "cancelled") }
         return NumberError(

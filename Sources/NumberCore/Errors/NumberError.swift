@@ -94,6 +94,9 @@ public struct NumberError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let changesBusy = Reason(rawValue: "CHANGES_BUSY")
         /// Too many statements of the account (or in all) wait to be read.
         public static let statementsBusy = Reason(rawValue: "STATEMENTS_BUSY")
+        /// The provider sells no numbers of the type asked in the country (it lists no price for them, or has none
+        /// of that type there): details `country`, `type`.
+        public static let notOffered = Reason(rawValue: "NOT_OFFERED")
         /// The number was not found.
         public static let numberNotFound = Reason(rawValue: "NUMBER_NOT_FOUND")
         /// The trunk was not found.

@@ -238,7 +238,8 @@ extension NumberService {
                     found = try await provider.search(query).first { $0.phoneNumber == phone }?
                         .boundingText(to: config.limits.providerTextLengthMax)
                 } catch {
-                    throw NumberError.fromProvider(error, phoneNumber: phone)
+                    throw NumberError.fromProvider(
+                        error, phoneNumber: phone, offering: .init(country: request.country, type: request.type))
                 }
             }
             guard let listing = found else {

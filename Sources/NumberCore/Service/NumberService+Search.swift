@@ -38,7 +38,7 @@ extension NumberService {
         do {
             found = try await provider.search(wide)
         } catch {
-            throw NumberError.fromProvider(error)
+            throw NumberError.fromProvider(error, offering: .init(country: query.country, type: query.type))
         }
         let textMax = config.limits.providerTextLengthMax
         let matching = found.lazy.filter {
@@ -145,7 +145,7 @@ extension NumberService {
         do {
             price = try await provider.price(country: country, type: type)
         } catch {
-            throw NumberError.fromProvider(error)
+            throw NumberError.fromProvider(error, offering: .init(country: country, type: type))
         }
         guard price.country == country, price.type == type else {
             throw NumberError(.unavailable, .providerUnavailable, "the provider priced another kind of number")

@@ -82,7 +82,8 @@ struct PurchaseServiceTests {
             #expect(error == nil, "\(query)")
         }
         let noPrice = await numberError { _ = try await h.service.search(ProviderSearchQuery(country: "FR")) }
-        #expect(noPrice?.code == .notFound)
+        #expect(noPrice?.code == .notFound && noPrice?.reason == .notOffered, "\(String(describing: noPrice))")
+        #expect(noPrice?.details["country"] == "FR" && noPrice?.details["type"] == "local")
         h.provider.inject(.fail(.unavailable), on: .search)
         let down = await numberError { _ = try await h.service.search(ProviderSearchQuery(country: "US")) }
         #expect(down?.code == .unavailable && down?.reason == .providerUnavailable)
