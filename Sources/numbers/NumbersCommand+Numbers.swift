@@ -60,7 +60,8 @@ struct Search: AsyncParsableCommand {
                             Format.money($0.pricing.monthlyFee, $0.pricing.currency),
                         ]
                     })
-                print("\(response.numbers.count) shown, \(response.totalFound) found")
+                let found = "\(response.totalFound)\(response.totalFoundIsLowerBound ? "+" : "")"
+                print("\(response.numbers.count) shown, \(found) found")
             }
         }
     }

@@ -30,6 +30,28 @@ struct FormatTests {
         #expect(Format.timestamp(Date(timeIntervalSince1970: -0.25)) == "1969-12-31T23:59:59.750Z")
     }
 
+    /// Found walking the CLI: "30 shown, 30 found" for an area code with thousands of numbers, 30 being all Twilio
+    /// answers with. A total that is a lower bound is printed as one.
+    @Test("search prints a total that is a lower bound with a plus, an exact one as it is")
+    func searchTotalLowerBound() async throws {
+        for (lowerBound, expected) in [(true, "1 shown, 30+ found"), (false, "1 shown, 30 found")] {
+            var router = RPCRouter()
+            router.register(NumbersMethods.searchNumbers) { _, _ in
+                SearchNumbersResponse(
+                    numbers: [
+                        AvailableNumber(
+                            phoneNumber: "+14155550100", pricing: Pricing(setupFee: 0, monthlyFee: 133, currency: "USD")
+                        )
+                    ], totalFound: 30, totalFoundIsLowerBound: lowerBound)
+            }
+            try await withStubServer(router: router) { server in
+                let run = try await runNumbers(["search", "--limit", "1"] + UnknownOutcomeTests.connection(server))
+                #expect(run.status == 0, "\(run)")
+                #expect(run.stdout.contains(expected), "\(run.stdout)")
+            }
+        }
+    }
+
     @Test("search prints a locality holding a bidi override escaped, not reordering the row")
     func searchEscaped() async throws {
         var router = RPCRouter()

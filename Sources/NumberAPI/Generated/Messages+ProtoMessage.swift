@@ -231,13 +231,15 @@ extension SearchNumbersResponse: ProtoMessage {
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
         for element in numbers { try writer.writeMessage(field: 1) { try element.encodeProtoFields(to: $0) } }
         writer.write(totalFound, field: 2)
+        writer.write(totalFoundIsLowerBound, field: 3)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
             numbers: try reader.messageReaders(1).map { try AvailableNumber(protoFields: $0) },
-            totalFound: try reader.int32(2)
+            totalFound: try reader.int32(2),
+            totalFoundIsLowerBound: try reader.bool(3)
         )
     }
 }

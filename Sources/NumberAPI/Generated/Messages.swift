@@ -426,22 +426,28 @@ public struct AvailableNumber: Codable, Sendable, Hashable {
 public struct SearchNumbersResponse: Codable, Sendable, Hashable {
     /// Field 1, `numbers`.
     public var numbers: [AvailableNumber]
-    /// seed: totalFound: the matches in the one page of at most 100 that numberd asks the carrier for, before the
-    /// limit; not a count of the carrier's whole inventory: a lower bound when it is 100
+    /// seed: totalFound: the matches in the one answer numberd asks the carrier for (up to 100 numbers; Twilio gives at
+    /// most about 30), before the limit; not a count of the carrier's whole inventory
     public var totalFound: Int32
+    /// The carrier's answer was as large as it gives (30 or more numbers from Twilio): more may match than it held, and
+    /// total_found is a lower bound ("30+"). False from a numberd older than the field.
+    public var totalFoundIsLowerBound: Bool
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
         numbers: [AvailableNumber] = [],
-        totalFound: Int32 = 0
+        totalFound: Int32 = 0,
+        totalFoundIsLowerBound: Bool = false
     ) {
         self.numbers = numbers
         self.totalFound = totalFound
+        self.totalFoundIsLowerBound = totalFoundIsLowerBound
     }
 
     enum CodingKeys: Int, CodingKey {
         case numbers = 1
         case totalFound = 2
+        case totalFoundIsLowerBound = 3
     }
 }
 

@@ -202,6 +202,9 @@ public struct ProvisionedNumber: Codable, Sendable, Hashable {
 public protocol NumberProvider: Sendable {
     /// Searches the live inventory.
     func search(_ query: ProviderSearchQuery) async throws -> [AvailableNumber]
+    /// The most numbers one search answer holds, however many were asked for (Twilio: about 30). An answer that
+    /// large may have left matches out: the search's total is then a lower bound (``SearchResult/totalIsLowerBound``).
+    var searchAnswerMax: Int { get }
     /// The provider's monthly cost for a kind of number in a country.
     func price(country: String, type: NumberType) async throws -> ProviderPrice
     /// Buys `phoneNumber` (E.164), optionally routing it to the provider trunk `trunkSid`.
@@ -263,6 +266,9 @@ public struct ProviderTrunk: Sendable, Hashable {
 }
 
 extension NumberProvider {
+    /// Providers that answer a search with as many numbers as were asked for.
+    public var searchAnswerMax: Int { Int.max }
+
     /// Providers with nothing to send per country buy as without it.
     public func buy(
         phoneNumber: String, trunkSid: String?, country: String, type: NumberType

@@ -12,8 +12,18 @@ public struct PricedNumber: Sendable, Hashable {
 public struct SearchResult: Sendable, Hashable {
     /// The numbers, with our price.
     public var numbers: [PricedNumber]
-    /// How many the provider returned (it reports no larger total).
+    /// How many of the provider's answer match (it reports no larger total).
     public var totalFound: Int
+    /// Whether the provider's answer was as large as it gives (``NumberProvider/searchAnswerMax``, or all that was
+    /// asked for): more numbers may match than it held, and `totalFound` is a lower bound.
+    public var totalIsLowerBound: Bool
+
+    /// Creates a result.
+    public init(numbers: [PricedNumber], totalFound: Int, totalIsLowerBound: Bool = false) {
+        self.numbers = numbers
+        self.totalFound = totalFound
+        self.totalIsLowerBound = totalIsLowerBound
+    }
 }
 
 extension NumberService {
@@ -48,7 +58,9 @@ extension NumberService {
         let matches = Array(matching)
         let page = Array(matches.prefix(query.limit))
         remember(page)
-        return SearchResult(numbers: page.map { PricedNumber(number: $0, price: quote) }, totalFound: matches.count)
+        return SearchResult(
+            numbers: page.map { PricedNumber(number: $0, price: quote) }, totalFound: matches.count,
+            totalIsLowerBound: found.count >= min(wide.limit, provider.searchAnswerMax))
     }
 
     /// Counts a search of `holder` as running, unless it has `searchesInFlightPerAccountMax` running already or all

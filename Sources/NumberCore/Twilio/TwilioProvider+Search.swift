@@ -7,6 +7,10 @@ extension TwilioProvider {
         try await searchTyped(query)
     }
 
+    /// Twilio's maintainers: "listing available phone numbers is limited to 30 results" whatever `PageSize` asks
+    /// (twilio-api.md §2.4; one report saw 100 with `PageSize=100`, so an answer of 30 or more counts as full).
+    public var searchAnswerMax: Int { 30 }
+
     func searchTyped(_ query: ProviderSearchQuery) async throws(ProviderError) -> [AvailableNumber] {
         let country = query.country.uppercased()
         guard TwilioValidation.isCountry(country) else {

@@ -27,7 +27,7 @@ extension NumbersAPI {
                             setupFee: priced.price.setupFee, monthlyFee: priced.price.monthlyFee,
                             currency: priced.price.currency))
                 },
-                totalFound: Int32(clamping: result.totalFound))
+                totalFound: Int32(clamping: result.totalFound), totalFoundIsLowerBound: result.totalIsLowerBound)
         }
 
         router.register(NumbersMethods.purchaseNumbers) { request, context in

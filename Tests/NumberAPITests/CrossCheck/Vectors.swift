@@ -778,7 +778,7 @@ let crossCheckVectors: [CrossCheckVector] = [
                     pricing: Pricing(
                         setupFee: -1000000000000201, monthlyFee: 9223372036854775605,
                         currency: "currency #203 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
-            ], totalFound: 2147483645)),
+            ], totalFound: 2147483645, totalFoundIsLowerBound: true)),
     CrossCheckVector("empty.SetAccountStatusRequest", SetAccountStatusRequest()),
     CrossCheckVector(
         "full.SetAccountStatusRequest",

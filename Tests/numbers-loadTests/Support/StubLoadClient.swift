@@ -13,6 +13,8 @@ final class StubLoadClient: LoadClient {
     let durations: [Operation: TimeAmount]
     let failing: Set<Operation>
     let firstCallDuration: TimeAmount?
+    /// The most numbers a search answers with (fewer if its limit is lower).
+    let searchResults: Int32
     private let counts = Mutex<[Operation: Int]>([:])
     /// Searches held until ``releaseSearches()`` (nil: none held).
     private let heldSearches = Mutex<[CheckedContinuation<Void, Never>]?>(nil)
@@ -34,8 +36,9 @@ final class StubLoadClient: LoadClient {
 
     init(
         clock: FakeClock?, durations: [Operation: TimeAmount], failing: Set<Operation> = [],
-        firstCallDuration: TimeAmount? = nil
+        firstCallDuration: TimeAmount? = nil, searchResults: Int32 = 3
     ) {
+        self.searchResults = searchResults
         self.clock = clock
         self.durations = durations
         self.failing = failing
@@ -100,8 +103,8 @@ final class StubLoadClient: LoadClient {
             if !held { search.resume() }
         }
         try await answer(.search)
-        return SearchNumbersResponse(
-            numbers: (0..<Int(min(request.limit, 3))).map { AvailableNumber(phoneNumber: "+1415555010\($0)") })
+        let count = Int(min(request.limit, searchResults))
+        return SearchNumbersResponse(numbers: (0..<count).map { AvailableNumber(phoneNumber: "+1415555010\($0)") })
     }
 
     func purchaseNumbers(

@@ -99,4 +99,45 @@ struct WorkloadRunnerTests {
         #expect(purchases.max >= 5_000_000, "the wait is in the waiting one's: \(purchases.max) µs")
         #expect(purchases.min < 100_000, "its own search is not in the searching one's: \(purchases.min) µs")
     }
+
+    /// An interrupted run's worker waiting for another's candidate search is handed no number (``CandidatePool``); it
+    /// was then recorded as a purchase without a candidate, `NO_CANDIDATE` — an operation the run never meant to make,
+    /// counted against `--max-error-fraction`. A worker not interrupted whose search finds nothing still records one.
+    @Test("a worker interrupted while it waits for a candidate records no NO_CANDIDATE; one not interrupted does")
+    func interruptedWorkerRecordsNoMissingCandidate() async throws {
+        let recorder = LatencyRecorder(measureFrom: clock.now)
+        let runner = runner(recorder)
+        let client = StubLoadClient(clock: clock, durations: durations)
+        client.holdSearches()
+        let intended = clock.now
+        let (clientRef, accountRef) = (client, account)
+        let searching = Task {
+            var random = FastRandom(seed: 1)
+            return await runner.perform(
+                .purchase, client: clientRef, account: accountRef, stripe: 0, intended: intended, random: &random)
+        }
+        while client.heldSearchCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        let interrupted = Task {
+            var random = FastRandom(seed: 2)
+            return await runner.perform(
+                .purchase, client: clientRef, account: accountRef, stripe: 1, intended: intended, random: &random)
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        interrupted.cancel()
+        client.releaseSearches()
+        #expect(await interrupted.value == 0, "no call made")
+        #expect(await searching.value == 3)
+        let snapshot = recorder.snapshot()
+        #expect(snapshot.noCandidates == 0)
+        #expect(snapshot.byOperation[.purchase]?.totalCount == 1, "the searching worker's purchase only")
+
+        // Not interrupted, with nothing to buy (every search comes back empty): recorded as NO_CANDIDATE.
+        let empty = StubLoadClient(clock: clock, durations: durations, searchResults: 0)
+        let emptyRecorder = LatencyRecorder(measureFrom: clock.now)
+        var random = FastRandom(seed: 3)
+        let calls = await self.runner(emptyRecorder).perform(
+            .purchase, client: empty, account: account, stripe: 0, intended: clock.now, random: &random)
+        #expect(calls == CandidatePool.refillAttemptsMax, "one search a round, no purchase")
+        #expect(emptyRecorder.snapshot().noCandidates == 1)
+    }
 }
