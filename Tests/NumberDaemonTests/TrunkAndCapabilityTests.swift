@@ -113,7 +113,7 @@ struct TrunkAndCapabilityTests {
                         #expect(refused?.code == .notFound, "\(String(describing: refused))")
                         #expect(refused?.reason == "NOT_OFFERED")
                         #expect(refused?.details["country"] == "US" && refused?.details["type"] == "mobile")
-                        #expect(refused?.message.contains("search another type or country") == true)
+                        #expect(refused?.message.contains("mobile numbers in US") == true)
                     }
                     let balance = try await client.getBalance(GetBalanceRequest())
                     #expect(balance.balance == 10_000 && balance.held == 0)

@@ -470,7 +470,8 @@ public struct PurchaseNumbersRequest: Codable, Sendable, Hashable {
     public var trunkId: String?
     /// every number must have MMS
     public var mms: Bool
-    /// the kind of every number (prices differ); default LOCAL
+    /// The kind of every number (prices differ); default LOCAL. A kind Twilio does not sell in the country: NOT_FOUND /
+    /// NOT_OFFERED (metadata country, type), nothing held.
     public var type: NumberType
     /// Price protection: at most this monthly fee per number, in minor units of the account's currency (the request's
     /// `currency` when given, which must be the account's); absent = no limit. A current price above a limit is refused
@@ -1346,7 +1347,9 @@ public struct CreateTrunkRequest: Codable, Sendable, Hashable {
     /// digits in lower case as Twilio writes them (another form: INVALID_ARGUMENT / INVALID_FIELD,
     /// field=providerTrunkSid), and a trunk Twilio has: numberd asks Twilio before recording it (a trunk it does not
     /// have — a slip, a trunk of another Twilio account, one deleted in its console: NOT_FOUND / TRUNK_NOT_FOUND,
-    /// metadata field=providerTrunkSid and providerTrunkSid; Twilio not answering: UNAVAILABLE, nothing recorded).
+    /// metadata field=providerTrunkSid and providerTrunkSid; Twilio not answering: UNAVAILABLE, nothing recorded) that
+    /// numberd did not create (a trunk named after a numberd trunk id — being created or deleted, or left by a failed
+    /// creation — is numberd's to manage: ALREADY_EXISTS, metadata field=providerTrunkSid and trunkId).
     public var providerTrunkSid: String
     /// The SIP URI Twilio sends the trunk's inbound calls to, "sip:pbx.example.com:5060;transport=tcp": required when
     /// numberd creates the trunk (a trunk without one rings nowhere, and the customer cannot configure a trunk on
@@ -2075,7 +2078,8 @@ public struct AdoptNumberRequest: Codable, Sendable, Hashable {
     /// of +1 (US, CA, PR, JM, …), RU and KZ under +7, GB, GG, IM and JE under +44, …)
     public var country: String
     /// Default LOCAL, as for PurchaseNumbers; checked against Twilio's typed lists (IncomingPhoneNumbers/TollFree.json…):
-    /// a number Twilio has as another kind is INVALID_ARGUMENT / INVALID_FIELD, field=type, nothing done
+    /// a number Twilio has as another kind is INVALID_ARGUMENT / INVALID_FIELD, field=type, nothing done; a kind Twilio
+    /// lists no price for in the country is NOT_FOUND / NOT_OFFERED (metadata country, type), nothing done
     public var type: NumberType
     /// the account's trunk to route it to; absent or empty = keep Twilio's routing
     public var trunkId: String?

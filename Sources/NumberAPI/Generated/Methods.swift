@@ -55,8 +55,9 @@ public enum NumbersMethods {
     /// The account's statement for a period: its opening balance, the period's changes by kind, its closing balance.
     public static let getStatement = MethodDescriptor<GetStatementRequest, GetStatementResponse>(
         service: "numbers.v1.Numbers", method: "GetStatement")
-    /// SIP trunks that numbers route to. Without a SID, numberd creates the trunk at Twilio: that waits its turn as
-    /// UpdateNumber does (CHANGES_BUSY), before anything is done; a call gone meanwhile created nothing.
+    /// SIP trunks that numbers route to. Without a SID, numberd creates the trunk at Twilio; with one, it looks the trunk
+    /// up there. Either waits its turn as UpdateNumber does (CHANGES_BUSY), before anything is done; a call gone
+    /// meanwhile created or recorded nothing.
     public static let createTrunk = MethodDescriptor<CreateTrunkRequest, CreateTrunkResponse>(
         service: "numbers.v1.Numbers", method: "CreateTrunk")
     /// `ListTrunks`.

@@ -100,8 +100,9 @@ extension NumbersClient {
         try await call(NumbersMethods.getStatement, request, options: options)
     }
 
-    /// SIP trunks that numbers route to. Without a SID, numberd creates the trunk at Twilio: that waits its turn as
-    /// UpdateNumber does (CHANGES_BUSY), before anything is done; a call gone meanwhile created nothing.
+    /// SIP trunks that numbers route to. Without a SID, numberd creates the trunk at Twilio; with one, it looks the trunk
+    /// up there. Either waits its turn as UpdateNumber does (CHANGES_BUSY), before anything is done; a call gone
+    /// meanwhile created or recorded nothing.
     public func createTrunk(
         _ request: CreateTrunkRequest, options: CallOptions = CallOptions()
     ) async throws -> CreateTrunkResponse {

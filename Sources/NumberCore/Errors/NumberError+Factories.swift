@@ -229,12 +229,13 @@ extension NumberError {
     /// operator's log, behind a message of its own.
     ///
     /// A request its caller's cancellation ended is `CANCELLED` with no internal detail, as a `CancellationError` is
-    /// (``fromProvider(_:phoneNumber:)``): the provider did not fail, so the server logs no "provider unavailable"
+    /// (``fromProvider(_:phoneNumber:offering:)``): the provider did not fail, so the server logs no "provider unavailable"
     /// warning for a caller that went away. An unknown outcome stays one: the request may have been made.
     ///
-    /// With `offering` — the call asked about the numbers of one type in one country (a search, a price) — a `.notFound`
-    /// is NOT_FOUND / NOT_OFFERED, with `country` and `type`: the provider sells none of them (no price listed, or
-    /// Twilio's 404 for a type it does not sell in the country), which is no number's absence.
+    /// With `offering` — the call asked about the numbers of one type in one country (a search, a price: for a search,
+    /// a purchase or an adoption) — a `.notFound` is NOT_FOUND / NOT_OFFERED, with `country` and `type`: the provider
+    /// sells none of them (no price listed, or Twilio's 404 for a type it does not sell in the country), which is no
+    /// number's absence.
     static func provider(
         _ error: ProviderError, phoneNumber: String? = nil, offering: Offering? = nil
     ) -> NumberError {
@@ -249,12 +250,13 @@ extension NumberError {
             details["type"] = offering.type.rawValue
             // The adapter's own words ("Twilio lists no monthly price for …") say why; Twilio's 404 names its path,
             // numberd's account SID in it: logged only.
+            let kind = offering.type.rawValue.replacingOccurrences(of: "_", with: "-")
             let why =
                 error.providerCode == nil
                 ? error.message + ": numberd cannot sell them"
-                : "the provider sells no \(offering.type.rawValue) numbers in \(offering.country)"
+                : "the provider sells no \(kind) numbers in \(offering.country)"
             return NumberError(
-                .notFound, .notOffered, why + "; search another type or country", details: details,
+                .notFound, .notOffered, why, details: details,
                 internalDetail: error.providerCode == nil ? nil : error.message)
         }
         func withheld(_ code: Code, _ reason: Reason, _ message: String) -> NumberError {
@@ -270,12 +272,12 @@ extension NumberError {
         case .invalidArgument:
             return NumberError(.invalidArgument, .invalidField, told, details: details, internalDetail: kept)
         case .notFound where error.providerCode == nil:
-            // The adapter's own words ("Twilio lists no monthly price for mobile numbers in GB"): nothing to hide.
+            // The adapter's or a provider's own words (no path, no SID): nothing to hide.
             return NumberError(.notFound, .numberNotFound, error.message, details: details)
         case .notFound:
-            // Twilio's 404 text names the resource's path, numberd's account SID in it.
-            return withheld(
-                .notFound, .numberNotFound, "the provider has no such resource: not the number or trunk asked about")
+            // Twilio's 404 text names the resource's path, numberd's account SID in it. What is left to reach here: a
+            // change of a number (its route, its release) Twilio no longer has.
+            return withheld(.notFound, .numberNotFound, "the provider does not have the number (or trunk) named")
         case .authentication, .misconfigured:
             return withheld(
                 .unavailable, .providerMisconfigured,

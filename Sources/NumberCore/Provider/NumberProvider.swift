@@ -240,12 +240,14 @@ public protocol NumberProvider: Sendable {
     /// trunk's `PhoneNumbers`): DeleteTrunk asks before deleting a trunk made with `createTrunk`, which would leave
     /// them ringing nowhere. A trunk the provider does not have throws `.notFound`.
     func phoneNumbers(onTrunk trunkSid: String, max: Int) async throws -> [String]
+    /// The trunk `sid` of the provider account, nil if it has none such (Twilio: `GET /v1/Trunks/{Sid}`, 404 for an
+    /// unknown SID or another account's): a trunk registered by its SID is checked with it.
+    func trunk(sid: String) async throws -> ProviderTrunk?
     /// The SID of a trunk at the provider whose name starts with `namePrefix`, or nil: how a `createTrunk` whose
     /// answer was lost is settled (numberd names each trunk it creates after its own id).
     func findTrunk(namePrefix: String) async throws -> String?
     /// Whether the provider sees its account's trunks: ``listTrunks(page:)`` lists them (the provider audit then
-    /// compares them with the store) and ``phoneNumbers(onTrunk:max:)`` answers `.notFound` for one it does not have
-    /// (a trunk registered by its SID is checked with it).
+    /// compares them with the store) and ``trunk(sid:)`` finds one (a trunk registered by its SID is checked with it).
     var listsTrunks: Bool { get }
     /// Every trunk of the provider account, a page at a time, in the provider's order; `page` may throw to stop.
     func listTrunks(page: ([ProviderTrunk]) async throws -> Void) async throws
@@ -304,6 +306,11 @@ extension NumberProvider {
     /// Providers without trunk management refuse.
     public func phoneNumbers(onTrunk trunkSid: String, max: Int) async throws -> [String] {
         throw ProviderError(.invalidArgument, message: "this provider cannot list a trunk's numbers")
+    }
+
+    /// Providers without trunk management refuse.
+    public func trunk(sid: String) async throws -> ProviderTrunk? {
+        throw ProviderError(.invalidArgument, message: "this provider cannot look up trunks")
     }
 
     /// Providers without trunk management refuse.

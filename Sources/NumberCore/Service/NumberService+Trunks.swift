@@ -12,7 +12,8 @@ extension NumberService {
     /// `originationSipUri`, where the provider sends its calls, set on it before it is recorded
     /// (``addProviderOrigination(trunkSid:sipUri:name:)``): the trunk is on numberd's provider account, which the
     /// customer cannot configure, so without it the trunk's numbers would ring nowhere. A trunk registered by its SID
-    /// takes none: its routing is the operator's; it must exist at the provider (``requireProviderTrunk(_:)``).
+    /// takes none: its routing is the operator's; it must exist at the provider, not made by numberd
+    /// (``requireProviderTrunk(_:)``, asked holding one of the account's provider slots as a creation is).
     public func createTrunk(
         accountId: String, name: String, providerTrunkSid: String, originationSipUri: String = ""
     ) async throws(NumberError) -> Trunk {
@@ -251,21 +252,33 @@ extension NumberService {
     /// Refuses a trunk registered by its SID that the provider does not have — a typing slip, a trunk of another
     /// provider account, one deleted in Twilio's console — as NOT_FOUND / TRUNK_NOT_FOUND naming the field: recorded,
     /// it would show only at the first purchase or trunk change routed to it, refused there by the provider, and in
-    /// the operator's audit. Asked as one page of one of the trunk's numbers (Twilio answers 404 for a trunk it does
-    /// not have); a provider that does not see its trunks (``NumberProvider/listsTrunks``) is trusted with the SID.
-    /// A provider that cannot be asked refuses the registration as any call to it does (UNAVAILABLE, to retry):
-    /// nothing is recorded unchecked.
+    /// the operator's audit. Refused too, ALREADY_EXISTS: a trunk numberd made (named after its trunk id,
+    /// ``providerTrunkName(id:name:)``), which numberd manages — one being created and not yet recorded, or being
+    /// deleted, its record gone and its DELETE not yet sent (registered, it would be deleted at Twilio under its new
+    /// record), or one a failed creation left (the provider audit's `trunk_unrecorded`). A provider that does not see
+    /// its trunks (``NumberProvider/listsTrunks``) is trusted with the SID. A provider that cannot be asked refuses the
+    /// registration as any call to it does (UNAVAILABLE, to retry): nothing is recorded unchecked.
     private func requireProviderTrunk(_ sid: String) async throws(NumberError) {
         guard provider.listsTrunks else { return }
+        let found: ProviderTrunk?
         do {
-            _ = try await provider.phoneNumbers(onTrunk: sid, max: 1)
+            found = try await provider.trunk(sid: sid)
         } catch {
-            guard (error as? ProviderError)?.kind == .notFound else { throw NumberError.fromProvider(error) }
+            throw NumberError.fromProvider(error)
+        }
+        guard let found else {
             throw NumberError(
                 .notFound, .trunkNotFound,
                 "the provider has no trunk \(sid): give the SID of an Elastic SIP trunk of numberd's Twilio account "
                     + "(Twilio's console, Elastic SIP Trunking), or no SID for numberd to create the trunk",
                 details: ["field": "providerTrunkSid", "providerTrunkSid": sid])
+        }
+        if let id = found.friendlyName.flatMap(Self.numberdTrunkId) {
+            throw NumberError(
+                .alreadyExists, .invalidField,
+                "provider trunk \(sid) is one numberd created, named after its trunk \(id) (being created or deleted, "
+                    + "or left by a creation that failed): numberd manages it; create a trunk without a SID instead",
+                details: ["field": "providerTrunkSid", "trunkId": id])
         }
     }
 

@@ -41,12 +41,7 @@ extension TwilioProvider {
         } catch let error where error.providerCode == TwilioErrorMapping.bundleRequiredCode {
             throw Self.bundleRequired(error, phoneNumber: phoneNumber, country: country, type: type, bundle: bundle)
         } catch let error where error.kind == .notFound {
-            // The account's IncomingPhoneNumbers always exist: a 404 here is a wrong account in the URL (an API key
-            // SID in place of the account SID, twilio-api.md §8.12), not "no such number" for the customer.
-            throw ProviderError(
-                .misconfigured, providerCode: error.providerCode,
-                message: "\(operation): Twilio does not know the account's IncomingPhoneNumbers (\(error.message)); "
-                    + "check TWILIO_ACCOUNT_SID")
+            throw Self.accountUnknown(error, operation: operation)
         }
         // Twilio answered 2xx, so the number is ours: a body we cannot read must not read as "not bought", and a
         // look-up that does not list it yet (Twilio's lists can lag a purchase) proves nothing.
@@ -134,6 +129,8 @@ extension TwilioProvider {
             let answer: TwilioTransport.Answer
             switch await outcome(of: TwilioTransport.Call(method: .get, url: url, form: nil, operation: operation)) {
             case .success(let got): answer = got
+            case .failure(let error) where error.kind == .notFound:
+                throw Self.accountUnknown(error, operation: operation)
             case .failure(let error):
                 guard error.answerTooLarge, pageSize > 1 else { throw error }
                 pageSize /= 2
@@ -179,6 +176,27 @@ extension TwilioProvider {
 
     /// Lists IncomingPhoneNumbers with `filter`, following `next_page_uri` for at most `lookUpPagesMax` pages,
     /// and returns the first that `matches`; `nil` when the list ends without one.
+    /// The account's IncomingPhoneNumbers (its lists, typed or not, and its purchases' POST) always exist: a 404 there
+    /// is a wrong account in the URL (an API key SID in place of the account SID, twilio-api.md §8.12) — the
+    /// operator's to fix, not "no such number" for the customer.
+    static func accountUnknown(_ error: ProviderError, operation: String) -> ProviderError {
+        ProviderError(
+            .misconfigured, providerCode: error.providerCode,
+            message: "\(operation): Twilio does not know the account's IncomingPhoneNumbers (\(error.message)); "
+                + "check TWILIO_ACCOUNT_SID")
+    }
+
+    /// The call's answer, a 404 read as ``accountUnknown(_:operation:)``.
+    private func performOnAccountList(
+        _ call: TwilioTransport.Call
+    ) async throws(ProviderError) -> TwilioTransport.Answer {
+        do throws(ProviderError) {
+            return try await transport.perform(call)
+        } catch let error where error.kind == .notFound {
+            throw Self.accountUnknown(error, operation: call.operation)
+        }
+    }
+
     func firstIncoming(
         filter: [(String, String)], operation: String, list: String = "/IncomingPhoneNumbers.json",
         matches: (TwilioResources.Incoming) -> Bool
@@ -186,7 +204,7 @@ extension TwilioProvider {
         let limits = configuration.limits
         var url = Self.withQuery(accountURL(list), filter + [("PageSize", String(limits.lookUpPageSize))])
         for _ in 0..<limits.lookUpPagesMax {
-            let answer = try await transport.perform(
+            let answer = try await performOnAccountList(
                 TwilioTransport.Call(method: .get, url: url, form: nil, operation: operation))
             guard let page = TwilioResources.decode(TwilioResources.IncomingPage.self, from: answer.response.body)
             else {

@@ -17,6 +17,29 @@ extension TwilioProvider {
         var meta: Meta
     }
 
+    /// `GET https://trunking.twilio.com/v1/Trunks/{Sid}`: the trunk (its SID and name), nil for Twilio's 404 (20404:
+    /// no such trunk on the account, twilio-api.md §6). An answer for another SID than asked is Twilio's fault.
+    public func trunk(sid: String) async throws -> ProviderTrunk? {
+        try TwilioValidation.requireSid(sid, prefix: "TK", field: "trunk SID")
+        let operation = "fetch trunk \(sid)"
+        let answer: TwilioTransport.Answer
+        do {
+            answer = try await transport.perform(
+                TwilioTransport.Call(
+                    method: .get, url: "\(configuration.endpoints.trunking)/v1/Trunks/\(sid)", form: nil,
+                    operation: operation))
+        } catch {
+            guard error.kind == .notFound else { throw error }
+            return nil
+        }
+        guard let trunk = TwilioResources.decode(TrunkPage.Entry.self, from: answer.response.body),
+            trunk.sid.lowercased() == sid.lowercased()
+        else {
+            throw ProviderError(.unavailable, message: "\(operation): Twilio's answer is not the trunk asked for")
+        }
+        return ProviderTrunk(sid: trunk.sid, friendlyName: trunk.friendlyName)
+    }
+
     /// `GET https://trunking.twilio.com/v1/Trunks`, following `meta.next_page_url` (only on the trunking host) for at
     /// most `lookUpPagesMax` pages: the SID of the first trunk whose `friendly_name` starts with `namePrefix`, or nil.
     public func findTrunk(namePrefix: String) async throws -> String? {

@@ -27,6 +27,28 @@ struct ProviderWordsTests {
         #expect(plain.message == "taken" && plain.internalDetail == nil)
     }
 
+    /// Twilio's 404 names its path, numberd's account SID in it: withheld, whether it is about one type's numbers in
+    /// a country (NOT_OFFERED, with them) or anything else (NUMBER_NOT_FOUND); the adapter's own words are kept.
+    @Test("a 404's path is withheld: NOT_OFFERED with an offering, NUMBER_NOT_FOUND without; own words kept")
+    func notFoundWithheld() {
+        let path = "The requested resource /2010-04-01/Accounts/\(Self.account)/IncomingPhoneNumbers/PN1.json"
+        let offered = NumberError.provider(
+            ProviderError(.notFound, providerCode: 20404, message: path),
+            offering: .init(country: "US", type: .tollFree))
+        #expect(offered.code == .notFound && offered.reason == .notOffered)
+        #expect(offered.message == "the provider sells no toll-free numbers in US" && offered.internalDetail == path)
+        #expect(offered.details["country"] == "US" && offered.details["type"] == "toll_free")
+        let number = NumberError.provider(ProviderError(.notFound, providerCode: 20404, message: path))
+        #expect(number.code == .notFound && number.reason == .numberNotFound)
+        #expect(!number.message.contains("/2010-04-01") && !number.message.contains(Self.account), "\(number.message)")
+        #expect(number.internalDetail == path && number.details["providerCode"] == "20404")
+        let own = NumberError.provider(
+            ProviderError(.notFound, message: "Twilio lists no monthly price for mobile numbers in US"),
+            offering: .init(country: "US", type: .mobile))
+        #expect(own.message == "Twilio lists no monthly price for mobile numbers in US: numberd cannot sell them")
+        #expect(own.internalDetail == nil && own.details["providerCode"] == nil)
+    }
+
     static let upper: String = "AC" + String(repeating: "0123456789ABCDEF", count: 2)
     static let mixed: String = "Ac" + String(account.dropFirst(2))
     /// Texts and what the caller reads of them.

@@ -68,19 +68,19 @@ struct TrunkServiceTests {
         let h = try await Harness(.memory)
         let account = try await h.account()
         let other = try await h.account(name: "Other")
-        h.provider.seeTrunks(console: [trunkSid(0x1), trunkSid(0xabc)])
+        h.provider.seeTrunks(console: [trunkSid(0xa1), trunkSid(0xabc)])
         let unknown = await numberError {
             _ = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(0x2))
         }
         #expect(unknown?.code == .notFound && unknown?.reason == .trunkNotFound)
         #expect(unknown?.details == ["field": "providerTrunkSid", "providerTrunkSid": trunkSid(0x2)])
         #expect(unknown?.message.contains("the provider has no trunk \(trunkSid(0x2))") == true)
-        #expect(h.provider.calls(.trunkNumbers) == 1)
+        #expect(h.provider.calls(.fetchTrunk) == 1)
         #expect(try h.service.listTrunks(accountId: account.id).isEmpty)
 
-        h.provider.inject(.fail(.unavailable), on: .trunkNumbers)
+        h.provider.inject(.fail(.unavailable), on: .fetchTrunk)
         let outage = await numberError {
-            _ = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(0x1))
+            _ = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(0xa1))
         }
         #expect(outage?.code == .unavailable && outage?.reason == .providerUnavailable)
         #expect(try h.service.listTrunks(accountId: account.id).isEmpty)
@@ -89,7 +89,7 @@ struct TrunkServiceTests {
         let upper = "TK" + trunkSid(0xabc).dropFirst(2).uppercased()
         let trunk = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: upper)
         #expect(trunk.providerTrunkSid == trunkSid(0xabc))
-        #expect(h.provider.calls(.trunkNumbers) == 3)
+        #expect(h.provider.calls(.fetchTrunk) == 3)
 
         // Refused before the provider is asked: a SID taken, a name taken, an account that is not active.
         let taken = await numberError {
@@ -97,17 +97,28 @@ struct TrunkServiceTests {
         }
         #expect(taken?.code == .alreadyExists && taken?.details["field"] == "providerTrunkSid")
         let named = await numberError {
-            _ = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(0x1))
+            _ = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(0xa1))
         }
         #expect(named?.code == .alreadyExists && named?.details["field"] == "name")
         let missing = await numberError {
-            _ = try await h.service.createTrunk(accountId: "ACC_missing", name: "pbx", providerTrunkSid: trunkSid(0x1))
+            _ = try await h.service.createTrunk(accountId: "ACC_missing", name: "pbx", providerTrunkSid: trunkSid(0xa1))
         }
         #expect(missing?.reason == .accountNotFound)
-        #expect(h.provider.calls(.trunkNumbers) == 3)
+        #expect(h.provider.calls(.fetchTrunk) == 3)
 
-        _ = try await h.service.createTrunk(accountId: other.id, name: "pbx", providerTrunkSid: trunkSid(0x1))
-        #expect(h.provider.calls(.trunkNumbers) == 4)
+        _ = try await h.service.createTrunk(accountId: other.id, name: "pbx", providerTrunkSid: trunkSid(0xa1))
+        #expect(h.provider.calls(.fetchTrunk) == 4)
+
+        // A trunk numberd made, named after its trunk id (here one a failed creation left at the provider; so are
+        // one being created, and one being deleted, its record gone): numberd's to manage, not to register.
+        let made = try await h.provider.createTrunk(friendlyName: "TRK_0123456789a pbx")
+        let managed = await numberError {
+            _ = try await h.service.createTrunk(accountId: account.id, name: "made", providerTrunkSid: made)
+        }
+        #expect(managed?.code == .alreadyExists && managed?.reason == .invalidField)
+        #expect(managed?.details == ["field": "providerTrunkSid", "trunkId": "TRK_0123456789a"])
+        #expect(managed?.message.contains("one numberd created") == true, "\(String(describing: managed))")
+        #expect(try h.service.listTrunks(accountId: account.id).map(\.name) == ["pbx"])
         try await h.check()
     }
 
@@ -119,7 +130,7 @@ struct TrunkServiceTests {
         let account = try await h.account()
         let trunk = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(0x2))
         #expect(trunk.providerTrunkSid == trunkSid(0x2))
-        #expect(h.provider.calls(.trunkNumbers) == 0)
+        #expect(h.provider.calls(.fetchTrunk) == 0)
         try await h.check()
     }
 

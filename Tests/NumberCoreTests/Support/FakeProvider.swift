@@ -8,7 +8,7 @@ import Testing
 final class FakeProvider: NumberProvider {
     enum Operation: Sendable, Hashable {
         case search, price, buy, release, setTrunk, lookUp, list, createTrunk, deleteTrunk, findTrunk, addOrigination,
-            trunkNumbers, listTrunks
+            trunkNumbers, listTrunks, fetchTrunk
 
         /// Whether a call of this operation concerns one number, which a fault for that number matches: a buy and a
         /// look-up name it, a release and a trunk change name its SID (the number owned under it). The others never
@@ -17,7 +17,7 @@ final class FakeProvider: NumberProvider {
             switch self {
             case .buy, .lookUp, .release, .setTrunk: true
             case .search, .price, .list, .createTrunk, .deleteTrunk, .findTrunk, .addOrigination, .trunkNumbers,
-                .listTrunks:
+                .listTrunks, .fetchTrunk:
                 false
             }
         }
@@ -389,6 +389,18 @@ final class FakeProvider: NumberProvider {
                 }
                 let routed = inner.owned.values.filter { $0.trunkSid?.lowercased() == trunkSid.lowercased() }
                 return Array(routed.map(\.phoneNumber).sorted().prefix(max))
+            }
+        }
+    }
+
+    /// As Twilio's `GET /v1/Trunks/{Sid}` (SIDs compared in any case): a trunk made here or the console's, nil if none.
+    func trunk(sid: String) async throws -> ProviderTrunk? {
+        try await run(.fetchTrunk, phoneNumber: nil) {
+            inner.withLock { inner in
+                let all = inner.trunks.merging(inner.consoleTrunks) { made, _ in made }
+                return all.first { $0.key.lowercased() == sid.lowercased() }.map {
+                    ProviderTrunk(sid: $0.key, friendlyName: $0.value)
+                }
             }
         }
     }

@@ -22,6 +22,27 @@ struct TrunkCreationOverTwilioTests {
         #expect(cut == "TRK_ABCDEFGHJKM " + String(repeating: "🇫🇷", count: (64 - 16) / 4))
     }
 
+    /// A trunk registered by its SID is fetched first (`GET /v1/Trunks/{Sid}`, whose 404 for an unknown SID Twilio
+    /// documents): found, with its name; unknown, nil; a malformed SID refused before any request; an answer for
+    /// another trunk, or one that is not JSON, UNAVAILABLE.
+    @Test("the adapter fetches a trunk by SID: found with its name, nil for Twilio's 404, Twilio's mistakes refused")
+    func adapterFetchesATrunk() async throws {
+        try await withTwilio { twilio in
+            let sid = try await twilio.createTrunk("console pbx")
+            twilio.engine.clearRequestLog()
+            let found = try await twilio.provider.trunk(sid: sid)
+            #expect(found == ProviderTrunk(sid: sid, friendlyName: "console pbx"))
+            let asked = try #require(twilio.requests(.fetchTrunk).first)
+            #expect(asked.method == "GET" && asked.path.hasSuffix("/v1/Trunks/\(sid)"), "\(asked)")
+            #expect(try await twilio.provider.trunk(sid: trunkSid(0xDEAD)) == nil)
+            twilio.engine.clearRequestLog()
+            await expectProviderError(.invalidArgument) { try await twilio.provider.trunk(sid: "TK../Trunks") }
+            #expect(twilio.engine.requestLog.isEmpty)
+            twilio.engine.addFault(FaultRule(endpoint: .fetchTrunk, kind: .malformedBodyAfterActing, times: 1))
+            await expectProviderError(.unavailable) { try await twilio.provider.trunk(sid: sid) }
+        }
+    }
+
     /// One tenant creating trunks at will used up the Twilio account's trunk quota, which every tenant shares.
     @Test(
         "trunks numberd creates are limited per account, concurrent creations included; registered ones do not count"

@@ -22,6 +22,27 @@ struct TwilioProviderFaultTests {
         }
     }
 
+    /// The account's IncomingPhoneNumbers lists always exist: Twilio's 404 for one is a wrong account in the URL
+    /// (an API key SID in place of the account SID), which a look-up or the audit's listing used to pass on as a
+    /// number not found (the buy already said it). Each is PROVIDER_MISCONFIGURED's kind now.
+    @Test("a 404 for the account's number lists is the configuration's fault, for look-ups and listings as for buys")
+    func accountList404IsMisconfigured() async throws {
+        try await withTwilio { twilio in
+            let calls: [(String, () async throws -> Void)] = [
+                ("look up", { _ = try await twilio.provider.lookUp(phoneNumber: "+14155550100") }),
+                ("look up typed", { _ = try await twilio.provider.lookUp(phoneNumber: "+14155550100", type: .mobile) }),
+                ("list", { try await twilio.provider.listOwned { _ in } }),
+            ]
+            for (name, call) in calls {
+                twilio.engine.addFault(
+                    FaultRule(endpoint: .listNumbers, kind: .error(.notFound("/2010-04-01/Accounts/SK0/x")), times: 1))
+                let error = await expectProviderError(.misconfigured, call)
+                #expect(error?.providerCode == 20404, "\(name)")
+                #expect(error?.message.contains("check TWILIO_ACCOUNT_SID") == true, "\(name)")
+            }
+        }
+    }
+
     @Test func getIsRetriedOn429WithExponentialBackoff() async throws {
         try await withTwilio { twilio in
             twilio.engine.addFault(FaultRule(endpoint: .searchNumbers, kind: .error(.tooManyRequests), times: 2))

@@ -12,10 +12,10 @@ struct WorkloadRunnerTests {
         .search: .seconds(5), .purchase: .milliseconds(10), .release: .milliseconds(1),
     ]
 
-    func runner(_ recorder: LatencyRecorder) -> WorkloadRunner {
+    func runner(_ recorder: LatencyRecorder, candidates: CandidatePool = CandidatePool()) -> WorkloadRunner {
         let clock = clock
         return WorkloadRunner(
-            recorder: recorder, candidates: CandidatePool(), leftovers: Leftovers(), wireSizes: WireSizes(),
+            recorder: recorder, candidates: candidates, leftovers: Leftovers(), wireSizes: WireSizes(),
             country: "US",
             timeout: .seconds(5),
             now: { clock.now })
@@ -106,7 +106,8 @@ struct WorkloadRunnerTests {
     @Test("a worker interrupted while it waits for a candidate records no NO_CANDIDATE; one not interrupted does")
     func interruptedWorkerRecordsNoMissingCandidate() async throws {
         let recorder = LatencyRecorder(measureFrom: clock.now)
-        let runner = runner(recorder)
+        let candidates = CandidatePool()
+        let runner = runner(recorder, candidates: candidates)
         let client = StubLoadClient(clock: clock, durations: durations)
         client.holdSearches()
         let intended = clock.now
@@ -116,13 +117,14 @@ struct WorkloadRunnerTests {
             return await runner.perform(
                 .purchase, client: clientRef, account: accountRef, stripe: 0, intended: intended, random: &random)
         }
-        while client.heldSearchCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        try await CallBudgetTests.waitUntil { client.heldSearchCount == 1 }
         let interrupted = Task {
             var random = FastRandom(seed: 2)
             return await runner.perform(
                 .purchase, client: clientRef, account: accountRef, stripe: 1, intended: intended, random: &random)
         }
-        try await Task.sleep(for: .milliseconds(50))
+        // Both wait for the one search: the second joined it rather than searching itself.
+        try await CallBudgetTests.waitUntil { candidates.refillWaiters == 2 }
         interrupted.cancel()
         client.releaseSearches()
         #expect(await interrupted.value == 0, "no call made")
