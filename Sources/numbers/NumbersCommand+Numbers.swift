@@ -500,7 +500,9 @@ struct Release: AsyncParsableCommand {
                 let key = idempotencyKey ?? NumbersClient.newIdempotencyKey()
                 let response: ReleaseNumberResponse
                 do {
-                    response = try await UnknownOutcome.advising(idempotencyKey: key, account: global.accountId) {
+                    response = try await UnknownOutcome.advising(
+                        idempotencyKey: key, account: global.accountId, announced: idempotencyKey != nil
+                    ) {
                         try await client.releaseNumber(
                             ReleaseNumberRequest(
                                 accountId: global.accountId, numberId: id, expectedNextBillingDate: expected,
@@ -531,6 +533,9 @@ extension Release {
     ) async throws -> ReleaseNumberResponse {
         let request = ReleaseNumberRequest(accountId: accountId, numberId: numberId, dryRun: true)
         guard let key else { return try await client.releaseNumber(request) }
+        // Said before this first call under the key: a release made under it answers (a replay), and the line is
+        // what a rerun needs whatever happens next.
+        UnknownOutcome.announce(idempotencyKey: key, account: accountId)
         do {
             return try await UnknownOutcome.waitingWhileInProgress(idempotencyKey: key, account: accountId) {
                 try await client.releaseNumber(request, options: CallOptions(idempotencyKey: key))

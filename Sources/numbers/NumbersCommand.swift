@@ -284,6 +284,10 @@ struct GlobalOptions: ParsableArguments {
             if let advice = Self.fieldAdvice(error) { message += "\n" + advice }
             if let advice = trunkInUseAdvice(error) { message += "\n" + advice }
             if let advice = localAdminKeyAdvice(error) { message += "\n" + advice }
+            // numberd's words say when the first audit runs; the command that runs one now is the CLI's.
+            if error.reason == "NO_AUDIT_YET", !error.message.contains("one is running now") {
+                message += "\nrun one now: numbers audit --run (then numbers audit once it has finished)"
+            }
             let (caPath, caIsDefault) = caCertificate()
             if let advice = Self.defaultCAAdvice(error, defaultCA: caIsDefault ? caPath : nil) {
                 message += "\n" + advice
@@ -341,7 +345,7 @@ struct GlobalOptions: ParsableArguments {
         guard error.reason == "INVALID_FIELD", error.code != .alreadyExists, let field = error.details["field"]
         else { return nil }
         switch field {
-        case "account_id":
+        case "account_id", "accountId":
             return "give the account: --account ACC_… or NUMBERS_ACCOUNT"
         case "originationSipUri", "origination_sip_uri":
             // Given with --sid, where it does not belong (numberd sets nothing on a trunk it did not make).
@@ -401,7 +405,9 @@ struct GlobalOptions: ParsableArguments {
             return
         }
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        // A path or URI as it is ("/tmp/backup", not "\/tmp\/backup": valid JSON either way, but not what a reader
+        // or a grep expects).
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, dateEncoder in
             var container = dateEncoder.singleValueContainer()
             try container.encode(Format.timestamp(date))

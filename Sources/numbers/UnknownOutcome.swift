@@ -47,13 +47,12 @@ enum UnknownOutcome {
     /// The key is printed on stderr (`numbers: idempotency key K (account ACC_…)`) just before the call is sent,
     /// whatever comes of it: a run killed outright (SIGKILL, an OOM kill) prints nothing after it, and a terminal that
     /// closes mid-call (SIGHUP) shows nothing more, yet the key is in the scrollback or the log, to rerun with. The
-    /// account beside it: keys are per account, and the next shell's `NUMBERS_ACCOUNT` may name another.
+    /// account beside it: keys are per account, and the next shell's `NUMBERS_ACCOUNT` may name another. Not again
+    /// when the command `announced` it before an earlier call under it (`release`'s dry run under its key).
     static func advising<T: Sendable>(
-        idempotencyKey: String, account: String, _ call: () async throws -> T
+        idempotencyKey: String, account: String, announced: Bool = false, _ call: () async throws -> T
     ) async throws -> T {
-        // `try?`: stderr may be gone (a closed terminal); the call goes on all the same.
-        try? FileHandle.standardError.write(
-            contentsOf: Data("numbers: idempotency key \(idempotencyKey)\(forAccount(account))\n".utf8))
+        if !announced { announce(idempotencyKey: idempotencyKey, account: account) }
         do {
             return try await Interruption.shared.keyedCall(idempotencyKey, account: account) {
                 try await waitingWhileInProgress(idempotencyKey: idempotencyKey, account: account, call)
@@ -63,6 +62,13 @@ enum UnknownOutcome {
                 code: CLIError.exitCode(for: error),
                 message: "error: \(error)\n" + advice(idempotencyKey: idempotencyKey, account: account))
         }
+    }
+
+    /// Prints `numbers: idempotency key K (account ACC_…)` on stderr (``advising(idempotencyKey:account:announced:_:)``).
+    static func announce(idempotencyKey: String, account: String) {
+        // `try?`: stderr may be gone (a closed terminal); the call goes on all the same.
+        try? FileHandle.standardError.write(
+            contentsOf: Data("numbers: idempotency key \(idempotencyKey)\(forAccount(account))\n".utf8))
     }
 
     /// How a call under a known key is asked again while numberd answers that the run under it still goes on

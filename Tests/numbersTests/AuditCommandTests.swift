@@ -66,6 +66,7 @@ struct AuditCommandTests {
             let none = try await runNumbers(["audit"] + connection)
             #expect(none.status == 5, "\(none)")
             #expect(none.stderr.contains("NO_AUDIT_YET"), "\(none.stderr)")
+            #expect(none.stderr.contains("run one now: numbers audit --run"), "\(none.stderr)")
         }
     }
 

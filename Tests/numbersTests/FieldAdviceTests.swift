@@ -34,6 +34,24 @@ struct FieldAdviceTests {
         }
     }
 
+    /// Found walking the CLI: `keys create --scope read-only` with no account got numberd's words and no flag (the
+    /// core names the field `accountId`, not `account_id`).
+    @Test("keys create of an account or read-only key with no account: exit 3, then --account")
+    func keyAccountMissing() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.createApiKey) { _, _ -> CreateApiKeyResponse in
+            throw RPCError(
+                code: .invalidArgument, message: "a read-only key needs an account: name the account it is for",
+                reason: "INVALID_FIELD", details: ["field": "accountId"])
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(
+                ["keys", "create", "--scope", "read-only"] + Self.connection(server), environment: Self.adminKey)
+            #expect(run.status == 3, "\(run)")
+            #expect(run.stderr.contains("give the account: --account ACC_… or NUMBERS_ACCOUNT"), "\(run.stderr)")
+        }
+    }
+
     @Test("trunks create refused for its origination: exit 3, then --origination sip:…")
     func originationMissing() async throws {
         var router = RPCRouter()

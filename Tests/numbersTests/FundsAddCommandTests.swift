@@ -108,6 +108,27 @@ struct FundsAddCommandTests {
         #expect(credits.all.map(\.amount) == [999_999_000])
     }
 
+    /// Found walking the CLI: an amount too large for any call (no Int64 of minor units holds it) was "not a positive
+    /// amount". Each refusal is exit 3 with nothing sent, saying what is wrong with it.
+    @Test(
+        "an amount refused before sending says why: too large, or not an amount of the currency (exit 3)",
+        arguments: [
+            ("99999999999999999999", "is too large an amount"), ("92233720368547758.08", "is too large an amount"),
+            ("1.2345", "is not a positive amount of KWD"), ("0", "is not a positive amount"),
+            ("0.000", "is not a positive amount"), ("1e3", "is not a positive amount"),
+            (".5", "is not a positive amount"),
+        ])
+    func refusedAmounts(amount: String, said: String) async throws {
+        let (lookUps, credits) = (Recorded<GetAccountRequest>(), Recorded<AddFundsRequest>())
+        try await withStubServer(router: Self.kuwaiti(lookUps, credits)) { server in
+            let run = try await runNumbers(["funds", "add", amount, "--currency", "KWD"] + Self.connection(server))
+            #expect(run.status == 3, "\(run)")
+            #expect(run.stderr.contains("'\(amount)' \(said)"), "\(run.stderr)")
+            #expect(run.stderr.contains("nothing was sent"), "\(run.stderr)")
+        }
+        #expect(lookUps.all.isEmpty && credits.all.isEmpty)
+    }
+
     /// ArgumentParser reads `-5.00` as an option: "Missing expected argument '<amount>'" said nothing of the sign.
     @Test("a signed amount: a usage error (64) saying amounts are unsigned and --debit takes money away")
     func signedAmount() async throws {

@@ -109,6 +109,7 @@ struct UnknownOutcomeTests {
                 adopt, "adopted +14155550100 as NUM_1 for ACC_1: charged 1.33 USD, balance after it 98.67 USD",
                 "adoption"
             ),
+            (["release", "NUM_1", "--yes"], "Phone number released successfully: +14155550100 (NUM_1)", "release"),
         ])
     func replayedAnswer(command: [String], result: String, what: String) async throws {
         var router = RPCRouter()
@@ -145,15 +146,45 @@ struct UnknownOutcomeTests {
                     id: "TXN_3", kind: .purchase, amount: 133, balanceChange: -133, currency: "USD"),
                 balanceAfter: 9_867, currency: "USD", replayed: true)
         }
+        // A release's dry run under the key answers with the release made under it.
+        router.register(NumbersMethods.releaseNumber) { _, _ in
+            ReleaseNumberResponse(
+                message: "Phone number released successfully", id: "NUM_1", phoneNumber: "+14155550100",
+                finalBilling: FinalBilling(currency: "USD"), replayed: true)
+        }
         try await withStubServer(router: router) { server in
             let run = try await runNumbers(
                 command + ["--idempotency-key", "first-run"] + Self.connection(server) + Self.deadline)
             #expect(run.status == 0, "\(run)")
             #expect(run.stdout.contains(result), "\(run.stdout)")
+            // Found walking the CLI: a release's replay printed no key line; each command prints it once.
+            let line = "numbers: idempotency key first-run (account ACC_1)\n"
+            #expect(run.stderr.components(separatedBy: line).count == 2, "\(run.stderr)")
             #expect(
                 run.stdout.contains("(the \(what) made earlier under this idempotency key: nothing was done now)"),
                 "\(run.stdout)")
         }
+    }
+
+    /// The dry run under the key and the release under it: the key's line once, before the first of them.
+    @Test("release --idempotency-key: the key's line is printed once, before the dry run that may replay")
+    func releaseKeyLineOnce() async throws {
+        let received = ReceivedKeys()
+        var router = RPCRouter()
+        router.register(NumbersMethods.releaseNumber) { request, context in
+            received.record(context)
+            return ReleaseNumberResponse(
+                message: "Phone number released successfully", id: "NUM_1", phoneNumber: "+14155550100",
+                finalBilling: FinalBilling(currency: "USD"), dryRun: request.dryRun)
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(
+                ["release", "NUM_1", "--yes", "--idempotency-key", "k1"] + Self.connection(server) + Self.deadline)
+            #expect(run.status == 0, "\(run)")
+            let line = "numbers: idempotency key k1 (account ACC_1)\n"
+            #expect(run.stderr.components(separatedBy: line).count == 2, "\(run.stderr)")
+        }
+        #expect(received.all == ["k1", "k1"], "the dry run and the release, both under the key")
     }
 
     @Test("a call without a key whose outcome is unknown (a trunk the provider may have made): look before a rerun")

@@ -141,7 +141,9 @@ extension NumberError {
             done = "a purchase still in progress (\(intentId))"
         case .purchased(let numberIds, _):
             details["numberIds"] = numberIds.joined(separator: ",")
-            done = "a purchase of \(numberIds.joined(separator: ", "))"
+            // An adoption is recorded as a purchase (one intent opened and committed at once): "purchase" alone
+            // misnamed a key reused after an adoption.
+            done = "a purchase or adoption of \(numberIds.joined(separator: ", "))"
         case .fundsAdded(let transactionId), .adjusted(let transactionId):
             details["transactionId"] = transactionId
             done = "transaction \(transactionId)"

@@ -42,7 +42,9 @@ extension NumberService {
         let name = try Validation.name(name, field: "name", max: config.limits.nameLengthMax)
         switch (scope, accountId) {
         case (.admin, .some): throw .invalid("accountId", "admin keys are not bound to an account")
-        case (.account, nil), (.readOnly, nil): throw .invalid("accountId", "\(scope.rawValue) keys need an account")
+        case (.account, nil), (.readOnly, nil):
+            let what = scope == .account ? "an account key" : "a read-only key"
+            throw .invalid("accountId", "\(what) needs an account: name the account it is for")
         default: break
         }
         let now = now()
