@@ -30,7 +30,12 @@ struct RunLoad: AsyncParsableCommand {
             run buys with its admin key: funds in that ledger, real numbers paid to Twilio.
             """)
     var allowProviderCharges = false
-    @Option(help: "Weights of search, purchase, list, get, balance.") var mix = "list=40,balance=40,get=20"
+    @Option(
+        help: """
+            Weights of search, purchase, list, get, balance: each run of as many operations as the weights add up to \
+            holds each one its weight's times, interleaved (per worker in closed loop).
+            """)
+    var mix = "list=40,balance=40,get=20"
     @Option(help: "Seconds measured (0.1...3600).") var duration: Double = 10
     @Option(help: "Seconds of load before measuring (0...600).") var warmup: Double = 2
     @Option(name: .customLong("timeout-ms"), help: "Per-call deadline in milliseconds (1...600000).")

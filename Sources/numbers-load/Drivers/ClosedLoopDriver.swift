@@ -22,11 +22,12 @@ struct ClosedLoopDriver {
                 let account = plan.accounts[worker % plan.accounts.count]
                 group.addTask(executorPreference: plan.executors[worker % plan.clients.count]) {
                     var random = FastRandom(seed: UInt64(worker + 1) &* 0x9E37_79B9_7F4A_7C15)
+                    var picks = WorkloadMix.Picks(plan.mix, phase: worker)
                     var worked = false
                     while !Task.isCancelled {
                         let start = NIODeadline.now()
                         guard start < plan.end else { break }
-                        let operation = plan.mix.pick(random.next())
+                        let operation = picks.next()
                         let reserved = WorkloadRunner.callsMax(of: operation)
                         guard plan.budget.take(reserved) else { break }
                         stop.started(at: start)

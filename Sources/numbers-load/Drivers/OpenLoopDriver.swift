@@ -40,7 +40,7 @@ struct OpenLoopDriver {
         let start = plan.start
         let total = Self.dueCount(rate: rate, over: plan.end - start)
         let outstanding = SharedCounter()
-        var picker = FastRandom(seed: 0x5EED)
+        var picker = WorkloadMix.Picks(plan.mix)
         var sent = 0
         var budgetSpent = false
         var cancelled = false
@@ -61,7 +61,7 @@ struct OpenLoopDriver {
                     break
                 }
                 if NIODeadline.now() >= plan.end { break }
-                let operation = plan.mix.pick(picker.next())
+                let operation = picker.next()
                 let reserved = WorkloadRunner.callsMax(of: operation)
                 guard plan.budget.take(reserved) else {
                     budgetSpent = true
@@ -106,19 +106,19 @@ struct OpenLoopDriver {
     }
 
     /// Records the operations of `indices` that were due by `stopped` as not sent, each as the operation it would have
-    /// been (the same pick sequence, so the mix keeps its shares). In bulk: their latencies fall from the first one's
+    /// been (the same picks, so the mix keeps its shares). In bulk: their latencies fall from the first one's
     /// wait down to nothing, so those the histograms cannot tell apart are recorded as one value with their count —
     /// a dispatcher stalled at a high rate left millions, each recorded under a stripe's lock while the report waited.
     private func recordUnsent(
         _ plan: LoadPlan, indices: Range<Int>, start: NIODeadline, interval: Double, stopped: NIODeadline,
-        picker: inout FastRandom
+        picker: inout WorkloadMix.Picks
     ) {
         let recorder = plan.runner.recorder
         var batch = UnsentBatch()
         for index in indices {
             let intended = start + .nanoseconds(Int64(Double(index) * interval))
             guard intended < stopped else { break }  // cancelled early: the later calls were not due yet
-            let operation = plan.mix.pick(picker.next())
+            let operation = picker.next()
             // Due during the warm-up: not measured (an unsent warm-up call is not counted either).
             guard intended >= recorder.measureFrom else { continue }
             let micros = LatencyRecorder.micros(from: intended, to: stopped)

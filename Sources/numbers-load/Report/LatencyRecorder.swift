@@ -164,8 +164,9 @@ final class LatencyRecorder: Sendable {
     }
 
     /// The interval since the last call, of the measured window and of the warm-up apart (an interval that straddles
-    /// the warm-up's end has some of each): calls, errors, p99 (µs). Resets the interval.
-    func takeInterval() -> (measured: IntervalCalls, warmup: IntervalCalls) {
+    /// the warm-up's end has some of each): calls, errors, p99 (µs). Resets the interval — but for its measured calls
+    /// when `keepingMeasured` (the warm-up's last interval: the measured calls since go into the next one).
+    func takeInterval(keepingMeasured: Bool = false) -> (measured: IntervalCalls, warmup: IntervalCalls) {
         var merged = Self.makeHistogram()
         var warmup = Self.makeHistogram()
         var errors = 0
@@ -176,9 +177,11 @@ final class LatencyRecorder: Sendable {
                 warmup.add(stripe.warmupInterval)
                 errors += stripe.intervalErrors
                 warmupErrors += stripe.warmupIntervalErrors
-                stripe.interval.reset()
+                if !keepingMeasured {
+                    stripe.interval.reset()
+                    stripe.intervalErrors = 0
+                }
                 stripe.warmupInterval.reset()
-                stripe.intervalErrors = 0
                 stripe.warmupIntervalErrors = 0
             }
         }

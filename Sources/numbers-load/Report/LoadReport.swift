@@ -146,6 +146,12 @@ struct LoadReport: Codable, Sendable {
     }
 
     /// The human summary.
+    /// Seconds for the summary: as given when whole (`30`), else to the millisecond (an interrupted run's window,
+    /// `2.884`, not `2.884432081`).
+    static func seconds(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(format: "%.3f", value)
+    }
+
     func summary() -> String {
         var lines: [String] = []
         var shape = "\(mode) loop, \(connections) connection(s)"
@@ -153,8 +159,8 @@ struct LoadReport: Codable, Sendable {
         if let targetRate { shape += ", target \(Format.rate(targetRate)) operations/s" }
         lines.append("numbers-load against \(target): \(shape), mix \(mix)")
         lines.append(
-            "warm-up \(warmupSeconds) s (\(warmupCalls) calls), measured \(durationSeconds) s, deadline \(timeoutMilliseconds) ms"
-        )
+            "warm-up \(Self.seconds(warmupSeconds)) s (\(warmupCalls) calls), measured \(Self.seconds(durationSeconds)) s, "
+                + "deadline \(timeoutMilliseconds) ms")
         lines.append(row("total", total))
         // The calls/s above count failed calls too: what was served is this.
         lines.append("total OK  \(total.outcomes["OK"] ?? 0) calls, \(Format.rate(total.okCallsPerSecond)) calls/s")

@@ -2,11 +2,11 @@ import ArgumentParser
 
 /// Operations chosen by weight, e.g. `list=40,balance=40,get=10,search=5,purchase=5`.
 struct WorkloadMix: Sendable, Hashable, CustomStringConvertible {
-    /// Most distinct weight units (the pick table's size); keeps picking O(1) and the table small.
+    /// The largest sum of the weights: bounds the table below and a worker's phase (``Picks``).
     static let totalWeightMax = 10_000
 
     let weights: [(operation: Operation, weight: Int)]
-    /// One entry per weight unit, so a uniform index picks by weight.
+    /// One entry per weight unit, in order: what makes two mixes the same.
     private let table: [Operation]
 
     static func == (lhs: WorkloadMix, rhs: WorkloadMix) -> Bool { lhs.table == rhs.table }
@@ -41,8 +41,42 @@ struct WorkloadMix: Sendable, Hashable, CustomStringConvertible {
         self.table = weights.flatMap { Array(repeating: $0.0, count: $0.1) }
     }
 
-    /// The operation for a uniformly random `value`.
-    func pick(_ value: UInt64) -> Operation { table[Int(value % UInt64(table.count))] }
+    /// The sum of the weights: every run of this many picks of ``Picks`` holds each operation its weight's times.
+    var totalWeight: Int { table.count }
+
+    /// The mix's operations in order, interleaved by weight (smooth weighted round-robin, as nginx spreads requests
+    /// over weighted servers): every run of ``totalWeight`` picks holds each operation exactly its weight's times, and
+    /// each operation comes at even spacing within it (`list=40,balance=40,get=20`: list, balance, get, list,
+    /// balance, …). Random draws, as before, kept the shares only on average: a short run could leave an operation out
+    /// entirely — 45 operations of `…,get=10` with no get, the same ones each run, the seed being fixed. `phase` skips
+    /// that many picks first, so that workers started together do not all begin with the same operation.
+    struct Picks {
+        private let operations: [Operation]
+        private let weights: [Int]
+        private let total: Int
+        private var current: [Int]
+
+        init(_ mix: WorkloadMix, phase: Int = 0) {
+            let positive = mix.weights.filter { $0.weight > 0 }
+            operations = positive.map(\.operation)
+            weights = positive.map(\.weight)
+            total = mix.totalWeight
+            current = Array(repeating: 0, count: positive.count)
+            for _ in 0..<(phase % total) { _ = next() }
+        }
+
+        /// The next operation: each gains its weight, the one ahead (the first of those tied) is picked and falls
+        /// back by the total.
+        mutating func next() -> Operation {
+            var best = 0
+            for index in current.indices {
+                current[index] += weights[index]
+                if current[index] > current[best] { best = index }
+            }
+            current[best] -= total
+            return operations[best]
+        }
+    }
 
     /// Whether any weight goes to `operation`.
     func includes(_ operation: Operation) -> Bool { weights.contains { $0.operation == operation && $0.weight > 0 } }

@@ -23,6 +23,38 @@ struct ProgressReporterTests {
         #expect(rate == 1000)
     }
 
+    /// Found walking numbers-load: the first measured interval, 6 ms long, read 175 calls/s at a rate of 20.
+    @Test("the reporting interval that would straddle the warm-up's end ends there; the others last `every`")
+    func tickAtTheMeasuredWindow() {
+        #expect(
+            ProgressReporter.nextTick(after: start + .seconds(2), every: 1, measureFrom: measureFrom) == measureFrom)
+        #expect(
+            ProgressReporter.nextTick(after: measureFrom, every: 1, measureFrom: measureFrom)
+                == measureFrom + .seconds(1))
+        #expect(
+            ProgressReporter.nextTick(after: start + .seconds(1), every: 1, measureFrom: measureFrom)
+                == start + .seconds(2))
+        // A window beginning exactly on a tick: that tick, no extra one.
+        #expect(
+            ProgressReporter.nextTick(after: start + .milliseconds(1500), every: 1, measureFrom: measureFrom)
+                == measureFrom)
+        #expect(ProgressReporter.nextTick(after: start, every: 0.5, measureFrom: start) == start + .milliseconds(500))
+    }
+
+    @Test("the warm-up's last interval leaves its measured calls to the next one")
+    func measuredCallsKeptAtTheBoundary() {
+        let recorder = LatencyRecorder(measureFrom: measureFrom)
+        recorder.record(
+            stripe: 0, operation: .list, intended: start, end: start + .milliseconds(2), outcome: "OK")
+        recorder.record(
+            stripe: 1, operation: .list, intended: measureFrom, end: measureFrom + .milliseconds(1), outcome: "OK")
+        let boundary = recorder.takeInterval(keepingMeasured: true)
+        #expect(boundary.warmup.calls == 1 && boundary.measured.calls == 1)
+        let next = recorder.takeInterval()
+        #expect(next.warmup.calls == 0 && next.measured.calls == 1, "kept for the first measured interval")
+        #expect(recorder.takeInterval().measured.calls == 0)
+    }
+
     @Test("an interval that ends before or at the end of the warm-up has no rate")
     func warmupInterval() {
         #expect(
