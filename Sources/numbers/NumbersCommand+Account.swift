@@ -497,7 +497,8 @@ struct Accounts: AsyncParsableCommand {
             try await $0.setAccountStatus(SetAccountStatusRequest(accountId: accountId, status: status))
         }
         try global.output(response) {
-            print("\(response.account.id) is \(Format.name(response.account.status, dropping: "ACCOUNT_STATUS_"))")
+            let status = Format.name(response.account.status, dropping: "ACCOUNT_STATUS_")
+            print("\(response.account.id) \(response.unchanged ? "was \(status) already" : "is \(status)")")
         }
     }
 

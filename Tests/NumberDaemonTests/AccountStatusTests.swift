@@ -16,10 +16,11 @@ struct AccountStatusTests {
                 let suspended = try await admin.setAccountStatus(
                     SetAccountStatusRequest(accountId: acme.id, status: .suspended))
                 #expect(suspended.account.status == .suspended && suspended.account.balance == 10_000)
-                // Again: nothing changes, the same answer.
+                #expect(!suspended.unchanged)
+                // Again: nothing changes, the same account, said unchanged.
                 let again = try await admin.setAccountStatus(
                     SetAccountStatusRequest(accountId: acme.id, status: .suspended))
-                #expect(again.account == suspended.account)
+                #expect(again.account == suspended.account && again.unchanged)
 
                 try await withNumbersClient(numberd.client(key: acme.key)) { client in
                     let purchase = await #expect(throws: RPCError.self) {

@@ -33,4 +33,19 @@ struct AccountStatusCommandTests {
         #expect(received.all.map(\.status) == [.suspended, .active])
         #expect(received.all.map(\.accountId) == ["ACC_7", "ACC_7"])
     }
+
+    /// Found walking the CLI: a second suspend printed "is suspended" as the first had; numberd's log said unchanged.
+    @Test("a status the account had already: said so")
+    func unchanged() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.setAccountStatus) { request, _ in
+            SetAccountStatusResponse(account: Account(id: request.accountId, status: request.status), unchanged: true)
+        }
+        try await withStubServer(router: router) { server in
+            let connection = ["--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_admin"]
+            let again = try await runNumbers(["accounts", "suspend", "ACC_7"] + connection)
+            #expect(again.status == 0, "\(again)")
+            #expect(again.stdout.contains("ACC_7 was suspended already"), "\(again.stdout)")
+        }
+    }
 }

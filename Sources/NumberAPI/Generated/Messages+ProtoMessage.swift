@@ -941,12 +941,14 @@ extension SetAccountStatusResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
         try writer.writeMessage(field: 1) { try account.encodeProtoFields(to: $0) }
+        writer.write(unchanged, field: 2)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            account: try Account(protoFields: reader.messageReader(1))
+            account: try Account(protoFields: reader.messageReader(1)),
+            unchanged: try reader.bool(2)
         )
     }
 }

@@ -1622,16 +1622,21 @@ public struct SetAccountStatusRequest: Codable, Sendable, Hashable {
 public struct SetAccountStatusResponse: Codable, Sendable, Hashable {
     /// Field 1, `account`.
     public var account: Account
+    /// the account had that status before this call: nothing changed
+    public var unchanged: Bool
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
-        account: Account = Account()
+        account: Account = Account(),
+        unchanged: Bool = false
     ) {
         self.account = account
+        self.unchanged = unchanged
     }
 
     enum CodingKeys: Int, CodingKey {
         case account = 1
+        case unchanged = 2
     }
 }
 
@@ -2066,7 +2071,8 @@ public struct RunProviderAuditResponse: Codable, Sendable, Hashable {
     }
 }
 
-/// A number the Twilio account has, given to `account_id` (which an admin key must name).
+/// A number the Twilio account has, given to `account_id` (which an admin key must name). The number recorded has no
+/// locality, region or postal code: Twilio's record of a number it holds (IncomingPhoneNumber) has none.
 public struct AdoptNumberRequest: Codable, Sendable, Hashable {
     /// Field 1, `account_id`.
     public var accountId: String

@@ -33,7 +33,7 @@ extension NumbersAPI {
             audit(
                 context, caller, changed ? "account status set" : "account status unchanged (it had that status)",
                 ["account": "\(account.id)", "status": "\(account.status)"])
-            return SetAccountStatusResponse(account: NumberAPI.Account(account))
+            return SetAccountStatusResponse(account: NumberAPI.Account(account), unchanged: !changed)
         }
 
         router.register(NumbersMethods.createApiKey) { request, context in

@@ -793,7 +793,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                 id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 name: "name #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                 currency: "currency #103 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", balance: 9223372036854775703,
-                status: AccountStatus(rawValue: 2), createdAt: Date(timeIntervalSince1970: 1787812215 + 0.25)))),
+                status: AccountStatus(rawValue: 2), createdAt: Date(timeIntervalSince1970: 1787812215 + 0.25)),
+            unchanged: true)),
     CrossCheckVector("empty.StatementLine", StatementLine()),
     CrossCheckVector(
         "full.StatementLine",
