@@ -28,14 +28,7 @@ extension Funds {
     static func minorUnits(_ amount: String, _ currency: String, hint: String = "") throws -> Int64 {
         guard let minor = Format.minorUnits(amount, currency: currency), minor > 0 else {
             let signed = amount.count > 1 && (amount.hasPrefix("+") || amount.hasPrefix("-"))
-            // Written as an amount of the currency should be, yet no Int64 of minor units: beyond any amount.
-            let parts = amount.split(separator: ".", omittingEmptySubsequences: false)
-            let isDigits = { (part: Substring) in !part.isEmpty && part.allSatisfy { $0.isASCII && $0.isNumber } }
-            let huge =
-                parts.count <= 2 && isDigits(parts[0])
-                && (parts.count == 1
-                    || (isDigits(parts[1]) && parts[1].count <= CurrencyMinorUnits.digits(currency)))
-                && parts.joined().contains { $0 != "0" }
+            let huge = CurrencyMinorUnits.parsed(amount, currency: currency) == .failure(.tooLarge)
             throw CLIError(
                 code: signed ? 64 : 3,
                 message: (huge

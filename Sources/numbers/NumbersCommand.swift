@@ -285,7 +285,7 @@ struct GlobalOptions: ParsableArguments {
             if let advice = trunkInUseAdvice(error) { message += "\n" + advice }
             if let advice = localAdminKeyAdvice(error) { message += "\n" + advice }
             // numberd's words say when the first audit runs; the command that runs one now is the CLI's.
-            if error.reason == "NO_AUDIT_YET", !error.message.contains("one is running now") {
+            if error.reason == "NO_AUDIT_YET", error.details["running"] != "true" {
                 message += "\nrun one now: numbers audit --run (then numbers audit once it has finished)"
             }
             let (caPath, caIsDefault) = caCertificate()

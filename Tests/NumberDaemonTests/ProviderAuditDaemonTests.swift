@@ -144,6 +144,7 @@ struct ProviderAuditDaemonTests {
                     error?.code == .failedPrecondition && error?.reason == "NO_AUDIT_YET",
                     "\(String(describing: error))")
                 #expect(error?.message.contains("the first runs some minutes after") == true)
+                #expect(error?.details["running"] == "false")
                 // An operator's run under way (its second listing 3 s after the first): said so, not "some minutes"
                 // (found walking the operator's flows).
                 _ = try await admin.runProviderAudit(RunProviderAuditRequest())
@@ -152,6 +153,7 @@ struct ProviderAuditDaemonTests {
                 }
                 #expect(running?.reason == "NO_AUDIT_YET", "\(String(describing: running))")
                 #expect(running?.message.contains("one is running now") == true, "\(String(describing: running))")
+                #expect(running?.details["running"] == "true")
             }
         }
     }

@@ -14,7 +14,7 @@ struct BackupCommandTests {
         var router = RPCRouter()
         router.register(NumbersMethods.createBackup) { _, _ in
             let call = calls.next()
-            guard call == 1 else {
+            guard call <= 2 else {
                 throw RPCError(code: .aborted, message: "a backup is being written", reason: "BACKUP_IN_PROGRESS")
             }
             return CreateBackupResponse(
@@ -32,6 +32,12 @@ struct BackupCommandTests {
                 "\(written.stdout)")
             #expect(written.stdout.contains("journal seq 42, snapshot 1234 bytes (hard link"), "\(written.stdout)")
             #expect(written.stdout.contains("removed older backup backup-20261124T041500.000Z"), "\(written.stdout)")
+            // Found walking the CLI: --json wrote the path as "\/var\/lib\/…" (valid JSON, but not what a grep expects).
+            let json = try await runNumbers(["backup", "--json"] + connection)
+            #expect(json.status == 0, "\(json)")
+            #expect(
+                json.stdout.contains(#""path" : "/var/lib/numberd/backups/backup-20261201T041500.123Z""#),
+                "\(json.stdout)")
             let busy = try await runNumbers(["backup"] + connection)
             #expect(busy.status == 5, "\(busy)")
             #expect(busy.stderr.contains("BACKUP_IN_PROGRESS"), "\(busy.stderr)")

@@ -33,22 +33,36 @@ public enum CurrencyMinorUnits {
     /// Parses a non-negative amount written in major units (`25`, `25.5`, `25.50`) into minor units of `currency`;
     /// nil if it is not such a number, has more fraction digits than the currency, or does not fit an `Int64`.
     public static func parse(_ text: String, currency: String) -> Int64? {
+        try? parsed(text, currency: currency).get()
+    }
+
+    /// Why an amount did not parse (``parsed(_:currency:)``).
+    public enum ParseFailure: Error, Sendable, Equatable {
+        /// Not digits with at most one point and at most the currency's minor digits after it.
+        case malformed
+        /// Written as an amount of the currency, but more minor units than an `Int64` holds.
+        case tooLarge
+    }
+
+    /// ``parse(_:currency:)``, saying why an amount does not parse: a caller tells "not an amount" from "too large".
+    public static func parsed(_ text: String, currency: String) -> Result<Int64, ParseFailure> {
         let digits = digits(currency)
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count <= 2, !parts[0].isEmpty, parts[0].allSatisfy(\.isASCIIDigit), let whole = Int64(parts[0])
-        else { return nil }
-        var fraction: Int64 = 0
+        guard parts.count <= 2, !parts[0].isEmpty, parts[0].allSatisfy(\.isASCIIDigit) else {
+            return .failure(.malformed)
+        }
         if parts.count == 2 {
             let written = parts[1]
-            guard !written.isEmpty, written.count <= digits, written.allSatisfy(\.isASCIIDigit),
-                let value = Int64(written)
-            else { return nil }
-            fraction = value * Int64(power(digits - written.count))
+            guard !written.isEmpty, written.count <= digits, written.allSatisfy(\.isASCIIDigit) else {
+                return .failure(.malformed)
+            }
         }
+        guard let whole = Int64(parts[0]) else { return .failure(.tooLarge) }
+        let fraction = parts.count == 2 ? Int64(parts[1])! * Int64(power(digits - parts[1].count)) : 0
         let (scaled, overflow) = whole.multipliedReportingOverflow(by: Int64(power(digits)))
-        guard !overflow else { return nil }
+        guard !overflow else { return .failure(.tooLarge) }
         let (sum, sumOverflow) = scaled.addingReportingOverflow(fraction)
-        return sumOverflow ? nil : sum
+        return sumOverflow ? .failure(.tooLarge) : .success(sum)
     }
 
     private static func power(_ exponent: Int) -> UInt64 {

@@ -153,14 +153,15 @@ extension NumbersAPI {
             try authorize(context, .admin, accountId: nil)
             guard let audit = service.lastProviderAudit else {
                 // One running (an operator's RunProviderAudit, say) is said so: its two listings take a minute or so.
+                let running = service.providerAuditRunning
                 throw RPCError(
                     code: .failedPrecondition,
-                    message: service.providerAuditRunning
+                    message: running
                         ? "no provider audit has finished since numberd started; one is running now (it lists the "
                             + "Twilio account twice, about a minute apart): ask again once it ends"
                         : "no provider audit has finished since numberd started (the first runs some minutes after "
                             + "the start; --provider-audit-interval 0 turns them off)",
-                    reason: "NO_AUDIT_YET")
+                    reason: "NO_AUDIT_YET", details: ["running": running ? "true" : "false"])
             }
             let report = audit.report
             return GetProviderAuditResponse(

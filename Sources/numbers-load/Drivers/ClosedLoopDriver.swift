@@ -22,7 +22,9 @@ struct ClosedLoopDriver {
                 let account = plan.accounts[worker % plan.accounts.count]
                 group.addTask(executorPreference: plan.executors[worker % plan.clients.count]) {
                     var random = FastRandom(seed: UInt64(worker + 1) &* 0x9E37_79B9_7F4A_7C15)
-                    var picks = WorkloadMix.Picks(plan.mix, phase: worker)
+                    // Spread over the cycle: consecutive starts would cover only its beginning between them in a short
+                    // run (16 workers × 10 operations of `list=99,purchase=1` made no purchase).
+                    var picks = WorkloadMix.Picks(plan.mix, phase: worker * plan.mix.totalWeight / workers)
                     var worked = false
                     while !Task.isCancelled {
                         let start = NIODeadline.now()

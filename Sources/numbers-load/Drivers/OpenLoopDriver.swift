@@ -41,6 +41,14 @@ struct OpenLoopDriver {
         let total = Self.dueCount(rate: rate, over: plan.end - start)
         let outstanding = SharedCounter()
         var picker = WorkloadMix.Picks(plan.mix)
+        // Each operation takes the connections and accounts in turn by its own count, started apart: by the
+        // operation's index in the run, the mix's repeating cycle tied an operation to some connections and accounts
+        // alone (`search=20,purchase=30,list=20,balance=20,get=10` over 8 accounts: get only ever to odd ones, purchases
+        // two to one on even ones, which skews each account's contention and purchase cap).
+        var turns: [Operation: Int] = [:]
+        let offsets = Dictionary(
+            plan.mix.weights.enumerated().map { ($0.element.operation, $0.offset) },
+            uniquingKeysWith: { first, _ in first })
         var sent = 0
         var budgetSpent = false
         var cancelled = false
@@ -70,9 +78,12 @@ struct OpenLoopDriver {
                     break
                 }
                 outstanding.value.add(1, ordering: .relaxed)
-                let client = plan.clients[index % plan.clients.count]
-                let account = plan.accounts[index % plan.accounts.count]
-                group.addTask(executorPreference: plan.executors[index % plan.clients.count]) {
+                let turn = turns[operation, default: 0] + offsets[operation, default: 0]
+                turns[operation, default: 0] += 1
+                let connection = turn % plan.clients.count
+                let client = plan.clients[connection]
+                let account = plan.accounts[turn % plan.accounts.count]
+                group.addTask(executorPreference: plan.executors[connection]) {
                     var random = FastRandom(seed: UInt64(index + 1))
                     let made = await plan.runner.perform(
                         operation, client: client, account: account, stripe: index, intended: intended,

@@ -145,13 +145,16 @@ struct LoadReport: Codable, Sendable {
         try encoder.encode(self).write(to: URL(fileURLWithPath: path))
     }
 
-    /// The human summary.
-    /// Seconds for the summary: as given when whole (`30`), else to the millisecond (an interrupted run's window,
-    /// `2.884`, not `2.884432081`).
+    /// Seconds for the summary, to the millisecond without trailing zeros: `30`, `0.5`, `2.884` (an interrupted run's
+    /// window printed as `2.884432081`).
     static func seconds(_ value: Double) -> String {
-        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(format: "%.3f", value)
+        var text = String(format: "%.3f", value)
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        return text
     }
 
+    /// The human summary.
     func summary() -> String {
         var lines: [String] = []
         var shape = "\(mode) loop, \(connections) connection(s)"

@@ -2,7 +2,7 @@ import Foundation
 import NIOCore
 import Synchronization
 
-/// Every `every` seconds while a run goes on: a line to stderr (elapsed time, phase, calls/s, errors, p99 of the
+/// Every `every` seconds while a run goes on, and once where the measured window begins (``nextTick(after:every:measureFrom:)``): a line to stderr (elapsed time, phase, calls/s, errors, p99 of the
 /// interval, server RSS) and, in the measured window, an `IntervalFigures` kept for the report (a soak run's
 /// minute-by-minute p99 and memory). A warm-up line shows the warm-up's own calls (it showed 0 calls/s and 0 errors,
 /// as if nothing ran, however many calls failed).
@@ -17,7 +17,8 @@ struct ProgressReporter {
 
     /// Runs until `end` or cancellation.
     func run() async {
-        var last = NIODeadline.now()
+        // From the run's start: calls made before this task began are in the first interval, so is their time.
+        var last = start
         while !Task.isCancelled, NIODeadline.now() < end {
             let tick = Self.nextTick(after: last, every: every, measureFrom: recorder.measureFrom)
             let wait = (tick - NIODeadline.now()).nanoseconds

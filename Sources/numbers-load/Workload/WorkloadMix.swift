@@ -2,15 +2,20 @@ import ArgumentParser
 
 /// Operations chosen by weight, e.g. `list=40,balance=40,get=10,search=5,purchase=5`.
 struct WorkloadMix: Sendable, Hashable, CustomStringConvertible {
-    /// The largest sum of the weights: bounds the table below and a worker's phase (``Picks``).
+    /// The largest sum of the weights: bounds ``cycle``.
     static let totalWeightMax = 10_000
 
     let weights: [(operation: Operation, weight: Int)]
-    /// One entry per weight unit, in order: what makes two mixes the same.
-    private let table: [Operation]
+    /// One cycle of the picks (``Picks``): one entry per weight unit, the operations interleaved by weight (smooth
+    /// weighted round-robin, as nginx spreads requests over weighted servers: each operation gains its weight at
+    /// every step, the one ahead — the first of those tied — is picked and falls back by the total). Any run of this
+    /// many picks holds each operation exactly its weight's times, and any run from the cycle's start is within one
+    /// pick of its share (`list=40,balance=40,get=20`: list, balance, get, list, balance, …). What makes two mixes
+    /// the same.
+    private let cycle: [Operation]
 
-    static func == (lhs: WorkloadMix, rhs: WorkloadMix) -> Bool { lhs.table == rhs.table }
-    func hash(into hasher: inout Hasher) { hasher.combine(table) }
+    static func == (lhs: WorkloadMix, rhs: WorkloadMix) -> Bool { lhs.cycle == rhs.cycle }
+    func hash(into hasher: inout Hasher) { hasher.combine(cycle) }
 
     /// Parses `name=weight,...`; names from `Operation.mixable`, weights 0...10 000, at least one positive.
     init(parsing text: String) throws {
@@ -38,43 +43,41 @@ struct WorkloadMix: Sendable, Hashable, CustomStringConvertible {
             throw ValidationError("--mix weights add up to \(total), more than \(Self.totalWeightMax)")
         }
         self.weights = weights.map { (operation: $0.0, weight: $0.1) }
-        self.table = weights.flatMap { Array(repeating: $0.0, count: $0.1) }
-    }
-
-    /// The sum of the weights: every run of this many picks of ``Picks`` holds each operation its weight's times.
-    var totalWeight: Int { table.count }
-
-    /// The mix's operations in order, interleaved by weight (smooth weighted round-robin, as nginx spreads requests
-    /// over weighted servers): every run of ``totalWeight`` picks holds each operation exactly its weight's times, and
-    /// each operation comes at even spacing within it (`list=40,balance=40,get=20`: list, balance, get, list,
-    /// balance, …). Random draws, as before, kept the shares only on average: a short run could leave an operation out
-    /// entirely — 45 operations of `…,get=10` with no get, the same ones each run, the seed being fixed. `phase` skips
-    /// that many picks first, so that workers started together do not all begin with the same operation.
-    struct Picks {
-        private let operations: [Operation]
-        private let weights: [Int]
-        private let total: Int
-        private var current: [Int]
-
-        init(_ mix: WorkloadMix, phase: Int = 0) {
-            let positive = mix.weights.filter { $0.weight > 0 }
-            operations = positive.map(\.operation)
-            weights = positive.map(\.weight)
-            total = mix.totalWeight
-            current = Array(repeating: 0, count: positive.count)
-            for _ in 0..<(phase % total) { _ = next() }
-        }
-
-        /// The next operation: each gains its weight, the one ahead (the first of those tied) is picked and falls
-        /// back by the total.
-        mutating func next() -> Operation {
+        let positive = weights.filter { $0.1 > 0 }
+        var current = Array(repeating: 0, count: positive.count)
+        var cycle: [Operation] = []
+        cycle.reserveCapacity(total)
+        for _ in 0..<total {
             var best = 0
             for index in current.indices {
-                current[index] += weights[index]
+                current[index] += positive[index].1
                 if current[index] > current[best] { best = index }
             }
             current[best] -= total
-            return operations[best]
+            cycle.append(positive[best].0)
+        }
+        self.cycle = cycle
+    }
+
+    /// The sum of the weights: every run of this many picks of ``Picks`` holds each operation its weight's times.
+    var totalWeight: Int { cycle.count }
+
+    /// The mix's operations in order, round and round its ``cycle``. Random draws, as before, kept the shares only on
+    /// average: a short run could leave an operation out entirely — 45 operations of `…,get=10` with no get, the same
+    /// ones each run, the seed being fixed. `phase` starts that far into the cycle (any integer), so that workers
+    /// started together do not all begin with the same operation.
+    struct Picks {
+        private let cycle: [Operation]
+        private var position: Int
+
+        init(_ mix: WorkloadMix, phase: Int = 0) {
+            cycle = mix.cycle
+            position = ((phase % cycle.count) + cycle.count) % cycle.count
+        }
+
+        mutating func next() -> Operation {
+            defer { position = position + 1 == cycle.count ? 0 : position + 1 }
+            return cycle[position]
         }
     }
 
@@ -90,8 +93,8 @@ struct WorkloadMix: Sendable, Hashable, CustomStringConvertible {
     var description: String { weights.map { "\($0.operation.rawValue)=\($0.weight)" }.joined(separator: ",") }
 }
 
-/// A small fast generator (xorshift64*) per worker: picking an operation must cost nothing next to a call, and the
-/// system generator is a syscall on Linux.
+/// A small fast generator (xorshift64*) per worker (which owned number a `get` asks for): it must cost nothing next to
+/// a call, and the system generator is a syscall on Linux.
 struct FastRandom {
     private var state: UInt64
 

@@ -24,6 +24,33 @@ struct OpenLoopDriverTests {
         return (plan, recorder, client)
     }
 
+    /// Found by a review: picks that repeat every few operations, with the account and connection taken by the
+    /// operation's index in the run, tied each operation to some accounts alone (get only ever to odd accounts). Each
+    /// operation takes them in turn by its own count.
+    @Test("each operation of the mix is spread evenly over the accounts and connections")
+    func operationsSpreadOverAccounts() async throws {
+        let start = NIODeadline.now()
+        let recorder = LatencyRecorder(measureFrom: start)
+        let clients = (0..<2).map { _ in StubLoadClient(clock: nil, durations: [:]) }
+        let accounts = (0..<8).map { LoadAccount(id: "ACC_\($0)", authorization: "Bearer nk_test", numberIds: []) }
+        let plan = LoadPlan(
+            clients: clients, executors: [nil, nil], accounts: accounts,
+            mix: try WorkloadMix(parsing: "search=20,list=30,balance=20,get=10"),
+            runner: WorkloadRunner(
+                recorder: recorder, candidates: CandidatePool(), leftovers: Leftovers(), wireSizes: WireSizes(),
+                country: "US", timeout: .seconds(5)),
+            start: start, measureFrom: start, end: start + .seconds(60), callsMax: 160)
+        await OpenLoopDriver(rate: 10_000, outstandingMax: 1_000).run(plan)
+        for (operation, count) in [(Operation.search, 40), (.list, 60), (.balance, 40), (.get, 20)] {
+            let named = clients.flatMap { $0.accounts(operation) }
+            #expect(named.count == count, "\(operation)")
+            let perAccount = accounts.map { account in named.count { $0 == account.id } }
+            #expect(perAccount.max()! - perAccount.min()! <= 1, "\(operation): \(perAccount)")
+            let perConnection = clients.map { $0.accounts(operation).count }
+            #expect(perConnection.max()! - perConnection.min()! <= 1, "\(operation): \(perConnection)")
+        }
+    }
+
     @Test("calls slower than the interval at outstanding-max 1: those never sent are recorded as NOT_SENT")
     func unsentCallsAreRecorded() async throws {
         // 200 calls/s (5 ms apart) for 2 s, each taking at least 40 ms, one in flight: at most 50 of the 400 can be

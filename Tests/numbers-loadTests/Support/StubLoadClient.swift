@@ -78,7 +78,14 @@ final class StubLoadClient: LoadClient {
         }
     }
 
-    private func answer(_ operation: Operation) async throws {
+    /// Calls of each operation by account id, in order.
+    private let accounts = Mutex<[Operation: [String]]>([:])
+
+    /// The accounts `operation`'s calls named, in order.
+    func accounts(_ operation: Operation) -> [String] { accounts.withLock { $0[operation] ?? [] } }
+
+    private func answer(_ operation: Operation, account: String) async throws {
+        accounts.withLock { $0[operation, default: []].append(account) }
         let first = counts.withLock { counts -> Bool in
             defer { counts[operation, default: 0] += 1 }
             return counts.values.reduce(0, +) == 0
@@ -102,7 +109,7 @@ final class StubLoadClient: LoadClient {
             }
             if !held { search.resume() }
         }
-        try await answer(.search)
+        try await answer(.search, account: request.accountId)
         let count = Int(min(request.limit, searchResults))
         return SearchNumbersResponse(numbers: (0..<count).map { AvailableNumber(phoneNumber: "+1415555010\($0)") })
     }
@@ -110,28 +117,28 @@ final class StubLoadClient: LoadClient {
     func purchaseNumbers(
         _ request: PurchaseNumbersRequest, options: CallOptions
     ) async throws -> PurchaseNumbersResponse {
-        try await answer(.purchase)
+        try await answer(.purchase, account: request.accountId)
         return PurchaseNumbersResponse(
             numbers: request.numbers.map { PurchasedNumber(number: PhoneNumber(id: "NUM_\($0)", phoneNumber: $0)) })
     }
 
     func listNumbers(_ request: ListNumbersRequest, options: CallOptions) async throws -> ListNumbersResponse {
-        try await answer(.list)
+        try await answer(.list, account: request.accountId)
         return ListNumbersResponse()
     }
 
     func getNumber(_ request: GetNumberRequest, options: CallOptions) async throws -> GetNumberResponse {
-        try await answer(.get)
+        try await answer(.get, account: request.accountId)
         return GetNumberResponse()
     }
 
     func releaseNumber(_ request: ReleaseNumberRequest, options: CallOptions) async throws -> ReleaseNumberResponse {
-        try await answer(.release)
+        try await answer(.release, account: request.accountId)
         return ReleaseNumberResponse()
     }
 
     func getBalance(_ request: GetBalanceRequest, options: CallOptions) async throws -> GetBalanceResponse {
-        try await answer(.balance)
+        try await answer(.balance, account: request.accountId)
         return GetBalanceResponse()
     }
 

@@ -17,7 +17,7 @@ struct WorkloadMixPicksTests {
     func exactShares() throws {
         let mix = try WorkloadMix(parsing: Self.mix)
         #expect(mix.totalWeight == 100)
-        for phase in [0, 1, 37, 99, 100, 1234] {
+        for phase in [0, 1, 37, 99, 100, 1234, -3] {
             var picks = WorkloadMix.Picks(mix, phase: phase)
             let sequence = (0..<300).map { _ in picks.next() }
             for start in stride(from: 0, through: 200, by: 13) {
