@@ -85,7 +85,7 @@ struct PeriodOptions: ParsableArguments {
         if let month {
             guard from == nil, to == nil else { throw ValidationError("give --month or --from/--to, not both") }
             guard let start = Self.monthStart(month) else {
-                throw ValidationError("--month takes YYYY-MM, e.g. 2026-11")
+                throw ValidationError("--month takes YYYY-MM, 1900-01 to 9998-12, e.g. 2026-11")
             }
             return (start, Self.calendar.date(byAdding: .month, value: 1, to: start)!)
         }
