@@ -62,7 +62,8 @@ extension Funds {
         do {
             return try await UnknownOutcome.advising(idempotencyKey: key, account: account, call)
         } catch let error as RPCError where error.reason == "LIMIT_EXCEEDED" && error.details["field"] == "amount" {
-            throw CLIError(code: CLIError.exitCode(for: error), message: overLimit(error, currency: currency))
+            throw CLIError(
+                code: CLIError.exitCode(for: error), message: overLimit(error, currency: currency), status: error)
         }
     }
 

@@ -127,7 +127,8 @@ struct Buy: AsyncParsableCommand {
                         try await client.purchaseNumbers(request, options: CallOptions(idempotencyKey: key))
                     }
                 } catch let error as RPCError where error.reason == "PRICE_CHANGED" {
-                    throw CLIError(code: CLIError.exitCode(for: error), message: Self.priceChanged(error))
+                    throw CLIError(
+                        code: CLIError.exitCode(for: error), message: Self.priceChanged(error), status: error)
                 }
             }
             let unwritten = UnknownOutcome.rerunToSee("the purchase", idempotencyKey: key, account: global.accountId)
@@ -299,7 +300,8 @@ struct Adopt: AsyncParsableCommand {
                         try await client.adoptNumber(request, options: CallOptions(idempotencyKey: key))
                     }
                 } catch let error as RPCError where error.reason == "PRICE_CHANGED" {
-                    throw CLIError(code: CLIError.exitCode(for: error), message: Self.priceChanged(error))
+                    throw CLIError(
+                        code: CLIError.exitCode(for: error), message: Self.priceChanged(error), status: error)
                 }
             }
             let unwritten = UnknownOutcome.rerunToSee("the adoption", idempotencyKey: key, account: global.accountId)
@@ -514,7 +516,7 @@ struct Release: AsyncParsableCommand {
                         code: CLIError.exitCode(for: error),
                         message: "not released: the number's billing changed after the question (a billing date "
                             + "passed, or its account can now pay one it could not), so its figures are not the ones "
-                            + "shown; run it again to see the new figures")
+                            + "shown; run it again to see the new figures", status: error)
                 }
                 let unwritten = UnknownOutcome.rerunToSee("the release", idempotencyKey: key, account: global.accountId)
                 try global.output(response, unwritten: unwritten) { printRelease(response) }
@@ -546,7 +548,8 @@ extension Release {
             throw CLIError(
                 code: CLIError.outcomeUnknown,
                 message: "error: \(error)\nthis run's dry run changed nothing; an earlier run under the key may "
-                    + "have released the number.\n" + UnknownOutcome.advice(idempotencyKey: key, account: accountId))
+                    + "have released the number.\n" + UnknownOutcome.advice(idempotencyKey: key, account: accountId),
+                status: error)
         }
     }
 }

@@ -4,6 +4,7 @@ import NIOCore
 import NumberAPI
 import NumberClient
 import NumberTLS
+import Synchronization
 
 /// `numbers`: the operator's CLI for numberd.
 @main
@@ -123,6 +124,7 @@ struct GlobalOptions: ParsableArguments {
     /// Usage errors (exit 64) before anything is sent: a deadline out of range, a server that is not host:port, two
     /// keys. A key on the command line is warned about (once, here).
     func validate() throws {
+        if json { CLIError.json.store(true, ordering: .relaxed) }
         if let timeout, !(1...Self.timeoutSecondsMax).contains(timeout) {
             throw ValidationError("--timeout must be 1...\(Self.timeoutSecondsMax) seconds, not \(timeout)")
         }
@@ -292,7 +294,7 @@ struct GlobalOptions: ParsableArguments {
             if let advice = Self.defaultCAAdvice(error, defaultCA: caIsDefault ? caPath : nil) {
                 message += "\n" + advice
             }
-            throw CLIError(code: CLIError.exitCode(for: error), message: message)
+            throw CLIError(code: CLIError.exitCode(for: error), message: message, status: error)
         }
     }
 
@@ -442,6 +444,39 @@ struct GlobalOptions: ParsableArguments {
 struct CLIError: Error, CustomStringConvertible {
     var code: Int32
     var message: String
+    /// numberd's status, when the failure is a call's: its code, reason and metadata for `--json`'s error object.
+    var status: RPCError?
+
+    init(code: Int32, message: String, status: RPCError? = nil) {
+        self.code = code
+        self.message = message
+        self.status = status
+    }
+
+    /// Set once `--json` is parsed (``GlobalOptions/validate()``): a failure is then written as one JSON object.
+    static let json = Atomic<Bool>(false)
+
+    /// The failure as `--json` writes it on stderr, one line: `{"error":{"exitCode":5,"message":"…","code":
+    /// "FAILED_PRECONDITION","reason":"INSUFFICIENT_BALANCE","details":{…}}}` — `message` the text the CLI prints
+    /// without `--json` (numberd's words and the CLI's advice), `code`, `reason` and `details` numberd's status when
+    /// the failure is a call's.
+    var jsonLine: String {
+        struct Body: Encodable {
+            var exitCode: Int32
+            var message: String
+            var code: String?
+            var reason: String?
+            var details: [String: String]?
+        }
+        struct Line: Encodable { var error: Body }
+        let body = Body(
+            exitCode: code, message: message, code: status.map { "\($0.code)" }, reason: status?.reason,
+            details: status.map(\.details))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(Line(error: body))) ?? Data(#"{"error":{}}"#.utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
 
     var description: String { message }
 
@@ -488,7 +523,8 @@ extension AsyncParsableCommand {
         do {
             try await body()
         } catch let error as CLIError {
-            try? FileHandle.standardError.write(contentsOf: Data((error.message + "\n").utf8))
+            let text = CLIError.json.load(ordering: .relaxed) ? error.jsonLine : error.message
+            try? FileHandle.standardError.write(contentsOf: Data((text + "\n").utf8))
             throw ExitCode(error.code)
         }
     }

@@ -60,7 +60,7 @@ enum UnknownOutcome {
         } catch let error as RPCError where covers(error) {
             throw CLIError(
                 code: CLIError.exitCode(for: error),
-                message: "error: \(error)\n" + advice(idempotencyKey: idempotencyKey, account: account))
+                message: "error: \(error)\n" + advice(idempotencyKey: idempotencyKey, account: account), status: error)
         }
     }
 
@@ -99,7 +99,8 @@ enum UnknownOutcome {
                 guard asked < polls.asksMax else {
                     throw CLIError(
                         code: CLIError.outcomeUnknown,
-                        message: "error: \(error)\n" + advice(idempotencyKey: idempotencyKey, account: account))
+                        message: "error: \(error)\n" + advice(idempotencyKey: idempotencyKey, account: account),
+                        status: error)
                 }
                 do {
                     try await Task.sleep(for: pause)
