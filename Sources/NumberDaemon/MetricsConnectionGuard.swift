@@ -2,7 +2,8 @@ import NIOCore
 
 /// Keeps one metrics connection within ``MetricsEndpoint/Limits``, in front of the HTTP codec: it counts the bytes
 /// the client sends and closes the connection at its deadline, answering with a plain HTTP status when the request
-/// was not answered yet. A refused connection (over the cap) is answered 503 at once.
+/// was not answered yet. A refused connection (over the cap, every admitted one being answered) is answered 503 at
+/// once.
 final class MetricsConnectionGuard: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -15,17 +16,21 @@ final class MetricsConnectionGuard: ChannelDuplexHandler {
     /// Whether an answer (the endpoint's, or one of this guard's) has started: nothing else is written after it.
     private var answered = false
     private var deadline: Scheduled<Void>?
+    /// Told once, when the answer starts (``OpenConnections/answering(_:)``).
+    private let onAnswering: () -> Void
 
-    /// Guards an admitted connection.
-    init(limits: MetricsEndpoint.Limits) {
+    /// Guards an admitted connection; `answering` is told when its answer starts.
+    init(limits: MetricsEndpoint.Limits, answering: @escaping () -> Void = {}) {
         self.limits = limits
         self.refusing = false
+        self.onAnswering = answering
     }
 
     /// Answers a connection over the cap with 503 and closes it.
     init(refusing limits: MetricsEndpoint.Limits) {
         self.limits = limits
         self.refusing = true
+        self.onAnswering = {}
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -67,6 +72,7 @@ final class MetricsConnectionGuard: ChannelDuplexHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if !answered { onAnswering() }
         answered = true
         context.write(data, promise: promise)
     }
@@ -83,6 +89,7 @@ final class MetricsConnectionGuard: ChannelDuplexHandler {
             context.close(promise: nil)
             return
         }
+        onAnswering()
         answered = true
         var bytes = ByteBuffer()
         bytes.writeString(

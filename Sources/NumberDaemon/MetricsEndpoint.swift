@@ -15,10 +15,14 @@ import Synchronization
 /// request of at most 8 KiB, a connection closed 10 s after it was accepted whatever it did, and 64 connections at
 /// once (probes included: a probe every few seconds and a scrape need a handful). A scraper needs one short
 /// connection every few seconds; anything beyond gets a clear HTTP status (431, 408, 503) and the connection closed.
+/// At the cap a new connection takes the place of the oldest one not yet being answered, which is closed: 65 idle
+/// connections from anyone who reached the port used to get every later one refused 503 — `/healthz` included, so a
+/// liveness probe had numberd restarted over and over. Only 64 connections all being answered at once refuse one.
 struct MetricsEndpoint: Service {
     /// The endpoint's limits, each with a default.
     struct Limits: Sendable, Hashable {
-        /// Connections open at once; one more is answered 503 and closed. Default 64.
+        /// Connections open at once; one more takes the place of the oldest not yet being answered (closed), or, when
+        /// every one is being answered, is answered 503 and closed. Default 64.
         var connectionsMax = 64
         /// From accept until the connection is closed: a request not whole by then is answered 408, an answer not
         /// sent by then is cut. Default 10 s.
@@ -91,12 +95,13 @@ struct MetricsEndpoint: Service {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    guard open.admit(max: limits.connectionsMax) else {
+                    guard let (slot, evicted) = open.admit(channel, max: limits.connectionsMax) else {
                         try pipeline.addHandler(MetricsConnectionGuard(refusing: limits))
                         return
                     }
-                    channel.closeFuture.whenComplete { _ in open.release() }
-                    try pipeline.addHandler(MetricsConnectionGuard(limits: limits))
+                    evicted?.close(promise: nil)
+                    channel.closeFuture.whenComplete { _ in open.release(slot) }
+                    try pipeline.addHandler(MetricsConnectionGuard(limits: limits, answering: { open.answering(slot) }))
                     try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
                     try pipeline.addHandler(
                         MetricsHTTPHandler(registry: registry, readiness: readiness, liveness: liveness))
@@ -114,27 +119,46 @@ struct MetricsEndpoint: Service {
     }
 }
 
-/// The endpoint's open connections, counted under the cap.
+/// The endpoint's open connections under the cap, oldest first, each with whether it is being answered.
 final class OpenConnections: Sendable {
-    private let count = Atomic<Int>(0)
-
-    /// Slots taken now.
-    var current: Int { count.load(ordering: .relaxed) }
-
-    /// Takes a slot if fewer than `max` are taken.
-    func admit(max: Int) -> Bool {
-        var current = count.load(ordering: .relaxed)
-        while current < max {
-            let (exchanged, original) = count.compareExchange(
-                expected: current, desired: current + 1, ordering: .relaxed)
-            if exchanged { return true }
-            current = original
-        }
-        return false
+    private struct Entry {
+        let slot: UInt64
+        let channel: any Channel
+        var answering = false
     }
 
-    func release() {
-        count.subtract(1, ordering: .relaxed)
+    private let state = Mutex<(next: UInt64, entries: [Entry])>((0, []))
+
+    /// Slots taken now.
+    var current: Int { state.withLock { $0.entries.count } }
+
+    /// Takes a slot for `channel` if fewer than `max` are taken, else the slot of the oldest connection not being
+    /// answered, which the caller closes (`evicted`); nil when all `max` are being answered.
+    func admit(_ channel: any Channel, max: Int) -> (slot: UInt64, evicted: (any Channel)?)? {
+        state.withLock { state in
+            var evicted: (any Channel)?
+            if state.entries.count >= max {
+                guard let oldest = state.entries.firstIndex(where: { !$0.answering }) else { return nil }
+                evicted = state.entries.remove(at: oldest).channel
+            }
+            let slot = state.next
+            state.next += 1
+            state.entries.append(Entry(slot: slot, channel: channel))
+            return (slot, evicted)
+        }
+    }
+
+    /// The connection of `slot` has begun its answer: it is no longer the one a new connection takes the place of.
+    func answering(_ slot: UInt64) {
+        state.withLock { state in
+            guard let index = state.entries.firstIndex(where: { $0.slot == slot }) else { return }
+            state.entries[index].answering = true
+        }
+    }
+
+    /// Gives the slot back (a connection closed; nothing when it was taken from it already).
+    func release(_ slot: UInt64) {
+        state.withLock { state in state.entries.removeAll { $0.slot == slot } }
     }
 }
 
