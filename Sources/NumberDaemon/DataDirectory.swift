@@ -122,8 +122,11 @@ public struct DataDirectory: Sendable {
         try requireOwnedByThisUserAsRoot()
         try checkStoreIsThere()
         for folder in [root, root + "/tls", store] {
-            try FileManager.default.createDirectory(
-                atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            if let problem = Self.makeFolder(folder) {
+                throw ConfigurationError(
+                    "the data directory \(root) (--data-dir, NUMBERD_DATA_DIR) cannot be used: \(problem); give a "
+                        + "directory numberd's user may write, on a writable file system")
+            }
         }
         // Folders that already existed keep their mode: one restored from a backup or made by hand as 0755 would
         // show the ledger and the TLS keys' names (and, before the files were 0600, the ledger itself) to every
@@ -140,6 +143,22 @@ public struct DataDirectory: Sendable {
         // failure to sync it leaves the root's entry where it was before this start (made by an earlier one, or now).
         try? files.fsyncDirectory(parent.isEmpty ? "." : parent)
         try files.fsyncDirectory(root)
+    }
+
+    /// Makes `path` a folder (mode 0700), with any parent missing, as `mkdir -p`; nil once it is one, else what stands
+    /// in the way in the system's words (`… cannot be created (Permission denied)`, `… exists and is not a
+    /// directory`): Foundation's error said "NSCocoaErrorDomain Code=512" and named no setting.
+    static func makeFolder(_ path: String) -> String? {
+        var status = stat()
+        if stat(path, &status) == 0 {
+            return status.st_mode & S_IFMT == S_IFDIR ? nil : "\(path) exists and is not a directory"
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != path, let problem = makeFolder(parent) { return problem }
+        guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
+            return "\(path) cannot be created (\(String(cString: strerror(errno))))"
+        }
+        return nil
     }
 
     /// Refuses a directory whose store is gone while the rest of it is not: `admin.key`, `clock` and `provider.json`

@@ -92,6 +92,35 @@ import TwilioSimulator
         }
     }
 
+    /// Found probing numberd's start: a data directory that is a file, lies under one, or cannot be written gave
+    /// Foundation's raw error ("Error Domain=NSCocoaErrorDomain Code=516 …"), naming no setting. Each names the data
+    /// directory, the folder that could not be made, and the system's reason.
+    @Test func aDataDirectoryThatCannotBeMadeIsNamedWithTheReason() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-baddir-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let file = base + "/afile"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        for root in [file, file + "/sub"] {
+            do {
+                try DataDirectory(root: root).prepare()
+                Issue.record("\(root) was prepared")
+            } catch let error as ConfigurationError {
+                #expect(error.description.contains("the data directory \(root) (--data-dir"), "\(error)")
+                #expect(error.description.contains("\(file) exists and is not a directory"), "\(error)")
+                #expect(!error.description.contains("NSCocoaErrorDomain"), "\(error)")
+            }
+        }
+        // A folder mkdir refuses (the tests run as root, which permissions do not stop): the system's words.
+        let long = base + "/" + String(repeating: "n", count: 300)
+        do {
+            try DataDirectory(root: long).prepare()
+            Issue.record("\(long) was prepared")
+        } catch let error as ConfigurationError {
+            #expect(error.description.contains("\(long) cannot be created (File name too long)"), "\(error)")
+        }
+    }
+
     /// Revoked keys do not count toward `apiKeysMax`: a start whose `admin.key` was revoked makes a new admin key
     /// even when the keys made so far, revoked ones included, fill the cap. Before, `prepare` threw
     /// `RESOURCE_EXHAUSTED` there and numberd could not start on that directory again.
