@@ -18,7 +18,7 @@ import Synchronization
 /// Each change is logged at notice with its old and new value. Any other setting the file changed is read at start
 /// only (its listener, store, budgets or timers were built from it): one notice names those, and the changed ones a
 /// flag or variable overrides. Without a config file, or with one given through a pipe (read once), there is nothing to
-/// read again: said once, at notice.
+/// read again: said once, at notice. A file that was a regular one at start and is not now is refused as invalid.
 package final class SettingsReload: Sendable {
     /// What a reload did: `numberd_config_reloads_total{outcome}`.
     package enum Outcome: String, Sendable, CaseIterable {
@@ -47,6 +47,9 @@ package final class SettingsReload: Sendable {
     /// Whether the notice that there is no file to read again was logged. Held through a whole reload, so reloads
     /// (SIGHUP's, a test's) run one at a time.
     private let toldNoFile = Mutex(false)
+    /// Whether the config file was a regular file when numberd started (not a pipe, `--config <(…)`): one that is no
+    /// longer one at a reload (a FIFO or a directory in its place) is refused as invalid, not taken for a pipe.
+    private let regularAtStart: Bool
 
     init(
         origin: NumberdConfiguration.Origin, logLevel: SharedLogLevel, rateLimiter: RateLimiter,
@@ -57,6 +60,9 @@ package final class SettingsReload: Sendable {
         self.rateLimiter = rateLimiter
         self.gauges = gauges
         self.logger = logger
+        var status = stat()
+        self.regularAtStart =
+            origin.configPath.map { stat($0, &status) == 0 && status.st_mode & S_IFMT == S_IFREG } ?? false
     }
 
     /// Reads the config file again and applies what changed of ``reloadableKeys``.
@@ -91,7 +97,13 @@ package final class SettingsReload: Sendable {
             // The start's environment (its data directory from XDG_DATA_HOME or HOME), not only its NUMBERD_ variables.
             resolved = try NumberdConfiguration.resolve(now, environment: origin.startEnvironment)
         } catch is NumberdConfiguration.NotARegularFile {
-            return noFile()
+            guard regularAtStart else { return noFile() }
+            logger.error(
+                Logger.Message(
+                    stringLiteral: "SIGHUP: config file not applied, every setting stays as it was: it was a regular "
+                        + "file at start and is not one now (a FIFO or a directory in its place?)"),
+                metadata: ["file": "\(path)"])
+            return .invalid
         } catch {
             logger.error(
                 "SIGHUP: config file not applied, every setting stays as it was: a start would refuse it",

@@ -136,7 +136,7 @@ extension HangUpSignalTests {
         /// config file (none when nil); it logs through a `QueuedLogHandler` into a file, at the start's level.
         static func withRig(
             settings: [String: Any]?, flags: [String: String] = [:], environment: [String: String] = [:],
-            _ body: (Rig) async throws -> Void
+            afterReading: (String) throws -> Void = { _ in }, _ body: (Rig) async throws -> Void
         ) async throws {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-settings-\(UUID())")
                 .path
@@ -149,6 +149,7 @@ extension HangUpSignalTests {
                 flags["config"] = config
             }
             let resolved = try NumberdConfiguration.resolve(flags: flags, environment: environment)
+            try afterReading(config)
             let logFile = folder + "/numberd.log"
             // Left open: the stream's writer thread lives as long as the test process, as it does in numberd.
             let descriptor = open(logFile, O_WRONLY | O_CREAT | O_APPEND, 0o600)
@@ -263,12 +264,33 @@ extension HangUpSignalTests {
                 try Self.writeConfig(rig.config, ["backup-dir": elsewhere, "log-level": "debug"])
                 #expect(numberd.reloadSettings() == .changed, "\(rig.lines("SIGHUP"))")
                 #expect(numberd.logLevel == .debug)
-                // A config file swapped for a named FIFO is not waited for: nothing to read again, said once.
+                // A config file swapped for a named FIFO is not waited for, and is refused: it was a regular file at
+                // start (found probing: it was counted no_file, as a pipe given at start is, which an alert on
+                // invalid reloads missed).
                 try FileManager.default.removeItem(atPath: rig.config)
                 #expect(mkfifo(rig.config, 0o600) == 0)
-                #expect(numberd.reloadSettings() == .noFile)
-                #expect(rig.lines("is not a regular file (a pipe is read once)").count == 1)
+                #expect(numberd.reloadSettings() == .invalid)
+                #expect(rig.lines("was a regular file at start and is not one now").count == 1)
+                #expect(rig.reloads("invalid") == 1)
                 #expect(numberd.logLevel == .debug)
+            }
+        }
+
+        /// A config file given through a pipe (`--config <(…)`: read once at start) has nothing to read again: said
+        /// once, counted `no_file` at each reload.
+        @Test("a config file that was no regular file at start (a pipe): no_file, said once")
+        func pipeAtStartIsNoFile() async throws {
+            try await Self.withRig(
+                settings: ["log-level": "info"],
+                afterReading: { config in
+                    try FileManager.default.removeItem(atPath: config)
+                    #expect(mkfifo(config, 0o600) == 0)
+                }
+            ) { rig in
+                #expect(rig.running.numberd.reloadSettings() == .noFile)
+                #expect(rig.running.numberd.reloadSettings() == .noFile)
+                #expect(rig.lines("is not a regular file (a pipe is read once)").count == 1)
+                #expect(rig.reloads("no_file") == 2)
             }
         }
 
