@@ -451,6 +451,17 @@ public struct NumberdConfiguration: Sendable {
             configuration.metricsListen =
                 metrics.lowercased() == "off" ? nil : try HostAndPort(parsing: metrics, setting: "metrics-listen")
         }
+        if let metrics = configuration.metricsListen, metrics.port != 0, metrics.port == configuration.listen.port {
+            let wildcards: Set<String> = ["0.0.0.0", "::", "[::]", ""]
+            if metrics.host == configuration.listen.host || wildcards.contains(metrics.host)
+                || wildcards.contains(configuration.listen.host)
+            {
+                // Found probing the start: the bind failure said another process may hold the port.
+                throw ConfigurationError(
+                    "metrics-listen \(metrics) is the address listen (\(configuration.listen)) takes: give the metrics "
+                        + "endpoint a port of its own (default 9464), or off")
+            }
+        }
         let chain = try path("tls-cert", from: value, naming: "file")
         let privateKey = try path("tls-key", from: value, naming: "file")
         if let chain, let privateKey {

@@ -337,6 +337,26 @@ struct ConfigurationTests {
         }
     }
 
+    /// Found probing the start: `--metrics-listen` on `--listen`'s address failed to bind, saying another process may
+    /// hold the port. Refused as a usage error, naming both.
+    @Test(
+        "metrics-listen on listen's address (or a wildcard on its port) is refused; another port is not",
+        arguments: [
+            (["metrics-listen": "127.0.0.1:7443"], true), (["metrics-listen": "0.0.0.0:7443"], true),
+            (["listen": "0.0.0.0:8443", "metrics-listen": "127.0.0.1:8443"], true),
+            (["metrics-listen": "127.0.0.1:7444"], false),
+            (["listen": "127.0.0.1:0", "metrics-listen": "127.0.0.1:0"], false),
+        ])
+    func metricsOnTheRPCAddress(flags: [String: String], refused: Bool) throws {
+        do {
+            _ = try NumberdConfiguration.resolve(flags: flags, environment: [:])
+            #expect(!refused, "\(flags) was taken")
+        } catch let error as ConfigurationError {
+            #expect(refused, "\(error)")
+            #expect(error.description.contains("metrics-listen") && error.description.contains("listen ("), "\(error)")
+        }
+    }
+
     /// The same refusals from the environment and the config file, and as SIGHUP's reload resolves a file read again:
     /// `NUMBERD_LISTEN=` (a compose file's unset variable) said "'' is not host:port", a file's
     /// `"reconcile-interval": 0` the interval's unnamed text in the reload's log line.
