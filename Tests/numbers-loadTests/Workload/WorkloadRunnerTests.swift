@@ -69,6 +69,18 @@ struct WorkloadRunnerTests {
         #expect(isClose(maxMicros(recorder, .release), to: .seconds(3) + .milliseconds(1)))
     }
 
+    /// Starts a purchase by `runner` on worker `stripe`, due `intended`, in a task of its own: its count of calls.
+    func purchase(
+        _ runner: WorkloadRunner, _ client: StubLoadClient, stripe: Int, intended: NIODeadline
+    ) -> Task<Int, Never> {
+        let account = account
+        return Task {
+            var random = FastRandom(seed: UInt64(stripe + 1))
+            return await runner.perform(
+                .purchase, client: client, account: account, stripe: stripe, intended: intended, random: &random)
+        }
+    }
+
     @Test("a purchase that waited for another worker's search carries the wait; the searching one does not")
     func waitForAnotherSearchIsInTheLatency() async throws {
         let recorder = LatencyRecorder(measureFrom: clock.now)
@@ -76,19 +88,10 @@ struct WorkloadRunnerTests {
         let client = StubLoadClient(clock: clock, durations: durations)
         client.holdSearches()
         let intended = clock.now
-        let (clientRef, accountRef) = (client, account)
-        let searching = Task {
-            var random = FastRandom(seed: 1)
-            return await runner.perform(
-                .purchase, client: clientRef, account: accountRef, stripe: 0, intended: intended, random: &random)
-        }
-        while client.heldSearchCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        let searching = purchase(runner, client, stripe: 0, intended: intended)
+        try await CallBudgetTests.waitUntil { client.heldSearchCount == 1 }
         // Due at the same time, it finds the pool empty while the first worker's search runs, and waits for it.
-        let waiting = Task {
-            var random = FastRandom(seed: 2)
-            return await runner.perform(
-                .purchase, client: clientRef, account: accountRef, stripe: 1, intended: intended, random: &random)
-        }
+        let waiting = purchase(runner, client, stripe: 1, intended: intended)
         try await Task.sleep(for: .milliseconds(50))
         client.releaseSearches()
         let calls = (await searching.value, await waiting.value)
@@ -111,18 +114,9 @@ struct WorkloadRunnerTests {
         let client = StubLoadClient(clock: clock, durations: durations)
         client.holdSearches()
         let intended = clock.now
-        let (clientRef, accountRef) = (client, account)
-        let searching = Task {
-            var random = FastRandom(seed: 1)
-            return await runner.perform(
-                .purchase, client: clientRef, account: accountRef, stripe: 0, intended: intended, random: &random)
-        }
+        let searching = purchase(runner, client, stripe: 0, intended: intended)
         try await CallBudgetTests.waitUntil { client.heldSearchCount == 1 }
-        let interrupted = Task {
-            var random = FastRandom(seed: 2)
-            return await runner.perform(
-                .purchase, client: clientRef, account: accountRef, stripe: 1, intended: intended, random: &random)
-        }
+        let interrupted = purchase(runner, client, stripe: 1, intended: intended)
         // Both wait for the one search: the second joined it rather than searching itself.
         try await CallBudgetTests.waitUntil { candidates.refillWaiters == 2 }
         interrupted.cancel()
