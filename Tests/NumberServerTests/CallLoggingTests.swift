@@ -140,8 +140,14 @@ struct CallLoggingTests {
         }
     }
 
-    @Test("a call refused for too many streams is logged as failed, with the reason")
-    func refusedCallsAreLogged() async throws {
+    @Test(
+        "a call refused for too many streams is logged as failed, with the reason and the method its HEADERS named",
+        arguments: [
+            (NumbersMethods.healthCheck.path, NumbersMethods.healthCheck.path),
+            // An unregistered path is not a label of its own (clients must not grow the metrics' label set).
+            ("/numbers.v1.Numbers/NoSuchMethod", "unknown"),
+        ])
+    func refusedCallsAreLogged(refusedMethod: String, logged: String) async throws {
         let lines = CapturingLogHandler.Lines()
         let logger = Logger(label: "numberd-test") { _ in CapturingLogHandler(lines: lines) }
         try await withTestServer(router: Self.router(), tls: tls, logger: logger) { _, port in
@@ -149,13 +155,16 @@ struct CallLoggingTests {
             var bytes = clientStart()
             // HealthCheck holds its stream for 10 s: the 101st call is over MAX_CONCURRENT_STREAMS.
             for index in 0..<UInt32(101) {
-                try writeCall(&bytes, stream: 2 * index + 1, method: NumbersMethods.healthCheck.path)
+                let method = index == 100 ? refusedMethod : NumbersMethods.healthCheck.path
+                try writeCall(&bytes, stream: 2 * index + 1, method: method)
             }
             try await connection.send(bytes)
             let frames = try await connection.waitForFrames { try trailerStatuses($0)[201] != nil }
             #expect(try trailerStatuses(frames)[201]?.reason == "TOO_MANY_STREAMS")
             let line = try await lines.line("call failed", "reason", "TOO_MANY_STREAMS")
             #expect(line?.metadata["status"] == "\(StatusCode.resourceExhausted)", "\(String(describing: line))")
+            // Found probing the server: such refusals were counted and logged under method "unknown".
+            #expect(line?.metadata["method"] == logged, "\(String(describing: line))")
         }
     }
 

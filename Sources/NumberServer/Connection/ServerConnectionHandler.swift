@@ -503,11 +503,17 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// Answers a call refused before its HEADERS were read: no method or request-id to name, the reason says why.
     private func reject(_ streamID: UInt32, _ status: RpcStatus, context: ChannelHandlerContext) {
         let code = StatusCode(rawValue: status.code)
-        metrics.recordCall(method: "unknown", status: code, duration: .zero)
+        // The method its HEADERS named, if they were kept and decode and it is registered (unknown paths must not grow
+        // the label set): a client's refused GetBalance calls were counted under "unknown".
+        let method =
+            state.takeRefusedHeaders(of: streamID)
+            .flatMap { try? ProtoDecoder().decode(RequestHeaders.self, from: $0).method }
+            .flatMap { router.entry(for: $0) == nil ? nil : $0 } ?? "unknown"
+        metrics.recordCall(method: method, status: code, duration: .zero)
         logger.log(
             level: refusalLogLevel(), "call failed",
             metadata: [
-                "method": "unknown", "status": "\(code)", "reason": "\(status.reason)", "peer": "\(peer.address)",
+                "method": "\(method)", "status": "\(code)", "reason": "\(status.reason)", "peer": "\(peer.address)",
             ])
         writeTrailers(streamID, status, context: context)
     }

@@ -255,6 +255,7 @@ struct ServerConnectionStateMachine {
         // call the server ends (remembered, not counted once), and so may the request MESSAGE sent with the HEADERS.
         guard openStreams.count < Int(limits.settings.maxConcurrentStreams) else {
             rememberEndedByServer(id, messageDue: true)
+            refusedHeaders = [id: frame.payload]
             return .rejectCall(
                 streamID: id, code: 8,
                 message: "more than \(limits.settings.maxConcurrentStreams) calls open on this connection")
@@ -289,10 +290,21 @@ struct ServerConnectionStateMachine {
         return payload
     }
 
+    /// The HEADERS of the calls the last action refuses before they started (one too many open, or their request not
+    /// arrived when the connection closes), for the handler to name their method in its metrics and log
+    /// (``takeRefusedHeaders(of:)``); replaced by the next refusal, so it holds no more than that action's.
+    private var refusedHeaders: [UInt32: ByteBuffer] = [:]
+
+    /// The HEADERS of a call the last action refused before it started, no longer kept; nil if none.
+    mutating func takeRefusedHeaders(of id: UInt32) -> ByteBuffer? {
+        refusedHeaders.removeValue(forKey: id)
+    }
+
     /// Ends every call still waiting for its request (none started) and returns their streams, lowest first.
     private mutating func endAwaitingCalls() -> [UInt32] {
         let awaiting = pendingHeaders.keys.sorted()
         for id in awaiting { openStreams[id] = nil }
+        refusedHeaders = pendingHeaders
         pendingHeaders.removeAll()
         pendingHeadersBytes = 0
         return awaiting
@@ -319,6 +331,7 @@ struct ServerConnectionStateMachine {
         guard frame.flags.contains(.endStream) else {
             openStreams[id] = nil
             rememberEndedByServer(id)
+            refusedHeaders = [id: headers]
             return .rejectCall(
                 streamID: id, code: 12, message: "client streaming is not supported: send one MESSAGE with END_STREAM",
                 thenClose: closesIfDrained())
