@@ -35,13 +35,11 @@ extension TwilioProvider {
         let operation = "buy \(phoneNumber)"
         let answer: TwilioTransport.Answer
         do throws(ProviderError) {
-            answer = try await transport.perform(
+            answer = try await performOnAccountList(
                 TwilioTransport.Call(
                     method: .post, url: accountURL("/IncomingPhoneNumbers.json"), form: form, operation: operation))
         } catch let error where error.providerCode == TwilioErrorMapping.bundleRequiredCode {
             throw Self.bundleRequired(error, phoneNumber: phoneNumber, country: country, type: type, bundle: bundle)
-        } catch let error where error.kind == .notFound {
-            throw Self.accountUnknown(error, operation: operation)
         }
         // Twilio answered 2xx, so the number is ours: a body we cannot read must not read as "not bought", and a
         // look-up that does not list it yet (Twilio's lists can lag a purchase) proves nothing.
@@ -129,8 +127,6 @@ extension TwilioProvider {
             let answer: TwilioTransport.Answer
             switch await outcome(of: TwilioTransport.Call(method: .get, url: url, form: nil, operation: operation)) {
             case .success(let got): answer = got
-            case .failure(let error) where error.kind == .notFound:
-                throw Self.accountUnknown(error, operation: operation)
             case .failure(let error):
                 guard error.answerTooLarge, pageSize > 1 else { throw error }
                 pageSize /= 2
@@ -155,10 +151,10 @@ extension TwilioProvider {
         }
     }
 
-    /// The call's answer or its error, as a value.
+    /// The call's answer or its error (a 404 read as ``accountUnknown(_:operation:)``), as a value.
     private func outcome(of call: TwilioTransport.Call) async -> Result<TwilioTransport.Answer, ProviderError> {
         do throws(ProviderError) {
-            return .success(try await transport.perform(call))
+            return .success(try await performOnAccountList(call))
         } catch {
             return .failure(error)
         }
@@ -174,12 +170,10 @@ extension TwilioProvider {
         return components.string ?? url
     }
 
-    /// Lists IncomingPhoneNumbers with `filter`, following `next_page_uri` for at most `lookUpPagesMax` pages,
-    /// and returns the first that `matches`; `nil` when the list ends without one.
     /// The account's IncomingPhoneNumbers (its lists, typed or not, and its purchases' POST) always exist: a 404 there
     /// is a wrong account in the URL (an API key SID in place of the account SID, twilio-api.md §8.12) — the
     /// operator's to fix, not "no such number" for the customer.
-    static func accountUnknown(_ error: ProviderError, operation: String) -> ProviderError {
+    private static func accountUnknown(_ error: ProviderError, operation: String) -> ProviderError {
         ProviderError(
             .misconfigured, providerCode: error.providerCode,
             message: "\(operation): Twilio does not know the account's IncomingPhoneNumbers (\(error.message)); "
@@ -197,6 +191,8 @@ extension TwilioProvider {
         }
     }
 
+    /// Lists IncomingPhoneNumbers with `filter`, following `next_page_uri` for at most `lookUpPagesMax` pages,
+    /// and returns the first that `matches`; `nil` when the list ends without one.
     func firstIncoming(
         filter: [(String, String)], operation: String, list: String = "/IncomingPhoneNumbers.json",
         matches: (TwilioResources.Incoming) -> Bool

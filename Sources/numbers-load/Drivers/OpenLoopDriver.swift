@@ -46,9 +46,8 @@ struct OpenLoopDriver {
         // alone (`search=20,purchase=30,list=20,balance=20,get=10` over 8 accounts: get only ever to odd ones, purchases
         // two to one on even ones, which skews each account's contention and purchase cap).
         var turns: [Operation: Int] = [:]
-        let offsets = Dictionary(
-            plan.mix.weights.enumerated().map { ($0.element.operation, $0.offset) },
-            uniquingKeysWith: { first, _ in first })
+        // A mix names each operation once (``WorkloadMix/init(parsing:)``).
+        let offsets = Dictionary(uniqueKeysWithValues: plan.mix.weights.enumerated().map { ($1.operation, $0) })
         var sent = 0
         var budgetSpent = false
         var cancelled = false
