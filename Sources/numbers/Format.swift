@@ -121,8 +121,13 @@ enum Format {
             .joined(separator: ",")
     }
 
-    /// Prints rows under headers with columns padded to their widest cell, each cell ``visible(_:)``.
-    static func table(_ headers: [String], _ rows: [[String]]) {
+    /// Prints rows under headers with columns padded to their widest cell, each cell ``visible(_:)``; with no rows,
+    /// `none` (e.g. "no trunks") in place of a lone header line when given.
+    static func table(_ headers: [String], _ rows: [[String]], none: String? = nil) {
+        if rows.isEmpty, let none {
+            print(none)
+            return
+        }
         let rows = rows.map { $0.map { visible($0) } }
         let widths = headers.indices.map { column in
             ([headers[column]] + rows.map { $0[column] }).map(\.count).max() ?? 0

@@ -58,7 +58,10 @@ struct Transactions: AsyncParsableCommand {
                             Format.money($0.balanceChange, $0.currency), Format.money($0.balanceAfter, $0.currency),
                             Format.actor($0.actor), $0.phoneNumber.isEmpty ? "-" : $0.phoneNumber, $0.description,
                         ]
-                    })
+                    },
+                    none: pageToken != nil
+                        ? "no more transactions"
+                        : period.arguments.isEmpty ? "no transactions" : "no transactions in the period")
                 if !response.nextPageToken.isEmpty {
                     // The token is its period's and its account's own: the hint repeats them as given.
                     print(Format.moreHint(response.nextPageToken, period.arguments + global.accountArguments))
@@ -403,7 +406,7 @@ struct Trunks: AsyncParsableCommand {
                                 $0.id, $0.name, $0.providerTrunkSid.isEmpty ? "-" : $0.providerTrunkSid,
                                 $0.originationSipUri.isEmpty ? "-" : $0.originationSipUri, "\($0.numberCount)",
                             ]
-                        })
+                        }, none: "no trunks")
                 }
             }
         }
@@ -522,7 +525,7 @@ struct Accounts: AsyncParsableCommand {
                                 $0.id, $0.name, Format.money($0.balance, $0.currency),
                                 Format.name($0.status, dropping: "ACCOUNT_STATUS_"),
                             ]
-                        })
+                        }, none: pageToken == nil ? "no accounts" : "no more accounts")
                     if !response.nextPageToken.isEmpty { print(Format.moreHint(response.nextPageToken, [])) }
                 }
             }
@@ -599,7 +602,7 @@ struct Keys: AsyncParsableCommand {
                                 $0.accountId.isEmpty ? "-" : $0.accountId, $0.name,
                                 Format.date($0.createdAt), Format.date($0.revokedAt),
                             ]
-                        })
+                        }, none: pageToken == nil ? "no API keys" : "no more API keys")
                     if !response.nextPageToken.isEmpty {
                         // The token is its account's own: the hint names it (or --admin) whatever the environment
                         // says by the next run.
