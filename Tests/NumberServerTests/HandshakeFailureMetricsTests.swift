@@ -48,7 +48,9 @@ struct HandshakeFailureMetricsTests {
             .connect(host: "127.0.0.1", port: port).get()
     }
 
-    @Test("another CA's client certificate, no ALPN name in common and a close mid-handshake each count their reason")
+    @Test(
+        "another CA's client certificate, no ALPN name in common, a close and a reset mid-handshake each count their reason"
+    )
     func failuresCountedByReason() async throws {
         let authority = try CertificateAuthority.generate()
         let issued = try authority.issueServerCertificate()
@@ -95,10 +97,19 @@ struct HandshakeFailureMetricsTests {
             try await probe.channel.close()
             #expect(try await Self.waitForFailures("closed", atLeast: 1, in: registry) == 1)
 
+            // A connection reset (RST, not FIN) in the middle of a ClientHello: the client went away as surely.
+            let reset = try await RawConnection.connect(port: port, tls: nil)
+            let socket = try #require(reset.channel as? any SocketOptionProvider)
+            try await socket.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
+            try await reset.send(ByteBuffer(bytes: [0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))
+            try await reset.channel.close()
+            #expect(try await Self.waitForFailures("closed", atLeast: 2, in: registry) == 2)
+
             #expect(Self.failures("certificate", in: registry) == 1)
             #expect(Self.failures("protocol", in: registry) == 1)
             #expect(Self.failures("timeout", in: registry) == 0)
             #expect(Self.failures("other", in: registry) == 0)
+            #expect(Self.failures("closed", in: registry) == 2, "the reset counted once")
             let levels: [(reason: String, level: Logger.Level)] = [
                 ("certificate", .notice), ("protocol", .notice), ("closed", .debug),
             ]

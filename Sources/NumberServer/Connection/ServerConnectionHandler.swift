@@ -46,8 +46,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var peer = PeerInfo(address: "unknown")
     /// The drain timeout fired: its GOAWAY (`NO_ERROR`) closes the connection abortively all the same.
     private var drainTimedOut = false
-    /// Whether the TLS handshake completed: a TLS error before it is a failed handshake.
+    /// Whether the TLS handshake completed (true from the start without TLS): a TLS or socket error before it is a
+    /// failed handshake.
     private var handshakeCompleted = false
+    /// Whether the handshake's failure was counted: a reset reads as a socket error, then maybe as the TLS layer's
+    /// "closed during the handshake" as well, and it is one failure.
+    private var handshakeFailureCounted = false
     private let memo = ConnectionMemo()
     /// Whether the synchronous call running now proved its caller's key (reset before each one).
     private let synchronousAuthentication = CallAuthentication()
@@ -180,6 +184,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        handshakeCompleted = (try? context.pipeline.syncOperations.handler(type: TLSHandler.self)) == nil
         if context.channel.isActive { start(context: context) }
     }
 
@@ -301,6 +306,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             perform(state.framingError(framing))
         } else if let tls = error as? TLSError, !handshakeCompleted {
             handshakeFailed(tls, context: context)
+        } else if error is IOError, !handshakeCompleted {
+            // A reset (ECONNRESET) while the handshake ran: the client went away, as surely as by closing.
+            handshakeFailed(
+                TLSError(
+                    code: .handshakeFailed, message: "the peer reset the connection during the handshake: \(error)"),
+                context: context)
         } else {
             // A KeyUpdate flood or a bad record after the handshake is abuse or breakage worth a line; a client that
             // closes without close_notify (most do) is not.
@@ -320,6 +331,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// server-wide budget of connection-closing lines, so that a wrong `--client-ca` or an expired certificate, which
     /// fail every connection, are seen. A client that closed during the handshake (a TCP health check) only at debug.
     private func handshakeFailed(_ error: TLSError, context: ChannelHandlerContext) {
+        context.close(promise: nil)
+        guard !handshakeFailureCounted else { return }
+        handshakeFailureCounted = true
         let reason = ServerMetrics.HandshakeFailure(error)
         metrics.recordHandshakeFailure(reason)
         let level =
@@ -331,7 +345,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
         logger.log(
             level: level, "TLS handshake failed",
             metadata: ["peer": "\(peer.address)", "reason": "\(reason.rawValue)", "error": "\(error)"])
-        context.close(promise: nil)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

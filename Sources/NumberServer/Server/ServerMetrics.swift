@@ -34,7 +34,8 @@ final class ServerMetrics: Sendable {
         case certificate
         /// No protocol version, cipher or ALPN name in common, or bytes that are not TLS (plain HTTP).
         case protocolMismatch = "protocol"
-        /// The client closed the connection during the handshake without a word (a TCP health check, a port scan).
+        /// The client closed or reset the connection during the handshake without a word (a TCP health check, a port
+        /// scan).
         case closed
         /// Anything else.
         case other
@@ -47,7 +48,7 @@ final class ServerMetrics: Sendable {
             case .certificateVerificationFailed:
                 self = .certificate
             case .handshakeFailed where error.openSSLErrors.isEmpty:
-                // Only a close during the handshake fails it with nothing from OpenSSL.
+                // Only a close or a reset during the handshake fails it with nothing from OpenSSL.
                 self = .closed
             case .handshakeFailed:
                 // The client refused our certificate with an alert ("tlsv1 alert unknown ca", "sslv3 alert
