@@ -573,7 +573,9 @@ public final class Numberd: Sendable {
     static func reconcileFailure(_ report: ReconcileReport, _ orphans: OrphanSweepReport) -> String? {
         let failures = report.providerFailures + orphans.providerFailures
         guard failures > 0 else { return nil }
-        return "the provider did not answer for \(failures) item(s); they stay open for the next pass"
+        return
+            "the provider gave no usable answer for \(failures) item(s) (unreachable, timing out, or refusing "
+            + "numberd's credentials); they stay open for the next pass"
     }
 
     /// Runs the provider audit: sets its gauges (so an alert can watch it), logs each listed difference at warning,

@@ -418,7 +418,10 @@ extension NumberService {
             case .notOwned:
                 unconfirmed = true
                 inFlight = Self.mayStillTakeEffect(error)
-            case .owned where !Self.mayStillTakeEffect(error):
+            // A refusal that cannot have happened (every attempt refused — credentials, rate limit, a bad request —
+            // or never sent) leaves the number where it was even when the look-up fails too (a 401 refuses both):
+            // "unknown outcome" left the number releasing, unbilled, until a pass released it behind its owner's back.
+            case .owned where !Self.mayStillTakeEffect(error), .unknown where !Self.mayHaveHappened(error):
                 if withdrawIfRefused {
                     // Not withdrawn (no room to record it, after a few tries): the release stays
                     // requested, and reconciliation tries it again — the caller must not read the provider's refusal

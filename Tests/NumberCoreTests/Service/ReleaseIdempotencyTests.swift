@@ -146,6 +146,34 @@ struct ReleaseIdempotencyTests {
         try await h.check()
     }
 
+    /// Twilio refusing numberd's credentials refuses the look-up after the DELETE too: the release was still
+    /// certainly not done, and it used to be answered OUTCOME_UNKNOWN with the number left releasing (unbilled) until
+    /// a reconciliation pass after the credentials were fixed released it behind its owner's back.
+    @Test(
+        "refused for its credentials, the look-up refused too: withdrawn, PROVIDER_MISCONFIGURED, the number as it was",
+        arguments: [ProviderError.Kind.authentication, .rateLimited, .misconfigured])
+    func refusedLookUpRefusedToo(kind: ProviderError.Kind) async throws {
+        let (h, account, numbers) = try await Self.setUp(.memory)
+        let balance = try h.service.balance(accountId: account.id).balance
+        h.provider.inject(.fail(kind), on: .release)
+        h.provider.inject(.fail(kind), on: .lookUp)
+        let refused = await numberError {
+            _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        }
+        #expect(
+            refused?.reason != .outcomeUnknown && refused?.details["status"] == "active",
+            "\(String(describing: refused))")
+        if kind == .authentication { #expect(refused?.reason == .providerMisconfigured) }
+        #expect(h.service.durableState().numbers[numbers[0].id]?.releaseRequestedAt == nil)
+        #expect(h.provider.owned(numbers[0].phoneNumber) != nil)
+        #expect(try h.service.balance(accountId: account.id).balance == balance)
+        // Nothing left for reconciliation: the number is not releasing.
+        let report = await h.service.reconcile()
+        #expect(report.releasesCompleted.isEmpty && report.unresolved.isEmpty)
+        #expect(h.provider.calls(.release) == 1)
+        try await h.check()
+    }
+
     @Test(
         "the key of another number, of AddFunds or of a purchase is IDEMPOTENCY_KEY_REUSED, either way; a dry run records none"
     )
