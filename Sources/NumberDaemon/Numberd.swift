@@ -451,6 +451,7 @@ public final class Numberd: Sendable {
             twilioReload = TwilioCredentialReload(
                 provider: provider, environment: configuration.twilioCredentialEnvironment,
                 sources: configuration.twilioSecretSources, gauges: gauges, logger: logger)
+            services.append(TwilioCredentialCheck(provider: provider, logger: logger))
         }
         let settingsReload = SettingsReload(
             origin: configuration.origin, logLevel: logLevel, rateLimiter: rateLimiter, gauges: gauges, logger: logger)

@@ -75,10 +75,11 @@ extension HangUpSignalTests {
             }
         }
 
-        /// numberd reaching an external simulator over HTTPS as Twilio, with the account's token in a 0600 file (or, with
-        /// `plainVariable`, in `TWILIO_AUTH_TOKEN`).
+        /// numberd reaching an external simulator over HTTPS as Twilio, with the account's token (or `token`) in a 0600
+        /// file (or, with `plainVariable`, in `TWILIO_AUTH_TOKEN`). `body` runs once numberd's start-time check of its
+        /// credentials has logged what Twilio said, so that its request is not among those a test counts.
         static func withRig(
-            plainVariable: Bool = false, apiKey: Bool = false, _ body: (Rig) async throws -> Void
+            plainVariable: Bool = false, apiKey: Bool = false, token: String? = nil, _ body: (Rig) async throws -> Void
         ) async throws {
             let folder = try TwilioSecretFileTests.folder()
             defer { try? FileManager.default.removeItem(atPath: folder) }
@@ -86,7 +87,7 @@ extension HangUpSignalTests {
             do {
                 let credentials = simulator.credentials
                 let tokenFile = try TwilioSecretFileTests.secretFile(
-                    folder, "twilio-token", credentials.authToken + "\n")
+                    folder, "twilio-token", (token ?? credentials.authToken) + "\n")
                 var environment = [
                     "TWILIO_ACCOUNT_SID": credentials.accountSid, "NUMBERD_TWILIO_BASE_URL": simulator.baseURL,
                     "NUMBERD_TWILIO_CA_FILE": try #require(simulator.caPEMPath), "NUMBERD_DATA_DIR": folder + "/data",
@@ -114,6 +115,10 @@ extension HangUpSignalTests {
                         $0.twilioCredentialEnvironment = resolved.twilioCredentialEnvironment
                     }
                 ) { running in
+                    let deadline = ContinuousClock.now + .seconds(60)
+                    while Self.startCheck(lines) == nil, ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
                     try await body(
                         Rig(
                             running: running, simulator: simulator, tokenFile: tokenFile, lines: lines,
@@ -125,6 +130,33 @@ extension HangUpSignalTests {
                 throw error
             }
             try await simulator.shutdown()
+        }
+
+        /// The line numberd's start-time check of its Twilio credentials logged (``TwilioCredentialCheck``), if any yet.
+        static func startCheck(_ lines: CapturingLogHandler.Lines) -> CapturingLogHandler.Line? {
+            lines.all.first {
+                $0.message.hasPrefix("Twilio accepts numberd's credentials")
+                    || $0.message.hasPrefix("Twilio refuses numberd's credentials")
+                    || $0.message.hasPrefix("Twilio could not be asked at start")
+            }
+        }
+
+        /// A wrong token used to start without a word: the first customer's call failing PROVIDER_MISCONFIGURED was
+        /// the first sign. Now one request at start says it, at error; a right one at info.
+        @Test("at start, one request says whether Twilio takes the credentials: an error for a wrong token")
+        func startCheck() async throws {
+            try await Self.withRig(token: String(repeating: "0", count: 32)) { rig in
+                let line = try #require(Self.startCheck(rig.lines))
+                #expect(line.level == .error && line.message.contains("PROVIDER_MISCONFIGURED"), "\(line)")
+                #expect(line.metadata["account_sid"] == rig.simulator.credentials.accountSid)
+                // The start went on: numberd serves, and a search says what the check said.
+                await #expect(throws: RPCError.self) { _ = try await rig.search() }
+            }
+            try await Self.withRig { rig in
+                let line = try #require(Self.startCheck(rig.lines))
+                #expect(line.level == .info && line.message == "Twilio accepts numberd's credentials", "\(line)")
+                #expect(try await rig.search())
+            }
         }
 
         @Test("SIGHUP: a rotated token file is checked at Twilio, then used; the promoted token keeps working")

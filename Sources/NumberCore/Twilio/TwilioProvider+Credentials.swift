@@ -35,16 +35,24 @@ extension TwilioProvider {
         return .rotated
     }
 
+    /// Checks the credentials in use with the same one cheap request as a rotation's (numberd's start: a wrong token,
+    /// key or account SID is said at once, not by the first customer's call). Throws as ``rotateCredentials(to:)``
+    /// does: `.authentication` when Twilio refuses them, `.misconfigured` when the account's path is not Twilio's.
+    public func checkCredentialsInUse() async throws(ProviderError) {
+        try await checkCredentials(credentials, operation: "check credentials")
+    }
+
     /// `GET /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json?PageSize=1` with `candidate`: returns when
     /// Twilio answers it with a page of the account's numbers. Not the Accounts resource itself
     /// (`/Accounts/{AccountSid}.json`), which a Standard API key — the kind Twilio's console makes by default, and
     /// numberd needs no other — may not read: a valid key was refused as if it were wrong, and never taken.
-    func checkCredentials(_ candidate: TwilioCredentials) async throws(ProviderError) {
-        let operation = "check new credentials"
+    func checkCredentials(
+        _ candidate: TwilioCredentials, operation: String = "check new credentials"
+    ) async throws(ProviderError) {
         let url = Self.withQuery(
             "\(configuration.endpoints.api)/2010-04-01/Accounts/\(candidate.accountSid)/IncomingPhoneNumbers.json",
             [("PageSize", "1")])
-        let answer = try await transport.perform(
+        let answer = try await performOnAccountList(
             TwilioTransport.Call(method: .get, url: url, form: nil, operation: operation, credentials: candidate))
         guard TwilioResources.decode(TwilioResources.IncomingPage.self, from: answer.response.body) != nil else {
             throw ProviderError(.unavailable, message: "\(operation): Twilio's answer is not the expected page")

@@ -181,7 +181,7 @@ extension TwilioProvider {
     }
 
     /// The call's answer, a 404 read as ``accountUnknown(_:operation:)``.
-    private func performOnAccountList(
+    func performOnAccountList(
         _ call: TwilioTransport.Call
     ) async throws(ProviderError) -> TwilioTransport.Answer {
         do throws(ProviderError) {
