@@ -110,35 +110,26 @@ package final class SettingsReload: Sendable {
                 metadata: ["file": "\(path)", "error": "\(error)"])
             return .invalid
         }
+        // Every notice of this reload is written while the more verbose of the two levels is in force, so each is
+        // seen whenever either level shows notices: raised to `warning`, the lines saying so and what else changed are
+        // still written (the limits' line used to come after the new level, and a change of them went unsaid).
+        let oldLevel = logLevel.level
+        let newLevel = resolved.logLevel
+        logLevel.level = min(oldLevel, newLevel)
+        defer { logLevel.level = newLevel }
         tellUnapplied(file: now.file, path: path)
-        let levelChanged = apply(level: resolved.logLevel, path: path)
+        if newLevel != oldLevel {
+            logger.notice(
+                "SIGHUP: log level changed", metadata: ["from": "\(oldLevel)", "to": "\(newLevel)", "file": "\(path)"])
+        }
         let limitsChanged = apply(limits: resolved.rateLimits, path: path)
-        guard levelChanged || limitsChanged else {
+        guard newLevel != oldLevel || limitsChanged else {
             logger.notice(
                 "SIGHUP: config file read again; the log level and the per-account limits are unchanged",
-                metadata: ["file": "\(path)", "log_level": "\(logLevel.level)"])
+                metadata: ["file": "\(path)", "log_level": "\(newLevel)"])
             return .unchanged
         }
         return .changed
-    }
-
-    /// Sets the shared level; the notice is written while the more verbose of the two levels is in force, so it is
-    /// seen whenever either level shows notices (raised to `error`, the line saying so is still written).
-    private func apply(level new: Logger.Level, path: String) -> Bool {
-        let old = logLevel.level
-        guard new != old else { return false }
-        let say = {
-            self.logger.notice(
-                "SIGHUP: log level changed", metadata: ["from": "\(old)", "to": "\(new)", "file": "\(path)"])
-        }
-        if new < old {
-            logLevel.level = new
-            say()
-        } else {
-            say()
-            logLevel.level = new
-        }
-        return true
     }
 
     /// Sets the rate limiter's limits when the call rate, its burst or the purchase cap changed.

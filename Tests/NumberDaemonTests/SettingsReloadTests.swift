@@ -217,6 +217,25 @@ extension HangUpSignalTests {
             }
         }
 
+        /// A reload that raised the level to `warning` and changed a limit said only the level's change: the limits' line
+        /// came after the new level, which hides notices, and the next reload's "from" was the first sign.
+        @Test("raised to warning with a limit changed in the same reload: both notices are written")
+        func raisedLevelKeepsOtherNotices() async throws {
+            try await Self.withRig(settings: ["rate-limit": 50, "purchase-cap": 1000]) { rig in
+                let numberd = rig.running.numberd
+                try Self.writeConfig(rig.config, ["log-level": "warning"])
+                #expect(numberd.reloadSettings() == .changed)
+                #expect(numberd.logLevel == .warning && numberd.rateLimits.purchasedNumbersPerHour == 100)
+                #expect(rig.lines("SIGHUP: log level changed").first?.contains("from=info to=warning") == true)
+                let limits = try #require(rig.lines("per-account limits changed").first)
+                #expect(limits.contains("rate_limit_from=50") && limits.contains("purchase_cap_from=1000"), "\(limits)")
+                // At warning from now on: the next reload's notices are not written.
+                try Self.writeConfig(rig.config, ["log-level": "warning", "purchase-cap": 7])
+                #expect(numberd.reloadSettings() == .changed)
+                #expect(rig.lines("per-account limits changed").count == 1)
+            }
+        }
+
         /// A file the start would refuse changes nothing — neither the level nor a limit it also changes — and says why;
         /// numberd goes on. A file that disappeared is refused the same way.
         @Test("a misspelt level or any bad value in the file: refused at error, every setting kept, numberd serves on")
