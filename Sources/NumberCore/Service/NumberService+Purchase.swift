@@ -169,7 +169,7 @@ extension NumberService {
                 numbersMax: numbersMax, releasing: releasing, lateBuys: lateBuys, offeredAs: Self.offering(request))
         }
         let (listings, searchedRecently) = try await checkListings(request)
-        for phone in searchedRecently { try await requireNotBoughtElsewhere(phone) }
+        for phone in searchedRecently { try await requireNotBoughtElsewhere(phone, offeredAs: Self.offering(request)) }
         return (listings, quote)
     }
 
@@ -271,7 +271,10 @@ extension NumberService {
     /// another system) since the customer's search would charge the customer for it, route it to their trunk and, at
     /// their release, delete it from under its real user. So a number whose listing comes from a recent search is
     /// looked up on the account first, and one owned there that numberd does not account for
-    /// (``CoreState/accountsFor(_:)``) is refused: `NUMBER_UNAVAILABLE`, nothing held or bought. One numberd
+    /// (``CoreState/accountsFor(_:)``) is refused: `NUMBER_UNAVAILABLE`, nothing held or bought, with the words a
+    /// number the provider does not offer gets (`offeredAs`, "US local"), as another tenant's does: the number may be
+    /// a tenant's that a restore forgot, and the caller learns nothing of what the service's account holds (the
+    /// operator's log names it, at warning). One numberd
     /// accounts for goes on to the intent, which refuses what a customer holds or a purchase reserves and lets a
     /// purchase take over numberd's own orphan — another tenant's voided purchase's only once that purchase's buy can
     /// no longer land, and the account's own until then only on the trunk that buy carried
@@ -279,7 +282,7 @@ extension NumberService {
     /// answer's look-up, that finds it routed to another trunk routes it to the buyer's (``routeFound(_:to:)``). A
     /// look-up that fails refuses the purchase the same way a failed search does (nothing held; the caller may retry).
     /// A search anchored at the number needs no look-up: the provider offers no number its account owns.
-    private func requireNotBoughtElsewhere(_ phone: String) async throws(NumberError) {
+    private func requireNotBoughtElsewhere(_ phone: String, offeredAs: String) async throws(NumberError) {
         let owned: ProvisionedNumber?
         do {
             owned = try await provider.lookUp(phoneNumber: phone)
@@ -292,8 +295,7 @@ extension NumberService {
         logger.warning(
             "refused a purchase of a number the provider account already owns outside numberd",
             metadata: ["phoneNumber": "\(phone)", "providerSid": "\(owned.sid)"])
-        throw .numberUnavailable(
-            phone, "the provider account already owns it outside numberd (bought in its console or by another system)")
+        throw .numberUnavailable(phone, Self.notOffered(offeredAs))
     }
 
     /// Results asked for when a number is looked up by a search anchored at it: Twilio's most per search (its

@@ -72,6 +72,12 @@ struct SagaOverTwilioTests {
                     PurchaseRequest(accountId: account.id, phoneNumbers: [phone], country: "US"))
             }
             #expect(refused?.reason == .numberUnavailable, "\(String(describing: refused))")
+            // Both ways the words of a number not offered: nothing tells the caller what the service's account holds
+            // (it may be another tenant's, forgotten by a restore).
+            #expect(
+                refused?.message.hasPrefix(
+                    "\(phone) is not available: the provider does not offer it as a US local number") == true,
+                "\(String(describing: refused))")
             #expect(twilio.engine.repeatPurchaseCount(phone) == 0)
             #expect(try service.balance(accountId: account.id).balance == 10_000)
             let state = service.durableState()
