@@ -176,12 +176,14 @@ struct PeriodOptions: ParsableArguments {
         // `Date(timeIntervalSince1970: ms / 1000)`: a `createdAt` copied from `--json` or the TIME column then names
         // that very transaction's time. Added as seconds plus a fraction it could land on the Double beside it, and go
         // out as other nanoseconds than the stamp's.
+        // A finer fraction is rounded up to the next millisecond: numberd stamps to the millisecond, so a bound of
+        // `.0715` takes in the very transactions `.072` does — and the period shown (to the millisecond) is then the
+        // one applied, where `.0715` was shown as `.071`, whose own transaction it left out.
         let nanoseconds = fractionDigits.padding(toLength: 9, withPad: "0", startingAt: 0)
-        if nanoseconds.dropFirst(3).allSatisfy({ $0 == "0" }), let milliseconds = Int64(nanoseconds.prefix(3)) {
-            let seconds = Int64(whole.timeIntervalSince1970)
-            return Date(timeIntervalSince1970: Double(seconds * 1000 + milliseconds) / 1000)
-        }
-        return whole.addingTimeInterval(Double("0." + nanoseconds) ?? 0)
+        guard let milliseconds = Int64(nanoseconds.prefix(3)) else { return nil }
+        let finer = nanoseconds.dropFirst(3).contains { $0 != "0" }
+        let seconds = Int64(whole.timeIntervalSince1970)
+        return Date(timeIntervalSince1970: Double(seconds * 1000 + milliseconds + (finer ? 1 : 0)) / 1000)
     }
 }
 
@@ -192,7 +194,8 @@ struct StatementCommand: AsyncParsableCommand {
         discussion: """
             The period is a calendar month in UTC (--month 2026-11; the current month so far without any option), or \
             --from and --to: dates (2026-11-01, midnight UTC) or times (2026-11-01T09:30:00Z); --to is the first \
-            instant after the period. A transaction is in it by its time. Closing = opening + credits - debits; \
+            instant after the period (numberd stamps to the millisecond: a finer fraction is rounded up to the next, \
+            which takes in the same transactions). A transaction is in it by its time. Closing = opening + credits - debits; \
             `numbers transactions` lists the entries themselves.
             """)
     @OptionGroup var global: GlobalOptions

@@ -111,6 +111,25 @@ struct StatementCommandTests {
         }
     }
 
+    /// A bound of `37.0715` was sent as it is but shown as `37.071`: a transaction stamped `37.071` lay inside the
+    /// period shown and outside the one applied. numberd stamps to the millisecond, so the bound is rounded up to the
+    /// next one, which takes in the same transactions, and is shown as it is applied.
+    @Test("a fraction finer than a millisecond is rounded up to the next one; whole milliseconds are kept")
+    func subMillisecondBounds() {
+        let base = Self.utc("2026-12-05T23:07:37Z")
+        func milliseconds(_ text: String) -> Double? {
+            PeriodOptions.time(text).map { (($0.timeIntervalSince(base)) * 1000).rounded() }
+        }
+        #expect(milliseconds("2026-12-05T23:07:37.0715Z") == 72)
+        #expect(milliseconds("2026-12-05T23:07:37.071000001Z") == 72)
+        #expect(milliseconds("2026-12-05T23:07:37.071Z") == 71)
+        #expect(milliseconds("2026-12-05T23:07:37.071000000Z") == 71)
+        #expect(milliseconds("2026-12-05T23:07:37.9995Z") == 1000)
+        #expect(milliseconds("2026-12-05T23:07:37Z") == 0)
+        // The Date is the one a millisecond stamp makes, as for whole milliseconds.
+        #expect(PeriodOptions.time("2026-12-05T23:07:37.0715Z") == PeriodOptions.time("2026-12-05T23:07:37.072Z"))
+    }
+
     /// `numbers transactions` takes the same period options: a month or --from/--to, none for the whole ledger.
     @Test("transactions --month and --from/--to ask for that period; without them, the whole ledger")
     func transactionsPeriod() async throws {
