@@ -336,7 +336,7 @@ public final class Numberd: Sendable {
                         logger.warning("provider audit (asked for) failed", metadata: ["error": "\(error)"])
                     }
                 }
-                return Int64(recheck)
+                return (Int64(recheck), clock.now())
             }
         ).register(into: &router)
         let server = NumberServer(

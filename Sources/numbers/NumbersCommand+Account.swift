@@ -830,9 +830,12 @@ struct Audit: AsyncParsableCommand {
                     try await $0.runProviderAudit(RunProviderAuditRequest())
                 }
                 try global.output(started) {
+                    // numberd's clock, not this machine's (a numberd before it sends none: the epoch, not said).
+                    let at =
+                        started.startedAt.timeIntervalSince1970 == 0 ? "" : " at \(Format.date(started.startedAt))"
                     print(
-                        "provider audit started at \(Format.date(Date())): its listings are \(started.recheckSeconds) s "
-                            + "apart; `numbers audit` shows its findings once it has finished after that")
+                        "provider audit started\(at): its listings are \(started.recheckSeconds) s apart; "
+                            + "`numbers audit` shows its findings once it has finished after that")
                 }
                 return
             }

@@ -46,7 +46,9 @@ struct AuditCommandTests {
             guard run == 1 else {
                 throw RPCError(code: .aborted, message: "a provider audit is running", reason: "AUDIT_IN_PROGRESS")
             }
-            return RunProviderAuditResponse(recheckSeconds: 60)
+            // numberd's clock, a month ahead of this machine's: the CLI says numberd's.
+            return RunProviderAuditResponse(
+                recheckSeconds: 60, startedAt: Date(timeIntervalSince1970: 1_799_107_200))  // 2027-01-05T00:00:00Z
         }
         try await withStubServer(router: router) { server in
             let connection = ["--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_admin"]
@@ -61,6 +63,7 @@ struct AuditCommandTests {
             #expect(!shown.stdout.contains("counted, not listed"), "every difference listed: \(shown.stdout)")
             let started = try await runNumbers(["audit", "--run"] + connection)
             #expect(started.status == 0 && started.stdout.contains("listings are 60 s apart"), "\(started)")
+            #expect(started.stdout.contains("provider audit started at 2027-01-05"), "\(started)")
             let running = try await runNumbers(["audit", "--run"] + connection)
             #expect(running.status == 5 && running.stderr.contains("AUDIT_IN_PROGRESS"), "\(running)")
             let none = try await runNumbers(["audit"] + connection)

@@ -1235,12 +1235,14 @@ extension RunProviderAuditResponse: ProtoMessage {
     /// Writes the fields as the Codable conformance does, without Codable's containers.
     public func encodeProtoFields(to writer: ProtoFieldWriter) throws {
         writer.write(recheckSeconds, field: 1)
+        try writer.write(startedAt, field: 2)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
     public init(protoFields reader: ProtoFieldReader) throws {
         self.init(
-            recheckSeconds: try reader.int64(1)
+            recheckSeconds: try reader.int64(1),
+            startedAt: try reader.date(2)
         )
     }
 }

@@ -2058,16 +2058,21 @@ public struct RunProviderAuditRequest: Codable, Sendable, Hashable {
 public struct RunProviderAuditResponse: Codable, Sendable, Hashable {
     /// its two listings are this far apart: the findings come some time after that
     public var recheckSeconds: Int64
+    /// numberd's clock when it started (unset from a numberd before it)
+    public var startedAt: Date
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
-        recheckSeconds: Int64 = 0
+        recheckSeconds: Int64 = 0,
+        startedAt: Date = Date(timeIntervalSince1970: 0)
     ) {
         self.recheckSeconds = recheckSeconds
+        self.startedAt = startedAt
     }
 
     enum CodingKeys: Int, CodingKey {
         case recheckSeconds = 1
+        case startedAt = 2
     }
 }
 

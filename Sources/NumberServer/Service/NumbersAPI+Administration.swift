@@ -109,13 +109,13 @@ extension NumbersAPI {
                 throw RPCError(
                     code: .failedPrecondition, message: "this server runs no provider audits", reason: "NO_AUDIT")
             }
-            guard let recheck = runProviderAudit() else {
+            guard let started = runProviderAudit() else {
                 throw RPCError(
                     code: .aborted, message: "a provider audit is running; GetProviderAudit answers once it ends",
                     reason: "AUDIT_IN_PROGRESS")
             }
-            audit(context, caller, "provider audit started", ["recheck_seconds": "\(recheck)"])
-            return RunProviderAuditResponse(recheckSeconds: recheck)
+            audit(context, caller, "provider audit started", ["recheck_seconds": "\(started.recheckSeconds)"])
+            return RunProviderAuditResponse(recheckSeconds: started.recheckSeconds, startedAt: started.startedAt)
         }
 
         router.register(NumbersMethods.adoptNumber) { request, context in
@@ -152,13 +152,13 @@ extension NumbersAPI {
         router.registerSynchronous(NumbersMethods.getProviderAudit) { _, context in
             try authorize(context, .admin, accountId: nil)
             guard let audit = service.lastProviderAudit else {
-                // One running (an operator's RunProviderAudit, say) is said so: its two listings take a minute or so.
+                // One running (an operator's RunProviderAudit, say) is said so: its two listings take a while.
                 let running = service.providerAuditRunning
                 throw RPCError(
                     code: .failedPrecondition,
                     message: running
                         ? "no provider audit has finished since numberd started; one is running now (it lists the "
-                            + "Twilio account twice, about a minute apart): ask again once it ends"
+                            + "Twilio account twice, --provider-audit-recheck apart): ask again once it ends"
                         : "no provider audit has finished since numberd started (the first runs some minutes after "
                             + "the start; --provider-audit-interval 0 turns them off)",
                     reason: "NO_AUDIT_YET", details: ["running": running ? "true" : "false"])

@@ -19,16 +19,16 @@ public struct NumbersAPI: Sendable {
     let isServing: @Sendable () -> Bool
     /// Writes a backup of the store (CreateBackup); nil when the store keeps nothing on disk.
     let backup: (@Sendable () async throws -> FileNumberStore.Backup)?
-    /// Starts a provider audit in the background (RunProviderAudit): the seconds between its two listings, or nil
-    /// when one is running. Nil when this server cannot run audits.
-    let runProviderAudit: (@Sendable () -> Int64?)?
+    /// Starts a provider audit in the background (RunProviderAudit): the seconds between its two listings and when it
+    /// started (numberd's clock), or nil when one is running. Nil when this server cannot run audits.
+    let runProviderAudit: (@Sendable () -> (recheckSeconds: Int64, startedAt: Date)?)?
 
     /// Creates the service.
     public init(
         service: NumberService, rateLimiter: RateLimiter, version: String = NumberdVersion.current,
         isServing: @escaping @Sendable () -> Bool = { true },
         backup: (@Sendable () async throws -> FileNumberStore.Backup)? = nil,
-        runProviderAudit: (@Sendable () -> Int64?)? = nil
+        runProviderAudit: (@Sendable () -> (recheckSeconds: Int64, startedAt: Date)?)? = nil
     ) {
         self.service = service
         self.rateLimiter = rateLimiter

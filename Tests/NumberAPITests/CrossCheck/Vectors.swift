@@ -736,7 +736,10 @@ let crossCheckVectors: [CrossCheckVector] = [
     CrossCheckVector("empty.RunProviderAuditRequest", RunProviderAuditRequest()),
     CrossCheckVector("full.RunProviderAuditRequest", RunProviderAuditRequest()),
     CrossCheckVector("empty.RunProviderAuditResponse", RunProviderAuditResponse()),
-    CrossCheckVector("full.RunProviderAuditResponse", RunProviderAuditResponse(recheckSeconds: -1000000000000001)),
+    CrossCheckVector(
+        "full.RunProviderAuditResponse",
+        RunProviderAuditResponse(
+            recheckSeconds: -1000000000000001, startedAt: Date(timeIntervalSince1970: 1647916215 + 0.25))),
     CrossCheckVector("empty.SearchNumbersRequest", SearchNumbersRequest()),
     CrossCheckVector(
         "full.SearchNumbersRequest",
