@@ -95,9 +95,9 @@ public struct PhoneNumber: Codable, Sendable, Hashable {
     public var billingCycle: BillingCycle
     /// RELEASING or RELEASED: the end of the last paid cycle, never billed
     public var nextBillingDate: Date
-    /// Field 17, `released_at`.
+    /// when its release was recorded (Twilio confirmed it), the time its refund is stamped with
     public var releasedAt: Date?
-    /// when its release was asked for: set while RELEASING, and kept once RELEASED
+    /// when its release was asked for: set while RELEASING, and kept once RELEASED; the refund is as of this time
     public var releaseRequestedAt: Date?
     /// a trunk change (UpdateNumber) sent to Twilio whose outcome is not recorded yet: running, or left by a crash or a
     /// lost answer (OUTCOME_UNKNOWN); trunk_id still says the trunk recorded before it. Or one recorded (trunk_id says
@@ -867,7 +867,7 @@ public struct ReleaseNumberResponse: Codable, Sendable, Hashable {
     public var id: String
     /// Field 3, `phone_number`.
     public var phoneNumber: String
-    /// a dry run: when it would be released (now)
+    /// when the release was recorded (a retry under the key: the first's); a dry run: when it would be released (now)
     public var releasedAt: Date
     /// Field 5, `final_billing`.
     public var finalBilling: FinalBilling

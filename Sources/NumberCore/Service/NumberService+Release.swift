@@ -526,14 +526,17 @@ extension NumberService {
                     createdAt: state.ledgerStamp(account.id, now), idempotencyKey: nil,
                     actor: number.releaseRequestedBy ?? actorIfUnrecorded)
             }
+            // Released when recorded, as its refund is stamped: a release reconciliation finished later (after a crash,
+            // a credentials outage) read as released at its request, and across a month's end the number was released
+            // in one month's statement and refunded in the next. The refund is still the request's
+            // (`releaseRequestedAt`): the customer stopped paying when they asked.
             var released = number
             released.status = .released
-            released.releasedAt = requestedAt
+            released.releasedAt = now
             released.trunkId = nil
             released.refundTransactionId = refund?.id
-            let result = Self.releaseResult(
-                released, at: requestedAt, refund: computed, transaction: refund, dryRun: false)
-            var events: [CoreEvent] = [.numberReleased(numberId: numberId, at: requestedAt, refund: refund)]
+            let result = Self.releaseResult(released, at: now, refund: computed, transaction: refund, dryRun: false)
+            var events: [CoreEvent] = [.numberReleased(numberId: numberId, at: now, refund: refund)]
             // A keyed request's record lives from the release's record, not its request: a release in doubt for longer
             // than a key lives (the record kept while it was requested) is still answered to the retry it asked for.
             if let storageKey = number.releaseRequestKey, var record = state.idempotency[storageKey],

@@ -367,7 +367,13 @@ struct SagaTests {
         h.provider.resume("crash")
         _ = await abandoned
         let released = try h.service.number(accountId: account.id, numberId: number.id).number
-        #expect(released.status == .released && released.releasedAt == .utc("2025-01-31T00:00:00Z"))
+        // Released when recorded, as its refund is stamped (one month's statement holds both); refunded as of the
+        // request, which the number keeps.
+        #expect(released.status == .released && released.releasedAt == .utc("2025-02-05T00:00:00Z"))
+        #expect(released.releaseRequestedAt == .utc("2025-01-31T00:00:00Z"))
+        let refund = try #require(
+            try h.service.listTransactions(accountId: account.id).transactions.first { $0.kind == .refund })
+        #expect(refund.createdAt == released.releasedAt)
         #expect(try h.service.balance(accountId: account.id).balance == 1_000 - 133 + 133 * 15 / 31)
         try await h.check()
     }
