@@ -559,6 +559,15 @@ struct Keys: AsyncParsableCommand {
         @Option var scope: ScopeOption = .account
         @Option var name: String = "cli"
 
+        /// An admin key acts on every account: `--account` with it was dropped without a word, and an operator could
+        /// think the key was held to that account. (NUMBERS_ACCOUNT, set for other commands, is left alone; the result
+        /// line says "every account".)
+        func validate() throws {
+            if scope == .admin, global.account != nil {
+                throw ValidationError("an admin key acts on every account and belongs to none: leave out --account")
+            }
+        }
+
         func run() async throws {
             try await reporting {
                 let response = try await global.withClient(unkeyedAdvice: UnknownOutcome.Unkeyed.lookFirst) {
@@ -571,7 +580,8 @@ struct Keys: AsyncParsableCommand {
                     "the key \(id) was created and its secret, shown only once, is lost: revoke it "
                     + "(numbers keys revoke \(id)) and create another"
                 try global.output(response, unwritten: unwritten) {
-                    print("created \(id) (\(scope.rawValue)); the secret is shown once:")
+                    let whose = scope == .admin ? "every account" : response.apiKey.accountId
+                    print("created \(id) (\(scope.rawValue), \(whose)); the secret is shown once:")
                     print(response.secret)
                 }
             }

@@ -21,7 +21,8 @@ struct NumbersCommand: AsyncParsableCommand {
             /proc) and in the shell history. A numberd run with --client-ca (mutual TLS) also wants a client \
             certificate, on loopback too: --cert PATH --cert-key PATH (or NUMBERS_CERT, NUMBERS_CERT_KEY).
             Exit codes: 0 ok, 1 other error (a declined question among them), 3 invalid argument, 4 not found, \
-            5 failed precondition (e.g. insufficient balance, or a numberd too old for an option given: \
+            5 failed precondition, already exists or aborted (e.g. insufficient balance, a trunk name already \
+            taken, a release of the number already in progress, or a numberd too old for an option given: \
             SERVER_TOO_OLD, nothing sent), 6 unauthenticated or permission denied, 7 unavailable or timed out with \
             nothing done (but for an `adopt` whose routing at Twilio got no answer: that routing is recorded and held, \
             see `adopt --help`; or no usable CA file, or `health` answered not serving), 8 rate limited, over a limit \

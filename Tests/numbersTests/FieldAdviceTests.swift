@@ -52,6 +52,30 @@ struct FieldAdviceTests {
         }
     }
 
+    /// Found probing the CLI: `keys create --scope admin --account ACC_…` made a key of every account without a word.
+    @Test("keys create --scope admin with --account: a usage error, nothing sent; the result line names whose key")
+    func adminKeyWithAccount() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.createApiKey) { request, _ in
+            CreateApiKeyResponse(
+                apiKey: ApiKey(id: "KEY_1", accountId: request.accountId, scope: request.scope, name: request.name),
+                secret: "nk_secret")
+        }
+        try await withStubServer(router: router) { server in
+            let refused = try await runNumbers(
+                ["keys", "create", "--scope", "admin", "--account", "ACC_1"] + Self.connection(server),
+                environment: Self.adminKey)
+            #expect(refused.status == 64 && refused.stderr.contains("leave out --account"), "\(refused)")
+            let admin = try await runNumbers(
+                ["keys", "create", "--scope", "admin"] + Self.connection(server),
+                environment: Self.adminKey.merging(["NUMBERS_ACCOUNT": "ACC_1"]) { $1 })
+            #expect(admin.status == 0 && admin.stdout.contains("(admin, every account)"), "\(admin)")
+            let account = try await runNumbers(
+                ["keys", "create", "--account", "ACC_1"] + Self.connection(server), environment: Self.adminKey)
+            #expect(account.status == 0 && account.stdout.contains("(account, ACC_1)"), "\(account)")
+        }
+    }
+
     @Test("trunks create refused for its origination: exit 3, then --origination sip:…")
     func originationMissing() async throws {
         var router = RPCRouter()
