@@ -127,6 +127,24 @@ extension ClientConnectionLivenessTests {
         _ = try channel.finish(acceptAlreadyClosed: true)
     }
 
+    /// A client review: a later SETTINGS that raised MAX_CONCURRENT_STREAMS only updated the limit; the calls queued
+    /// behind the old one waited for some call to end, perhaps past their deadlines.
+    @Test("a later SETTINGS that raises MAX_CONCURRENT_STREAMS sends the queued calls at once")
+    func raisedLimitDrainsTheQueue() throws {
+        let (handler, channel, loop, _) = try Self.connected(
+            pingTimeout: .seconds(2), serverSettings: ConnectionSettings(maxConcurrentStreams: 1))
+        let open = ClientDeadlineTests.start(handler, loop, timeout: nil)
+        let queued = ClientDeadlineTests.start(handler, loop, timeout: nil)
+        #expect(try Self.written(channel).map(\.type) == [.headers, .message], "the second waits for a place")
+        let raised = ConnectionSettings(maxConcurrentStreams: 2).payload()
+        try channel.writeInbound(ClientDeadlineTests.bytes(Frame(type: .settings, streamID: 0, payload: raised)))
+        loop.run()
+        let written = try Self.written(channel).map(\.type)
+        #expect(written.contains(.headers) && written.contains(.message), "the queued call went out: \(written)")
+        _ = (open, queued)
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
     static func connected(
         pingTimeout: TimeAmount, serverSettings: ConnectionSettings? = nil,
         status: ClientConnectionStatus = ClientConnectionStatus()

@@ -65,6 +65,42 @@ struct ShuttingDownRetryTests {
 }
 
 extension ShuttingDownRetryTests {
+    /// The server's answer at the HEADERS of a call past its MAX_CONCURRENT_STREAMS ("not started, retry once a call
+    /// ends", ERRORS.md) ended the call RESOURCE_EXHAUSTED, a write with no outcome said.
+    @Test("TOO_MANY_STREAMS is retried as never started, a call that changes something too; run out, not-started")
+    func tooManyStreamsIsRetried() async throws {
+        let refusal = RpcStatus(
+            code: StatusCode.resourceExhausted.rawValue, message: "too many streams", reason: "TOO_MANY_STREAMS")
+        let server = try await FakeNumbersServer.start { index, _ in
+            index == 0 ? .status(refusal) : .response(Self.trunkCreated)
+        }
+        let client = KeyedRetryTests.client(port: server.port, retry: KeyedRetryTests.quickRetries())
+        let response = try await client.createTrunk(CreateTrunkRequest(accountId: "ACC_1", name: "main"))
+        #expect(response.trunk.id == "TRK_1" && server.calls.count == 2)
+        await client.close()
+        await server.stop()
+        var attempts = CallAttempts(retryClass: .unsafe, idempotencyKey: nil, policy: KeyedRetryTests.quickRetries())
+        guard case .retry = attempts.failed(.status(RPCError(status: refusal)!)) else {
+            Issue.record("TOO_MANY_STREAMS was not retried")
+            return
+        }
+        // Its deadline passing before the retry is sent: nothing was started.
+        #expect(attempts.deadlinePassed().details["outcome"] == "not-started", "\(attempts.deadlinePassed())")
+    }
+
+    /// A call refused by a GOAWAY (above its last stream) was marked sent: a deadline or cancellation before its
+    /// retry went out lost `outcome=not-started`.
+    @Test("refused by a GOAWAY, then the deadline or a cancellation before the retry: not-started")
+    func refusedByGoAwayThenDeadline() {
+        var attempts = CallAttempts(retryClass: .unsafe, idempotencyKey: nil, policy: KeyedRetryTests.quickRetries())
+        guard case .retry = attempts.failed(.connectionLost(message: "going away", unstarted: true)) else {
+            Issue.record("a call a GOAWAY refused was not retried")
+            return
+        }
+        #expect(attempts.deadlinePassed().details["outcome"] == "not-started", "\(attempts.deadlinePassed())")
+        #expect(attempts.cancelled().details["outcome"] == "not-started", "\(attempts.cancelled())")
+    }
+
     @Test("after SHUTTING_DOWN, attempts that cannot connect wait for the restart instead of spending the attempts")
     func restartIsWaitedFor() {
         let policy = NumbersClientConfiguration.RetryPolicy(attemptsMax: 3, restartRetriesMax: 4)

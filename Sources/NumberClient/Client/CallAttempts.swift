@@ -96,10 +96,12 @@ struct CallAttempts {
         switch failure {
         case .status(let error):
             // The request reached the server, unless this client answered for it, unsent (a full queue, say).
-            if error.details["outcome"] != "not-started" { requestSent = true }
+            if error.details["outcome"] != "not-started", !Self.wasNeverStarted(error) { requestSent = true }
             return answered(error)
         case .connectionLost(let message, let unstarted):
-            requestSent = true
+            // A call refused above a GOAWAY's last stream (or on a connection found closing) was never sent: a deadline
+            // or cancellation before its retry still says not-started.
+            if !unstarted { requestSent = true }
             if !unstarted && retryClass == .keyed { mayHaveRun = true }
             // How a restart shows. Whether this call is tried again at all is still `transportFailed`'s to say.
             serverGoingAway = true
@@ -159,8 +161,8 @@ struct CallAttempts {
     /// it, and an answer about this attempt alone (see `StatusCode.refusesTheRequest`) leaves the outcome unknown.
     private mutating func answered(_ error: RPCError) -> Decision {
         if Self.wasNeverStarted(error) {
-            // Each is followed by the connection's end (a drain's, at a restart).
-            serverGoingAway = true
+            // Each but TOO_MANY_STREAMS is followed by the connection's end (a drain's, at a restart).
+            if error.reason != "TOO_MANY_STREAMS" { serverGoingAway = true }
             var unstarted = error
             unstarted.details["outcome"] = "not-started"
             return transportFailed(unstarted, retryable: true)
@@ -202,12 +204,14 @@ struct CallAttempts {
     /// only to a call its connection could no longer hand to a handler (the server is stopping), and
     /// `RESOURCE_EXHAUSTED` / `REQUEST_NOT_ARRIVED` or `PARTIAL_FRAME_BUDGET`, which it answers, before closing the
     /// connection, to a call whose request had not all arrived (a timeout, a drain's end, its budget of unfinished
-    /// requests spent). Like a call above a GOAWAY's last stream, it is retried whatever its method, on another
-    /// connection.
+    /// requests spent), and `RESOURCE_EXHAUSTED` / `TOO_MANY_STREAMS`, which it answers at the HEADERS of a call past
+    /// its MAX_CONCURRENT_STREAMS (this client counts them as the server does, so only a server that lowered the limit
+    /// since, or another nrpc/1 server, answers it). Like a call above a GOAWAY's last stream, it is retried whatever
+    /// its method (on another connection, or on this one once a call ends there).
     static func wasNeverStarted(_ error: RPCError) -> Bool {
         switch (error.code, error.reason) {
         case (.unavailable, "SHUTTING_DOWN"), (.resourceExhausted, "REQUEST_NOT_ARRIVED"),
-            (.resourceExhausted, "PARTIAL_FRAME_BUDGET"):
+            (.resourceExhausted, "PARTIAL_FRAME_BUDGET"), (.resourceExhausted, "TOO_MANY_STREAMS"):
             true
         default: false
         }

@@ -158,6 +158,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let wasProbing = isProbing
+        let callsMaxBefore = state.serverSettings.maxConcurrentStreams
         liveness?.received(now: context.eventLoop.now)
         let failure = frameReader.read(unwrapInboundIn(data)) { frame in perform(state.received(frame)) }
         if let failure {
@@ -167,8 +168,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             usable.setCallsMax(Int(state.serverSettings.maxConcurrentStreams))
             checkReady()
             // The connection answered its PING (or anything): the calls held meanwhile go out, and calls waiting in
-            // the pool for room may take what is left.
-            if wasProbing {
+            // the pool for room may take what is left. So too when a later SETTINGS raised MAX_CONCURRENT_STREAMS:
+            // the calls queued behind the old limit waited for some call to end, perhaps past their deadlines.
+            let raised = state.phase == .active && state.serverSettings.maxConcurrentStreams > callsMaxBefore
+            if wasProbing || raised {
                 drainQueue()
                 if !isProbing { usable.probeAnswered() }
             }
