@@ -469,7 +469,9 @@ struct RunLoad: AsyncParsableCommand {
             serverCPUMicrosPerCall: LoadReport.microsPerCall(spent.server, calls: merged.sentCalls),
             harnessCPUMicrosPerOKCall: LoadReport.microsPerCall(spent.harness, calls: okCalls),
             serverCPUMicrosPerOKCall: LoadReport.microsPerCall(spent.server, calls: okCalls),
-            callsMaxReached: plan.budget.wasSpent ? callsMax : nil, intervals: intervals.all)
+            callsMaxReached: plan.budget.wasSpent ? callsMax : nil, intervals: intervals.all,
+            finishedInWindow: merged.finishedInWindow,
+            finishedCallsPerSecond: seconds > 0 ? Double(merged.finishedInWindow) / seconds : 0)
     }
 }
 

@@ -40,6 +40,10 @@ final class LatencyRecorder: Sendable {
         var warmupIntervalErrors = 0
         /// Calls due during the warm-up that were sent (not measured).
         var warmupCalls = 0
+        /// Calls made (a warm-up's too) that finished inside the measured window: what the server got through in it,
+        /// whatever was due. The measured calls are those due in it, finished when they finish (after the window for
+        /// the last ones); when more are due than the server serves (queues growing), they outnumber these.
+        var finishedInWindow = 0
         /// Frame bytes of the measured calls recorded with wire sizes (OK calls of sampled operations), and how many
         /// calls those are (the divisor of the average bytes per call).
         var requestBytes = 0
@@ -111,7 +115,9 @@ final class LatencyRecorder: Sendable {
         let measured = intended >= measureFrom
         let unmade = Self.isUnmade(outcome)
         let isError = outcome != "OK" && !unmade
+        let finishedInWindow = !unmade && end >= measureFrom && end < measureUntil
         stripes[index % Self.stripeCount].state.withLock { stripe in
+            if finishedInWindow { stripe.finishedInWindow += 1 }
             guard measured else {
                 guard !unmade else { return }
                 stripe.warmupCalls += 1
@@ -210,6 +216,7 @@ final class LatencyRecorder: Sendable {
                 merged.unsent += stripe.unsent
                 merged.noCandidates += stripe.noCandidates
                 merged.warmupCalls += stripe.warmupCalls
+                merged.finishedInWindow += stripe.finishedInWindow
                 merged.requestBytes += stripe.requestBytes
                 merged.responseBytes += stripe.responseBytes
                 merged.sizedCalls += stripe.sizedCalls

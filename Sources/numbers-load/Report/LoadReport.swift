@@ -114,6 +114,12 @@ struct LoadReport: Codable, Sendable {
     var serverRSSMiB: Double?
     /// The measured window interval by interval (`--report-every`).
     var intervals: [IntervalFigures] = []
+    /// Calls made that finished inside the measured window (warm-up ones too), and those per second of it: the rate
+    /// the server served. `total.callsPerSecond` counts the calls due in the window, which finish when they finish:
+    /// the two agree in a steady run, and this one is lower when more were sent than served (queues growing: a deep
+    /// closed loop's first second, an open loop above the server's rate). nil in reports written before it was kept.
+    var finishedInWindow: Int?
+    var finishedCallsPerSecond: Double?
 
     /// The figures of `histogram` (every call recorded, unsent ones and purchases without a candidate included) and
     /// its `outcomes` over `seconds`.
@@ -167,6 +173,16 @@ struct LoadReport: Codable, Sendable {
         lines.append(row("total", total))
         // The calls/s above count failed calls too: what was served is this.
         lines.append("total OK  \(total.outcomes["OK"] ?? 0) calls, \(Format.rate(total.okCallsPerSecond)) calls/s")
+        if let finishedInWindow, let finishedCallsPerSecond {
+            var line =
+                "finished  \(finishedInWindow) calls in the window, \(Format.rate(finishedCallsPerSecond)) calls/s"
+            if Double(finishedInWindow) < 0.9 * Double(total.calls) {
+                line +=
+                    " (warning: fewer than the \(total.calls) due in it: more were sent than the server served, "
+                    + "queues grew; this is the rate it served)"
+            }
+            lines.append(line)
+        }
         for (name, figures) in byOperation.sorted(by: { $0.key < $1.key }) where byOperation.count > 1 {
             lines.append(row(name, figures))
         }
@@ -206,7 +222,10 @@ struct LoadReport: Codable, Sendable {
         }
         if let serverRSSMiB { lines.append(String(format: "server RSS: %.1f MiB", serverRSSMiB)) }
         // Long intervals (a soak's minutes) are worth a table; one-second ones are in the JSON report.
-        if intervals.count > 1, intervals[1].endSeconds - intervals[0].endSeconds >= 9.5 {
+        // (One interval: the window was one `--report-every` long, from the warm-up's end.)
+        let intervalSeconds =
+            intervals.count > 1 ? intervals[1].endSeconds - intervals[0].endSeconds : durationSeconds
+        if !intervals.isEmpty, intervalSeconds >= 9.5 {
             lines.append("interval  calls/s    errors  p99        server RSS")
             for interval in intervals {
                 lines.append(

@@ -113,3 +113,56 @@ struct LatencyRecorderTests {
         #expect(!LatencyRecorder.equivalent(10, 11))
     }
 }
+
+extension LatencyRecorderTests {
+    /// A probe of the harness: 10,000 calls in flight for a 1 s window were reported as 10,002 calls/s while 99
+    /// finished in it (p50 1.3 s), and an open loop at 20,000/s showed 5,001 calls/s against a server serving 2,500:
+    /// calls/s counts the calls due in the window. What finished in it is now counted beside them.
+    @Test("calls finished inside the window are counted, a warm-up's too; those after it, and unmade ones, are not")
+    func finishedInWindow() {
+        let end = measureFrom + .seconds(1)
+        let recorder = LatencyRecorder(measureFrom: measureFrom, measureUntil: end)
+        // Due in the window: 3 finish in it, 5 after it (queued behind the server).
+        for index in 0..<8 {
+            let finished = index < 3 ? measureFrom + .milliseconds(500) : end + .milliseconds(300)
+            recorder.record(stripe: index, operation: .list, intended: measureFrom, end: finished, outcome: "OK")
+        }
+        // A warm-up call that finished in the window; one that finished before it.
+        recorder.record(
+            stripe: 0, operation: .list, intended: measureFrom - .milliseconds(10), end: measureFrom + .milliseconds(1),
+            outcome: "OK")
+        recorder.record(
+            stripe: 1, operation: .list, intended: measureFrom - .milliseconds(10), end: measureFrom - .milliseconds(1),
+            outcome: "OK")
+        // Due and never sent: no call finished.
+        recorder.record(
+            stripe: 2, operation: .list, intended: measureFrom, end: measureFrom + .milliseconds(2),
+            outcome: LatencyRecorder.notSent)
+        let merged = recorder.snapshot()
+        #expect(merged.sentCalls == 8 && merged.finishedInWindow == 4)
+        var report = LoadReport.fixture()
+        report.finishedInWindow = 99
+        report.finishedCallsPerSecond = 99
+        #expect(
+            report.summary().contains("finished  99 calls in the window, 99.0 calls/s (warning: fewer than the 1000"))
+        report.finishedInWindow = 995
+        report.finishedCallsPerSecond = 995
+        #expect(!report.summary().contains("warning: fewer"), "a steady run: no warning")
+    }
+}
+
+extension LatencyRecorderTests {
+    /// The harness probe: `--duration 10 --report-every 10` printed no interval table, which needed two intervals to
+    /// tell their length.
+    @Test("one interval of a 10 s window gets its table row; 1 s intervals none (they are in the JSON)")
+    func singleLongInterval() {
+        var report = LoadReport.fixture()
+        report.durationSeconds = 10
+        report.intervals = [
+            IntervalFigures(endSeconds: 12, calls: 10_000, callsPerSecond: 1000, errors: 0, p99Micros: 900)
+        ]
+        #expect(report.summary().contains("interval  calls/s"), "\(report.summary())")
+        report.durationSeconds = 1
+        #expect(!report.summary().contains("interval  calls/s"))
+    }
+}
