@@ -331,8 +331,15 @@ struct RunLoad: AsyncParsableCommand {
         } catch {
             throw HarnessError(message: "setting up accounts through the admin API failed: \(error)")
         }
-        let wireSizes = try await WireSizes.sample(
-            client: admin, account: prepared[0], country: country, timeout: timeout)
+        // Set-up's calls, not the load's: a --timeout-ms of a few milliseconds (a test of the deadline path) failed
+        // the whole run here, before anything was measured.
+        let wireSizes: WireSizes
+        do {
+            wireSizes = try await WireSizes.sample(
+                client: admin, account: prepared[0], country: country, timeout: max(timeout, .seconds(30)))
+        } catch {
+            throw HarnessError(message: "sampling the wire sizes of the calls (set-up) failed: \(error)")
+        }
         var clients: [NumbersClient] = []
         do {
             let configuration = try loadClientConfiguration(timeout: timeout)
