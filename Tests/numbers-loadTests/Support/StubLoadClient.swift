@@ -91,6 +91,8 @@ final class StubLoadClient: LoadClient {
             return counts.values.reduce(0, +) == 0
         }
         await waitIfHeld(first: first)
+        // As NumbersClient ends a call whose task was cancelled (a signal interrupting the run).
+        if Task.isCancelled { throw RPCError(code: .cancelled, message: "the call was cancelled", reason: "CANCELLED") }
         let duration = (first ? firstCallDuration : nil) ?? durations[operation] ?? .zero
         if let clock {
             clock.advance(by: duration)

@@ -136,4 +136,32 @@ struct WorkloadRunnerTests {
         #expect(calls == CandidatePool.refillAttemptsMax, "one search a round, no purchase")
         #expect(emptyRecorder.snapshot().noCandidates == 1)
     }
+
+    /// The harness probe: Ctrl-C reported the calls in flight, which the harness itself cancelled, as 8 errors
+    /// (CANCELLED), with the warning failed calls bring to the CPU per call.
+    @Test("a call the harness cancels (an interrupted run) is left out of the figures, not counted as an error")
+    func cancelledCallIsNotAnError() async throws {
+        let recorder = LatencyRecorder(measureFrom: clock.now)
+        let runner = runner(recorder)
+        let client = StubLoadClient(clock: clock, durations: durations)
+        client.holdCalls(firstOnly: true)
+        let account = account
+        let intended = clock.now
+        let call = Task {
+            var random = FastRandom(seed: 1)
+            return await runner.perform(
+                .balance, client: client, account: account, stripe: 0, intended: intended, random: &random)
+        }
+        try await CallBudgetTests.waitUntil { client.calls(.balance) == 1 }
+        call.cancel()
+        client.releaseCalls()
+        _ = await call.value
+        let snapshot = recorder.snapshot()
+        #expect(snapshot.total.totalCount == 0 && snapshot.errors == 0, "\(snapshot.outcomes)")
+        // Not cancelled: recorded as usual.
+        var random = FastRandom(seed: 2)
+        await runner.perform(
+            .balance, client: client, account: account, stripe: 0, intended: clock.now, random: &random)
+        #expect(recorder.snapshot().outcomes == ["OK": 1])
+    }
 }
