@@ -895,6 +895,17 @@ extension CoreState {
         }
     }
 
+    /// Whether a search may offer `phone` to `accountId` ("" for a search of no account): not when a purchase by it
+    /// would be refused whatever it named (``requireAvailable(_:to:onTrunk:releasing:lateBuys:offeredAs:)``) — a
+    /// number held here, reserved by a purchase, being released by numberd, or whose voided purchase by another
+    /// account may still land. The account's own voided purchase's number stays offered (it may buy it on that buy's
+    /// trunk).
+    func mayOffer(_ phone: String, to accountId: String, releasing: Set<String>, lateBuys: LateBuyWindow) -> Bool {
+        guard phoneOwners[phone] == nil, reservations[phone] == nil, !releasing.contains(phone) else { return false }
+        guard let watch = orphanWatch[phone], lateBuys.contains(watch) else { return true }
+        return watch.accountId == accountId
+    }
+
     /// Refuses `phone` as `NUMBER_UNAVAILABLE` when a number here holds it, a purchase reserves it, numberd is
     /// releasing it at the provider (`releasing`: numberd's own orphans, to retry later), or a purchase of it was
     /// voided while its buy may still land at the provider (a `PIN_…` orphan watch in `lateBuys`,
