@@ -140,6 +140,9 @@ struct WorkloadRunner: Sendable {
             if let failure, leftovers.purchaseFailed(failure, request: request, metadata: account.metadata) {
                 return calls
             }
+            // A number numberd will not sell now (taken, or held back while a voided purchase of it may still land)
+            // is not offered to the next purchase: it was, at each refill, one steady error more.
+            if (failure as? RPCError)?.reason == "NUMBER_UNAVAILABLE" { return calls }
             candidates.returned(phone)
             return calls
         }

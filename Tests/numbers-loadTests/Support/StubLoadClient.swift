@@ -45,8 +45,10 @@ final class StubLoadClient: LoadClient {
         self.firstCallDuration = firstCallDuration
     }
 
-    /// What a call of a `failing` operation throws.
+    /// What a call of a `failing` operation throws, unless `refusal` is set.
     struct Refused: Error {}
+    /// What a call of a `failing` operation throws instead of `Refused` (numberd's answer).
+    let refusal = Mutex<RPCError?>(nil)
 
     /// Calls made of `operation`.
     func calls(_ operation: Operation) -> Int { counts.withLock { $0[operation] ?? 0 } }
@@ -99,7 +101,10 @@ final class StubLoadClient: LoadClient {
         } else if duration > .zero {
             try? await Task.sleep(nanoseconds: UInt64(duration.nanoseconds))
         }
-        if failing.contains(operation) { throw Refused() }
+        if failing.contains(operation) {
+            if let refusal = refusal.withLock({ $0 }) { throw refusal }
+            throw Refused()
+        }
     }
 
     func searchNumbers(_ request: SearchNumbersRequest, options: CallOptions) async throws -> SearchNumbersResponse {

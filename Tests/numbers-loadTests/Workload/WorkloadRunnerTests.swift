@@ -1,4 +1,5 @@
 import NIOCore
+import NumberAPI
 import Testing
 
 @testable import numbers_load
@@ -135,6 +136,30 @@ struct WorkloadRunnerTests {
             .purchase, client: empty, account: account, stripe: 0, intended: clock.now, random: &random)
         #expect(calls == CandidatePool.refillAttemptsMax, "one search a round, no purchase")
         #expect(emptyRecorder.snapshot().noCandidates == 1)
+    }
+
+    /// The harness probe: after a crashed run, one number numberd held back (a voided purchase's, watched) was handed
+    /// back to the pool after each refusal, and every refill brought one NUMBER_UNAVAILABLE more.
+    @Test(
+        "a candidate numberd refuses NUMBER_UNAVAILABLE is not offered again when found again; one refused otherwise is"
+    )
+    func unavailableCandidateIsDropped() async throws {
+        for (reason, offeredAgain) in [("NUMBER_UNAVAILABLE", false), ("PRICE_CHANGED", true)] {
+            let recorder = LatencyRecorder(measureFrom: clock.now)
+            let candidates = CandidatePool()
+            let runner = runner(recorder, candidates: candidates)
+            let client = StubLoadClient(clock: clock, durations: durations, failing: [.purchase])
+            client.refusal.withLock {
+                $0 = RPCError(code: .failedPrecondition, message: "refused", reason: reason)
+            }
+            candidates.add(["+14155550100"])
+            var random = FastRandom(seed: 1)
+            await runner.perform(
+                .purchase, client: client, account: account, stripe: 0, intended: clock.now, random: &random)
+            // Found again by a later search: offered again only if it was given back.
+            candidates.add(["+14155550100"])
+            #expect((candidates.take() != nil) == offeredAgain, "\(reason)")
+        }
     }
 
     /// The harness probe: Ctrl-C reported the calls in flight, which the harness itself cancelled, as 8 errors
