@@ -150,6 +150,14 @@ struct RunLoad: AsyncParsableCommand {
             throw ValidationError(
                 "--server-pid \(serverPID): /proc/\(serverPID)/stat cannot be read (no such process?)")
         }
+        if let fsyncProbeDir {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: fsyncProbeDir, isDirectory: &isDirectory),
+                isDirectory.boolValue
+            else {
+                throw ValidationError("--fsync-probe-dir \(fsyncProbeDir): no such directory")
+            }
+        }
         if let journalDir, JournalProbe.lastSeq(directory: journalDir) == nil {
             throw ValidationError(
                 "--journal-dir \(journalDir): no journal whose last seq can be read (numberd's <data-dir>/store)")

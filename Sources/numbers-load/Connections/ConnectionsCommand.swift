@@ -33,6 +33,10 @@ struct ConnectionsCommand: AsyncParsableCommand {
         guard (1...1024).contains(concurrency) else { throw ValidationError("--concurrency must be 1...1024") }
         guard (0...280).contains(hold) else { throw ValidationError("--hold must be 0...280") }
         guard (1...3600).contains(openTimeout) else { throw ValidationError("--open-timeout must be 1...3600") }
+        // As `run` does: a process whose RSS cannot be read now is refused, not found missing in the report.
+        if let serverPID, ProcessStatus.residentMiB(pid: serverPID) == nil {
+            throw ValidationError("--server-pid \(serverPID): its RSS cannot be read (no such process?)")
+        }
         _ = try target.address()
         _ = try target.clientCertificate()
     }

@@ -325,6 +325,19 @@ struct RunLoadFlagTests {
         _ = try RunLoad.parse(["--server-pid", "\(getpid())"])
     }
 
+    /// The harness probe: these exited 1 (`errno 2` after set-up; nothing about RSS at all) where `run` refuses what
+    /// it cannot read at start.
+    @Test("--fsync-probe-dir that is no directory, and connections --server-pid of no process, are refused at start")
+    func probeDirectoryAndConnectionsPID() throws {
+        let error = #expect(throws: (any Error).self) { try RunLoad.parse(["--fsync-probe-dir", "/nonexistent-dir"]) }
+        #expect(RunLoad.message(for: try #require(error)).contains("--fsync-probe-dir /nonexistent-dir: no such"))
+        #expect(throws: (any Error).self) { try RunLoad.parse(["--fsync-probe-dir", "/etc/hostname"]) }
+        _ = try RunLoad.parse(["--fsync-probe-dir", FileManager.default.temporaryDirectory.path])
+        let pid = #expect(throws: (any Error).self) { try ConnectionsCommand.parse(["--server-pid", "\(Int32.max)"]) }
+        #expect(ConnectionsCommand.message(for: try #require(pid)).contains("its RSS cannot be read"))
+        _ = try ConnectionsCommand.parse(["--server-pid", "\(getpid())"])
+    }
+
     @Test("--journal-dir whose last seq cannot be read is refused at start; a journal's directory passes")
     func journalDirReadable() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("load-journal-\(UUID())").path
