@@ -263,6 +263,7 @@ struct RunLoad: AsyncParsableCommand {
         if let signal = Interruption.shared.firstSignal {
             log("interrupted (signal \(signal)): settling what the run made; a second signal exits at once")
         }
+        log("settling what the run made: \(leftovers.pending)")
         let unsettled = await leftovers.settle(client: admin) { log($0) }
         await admin.close()
         if !unsettled.isEmpty {

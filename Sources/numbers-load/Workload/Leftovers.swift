@@ -67,6 +67,15 @@ final class Leftovers: Sendable {
     private let state = Mutex<(purchases: [Purchase], releases: [Release], keyIds: [String], accountIds: [String])>(
         ([], [], [], []))
 
+    /// What settling has to do, in words ("2 purchase(s) in doubt, 16 number(s) to release, …"): said before it
+    /// starts, since against a numberd that does not answer it can take minutes in silence.
+    var pending: String {
+        state.withLock {
+            "\($0.purchases.count) purchase(s) in doubt, \($0.releases.count) number(s) to release, "
+                + "\($0.keyIds.count) key(s) to revoke, \($0.accountIds.count) account(s) to suspend"
+        }
+    }
+
     /// Keeps a purchase that failed with its outcome open (the client marks it `outcome=unknown` with its key).
     /// Returns whether it was kept; a purchase that failed for sure bought nothing.
     func purchaseFailed(_ error: any Error, request: PurchaseNumbersRequest, metadata: [String: String]) -> Bool {

@@ -551,3 +551,15 @@ struct LeftoversPatienceTests {
         #expect(client.state.withLock { $0.suspensions } == ["ACC_load0 suspended with 1 owned, 1 keys revoked"])
     }
 }
+
+extension LeftoversTests {
+    /// The harness probe: with numberd gone, settling was silent for five minutes before the report: it looked hung.
+    @Test("what settling has to do is said in words before it starts")
+    func pendingInWords() {
+        let leftovers = Leftovers()
+        leftovers.bought(["NUM_1", "NUM_2"], accountId: "ACC_1")
+        #expect(
+            leftovers.pending
+                == "0 purchase(s) in doubt, 2 number(s) to release, 0 key(s) to revoke, 0 account(s) to suspend")
+    }
+}
