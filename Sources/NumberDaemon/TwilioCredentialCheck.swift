@@ -9,34 +9,22 @@ import ServiceLifecycle
 /// (`numberd_twilio_calls_total{outcome="authentication"}` counts it too). Then it waits for the shutdown: a service
 /// that returned would end the group.
 struct TwilioCredentialCheck: Service {
-    /// What the check found.
-    enum Outcome: Equatable {
-        case accepted
-        /// Twilio refused the credentials (401/403), or does not know the account's path (a wrong account SID).
-        case refused
-        /// Twilio could not be asked (unreachable, 5xx, an odd answer).
-        case unanswered
-        /// A shutdown came first.
-        case interrupted
-    }
-
     let provider: TwilioProvider
     let logger: Logger
 
     func run() async throws {
-        await cancelWhenGracefulShutdown { _ = await check() }
+        await cancelWhenGracefulShutdown { await check() }
         try? await gracefulShutdown()
     }
 
     /// Asks Twilio once and logs what it said.
-    func check() async -> Outcome {
+    func check() async {
         let account = provider.credentials.accountSid
         do throws(ProviderError) {
             try await provider.checkCredentialsInUse()
             logger.info("Twilio accepts numberd's credentials", metadata: ["account_sid": "\(account)"])
-            return .accepted
         } catch  where error.cancelled {
-            return .interrupted
+            // A shutdown came first: nothing to say.
         } catch  where error.kind == .authentication || error.kind == .misconfigured {
             logger.error(
                 Logger.Message(
@@ -44,12 +32,10 @@ struct TwilioCredentialCheck: Service {
                         + "PROVIDER_MISCONFIGURED until TWILIO_ACCOUNT_SID and its auth token or API key are fixed (a "
                         + "secret given as a file or systemd credential is read again on SIGHUP)"),
                 metadata: ["account_sid": "\(account)", "error": "\(error)"])
-            return .refused
         } catch {
             logger.warning(
                 "Twilio could not be asked at start whether it takes numberd's credentials",
                 metadata: ["account_sid": "\(account)", "error": "\(error)"])
-            return .unanswered
         }
     }
 }
