@@ -458,10 +458,15 @@ public final class NumbersClient: Sendable {
     private func choose(
         _ state: inout Pool, forCall: Bool, sawFailure: Bool, waiter: Waiter?, wokenForRoom: Bool
     ) -> Pick {
-        // Connections that ended leave; those going away stay until then, for `close()`.
-        let before = state.connections.count
-        state.connections.removeAll { !$0.channel.isActive }
-        if state.connections.count < before { state.wentAway = .now() }
+        // Connections that ended leave; those going away stay until then, for `close()`. One this client retired
+        // for idleness says nothing of the server.
+        var wentAway = false
+        state.connections.removeAll { connection in
+            guard !connection.channel.isActive else { return false }
+            if !connection.status.wasRetiredIdle { wentAway = true }
+            return true
+        }
+        if wentAway { state.wentAway = .now() }
         if state.closed { return .closed }
         var alive = 0
         var roomy: ClientConnection?
@@ -475,7 +480,7 @@ public final class NumbersClient: Sendable {
             for offset in 0..<count {
                 let candidate = state.connections[(first + offset) % count]
                 guard candidate.status.isAlive else {
-                    state.wentAway = .now()
+                    if !candidate.status.wasRetiredIdle { state.wentAway = .now() }
                     continue
                 }
                 alive += 1

@@ -43,6 +43,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// How long that wait may take (the client's connect timeout).
     private let settingsTimeout: TimeAmount
     private var settingsTimer: Scheduled<Void>?
+    /// Since when the connection has had no call open or queued (nil: one is, or the server's SETTINGS have not come).
+    private var idleSince: NIODeadline?
+    /// Retires the connection once it has been idle for ``idleRetireAfter(serverIdleTimeout:)``; one timer serves many
+    /// idle periods (when it fires early, it is armed again for the current one's end).
+    private var idleTimer: Scheduled<Void>?
 
     /// A handler advertising `settings`, reporting to `status`; it completes `ready` once the connection can carry
     /// calls: when the server's first SETTINGS has arrived, at most `settingsTimeout` after `TLSHandshakeCompleted`
@@ -78,6 +83,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         notReady(ConnectionEnded())
+        idleTimer?.cancel()
+        idleTimer = nil
         // The context holds this handler: kept here, the pair outlived the connection (each reconnect leaked one).
         self.context = nil
     }
@@ -175,6 +182,52 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                 drainQueue()
                 if !isProbing { usable.probeAnswered() }
             }
+            // The server's first SETTINGS: idle from now until the first call.
+            noteIfIdle(context: context)
+        }
+    }
+
+    // MARK: Idle connections
+
+    /// How long a connection may stay idle before this client retires it, for a server that closes connections idle
+    /// for `serverIdleTimeout` milliseconds (its SETTINGS' `IDLE_TIMEOUT_MS`; 0: never, and nil here): that less a
+    /// tenth of it, at most 5 s. Without it, a call sent just as the server's idle timeout closed the connection met
+    /// the close: an unkeyed write's outcome was unknown though the server never read it (its GOAWAY, in flight, was
+    /// lost with the reset the request's bytes caused). The margin covers the answer's way back (the server counts
+    /// from when it sent the last one) and the clocks' drift; the pool takes another connection, or makes one.
+    static func idleRetireAfter(serverIdleTimeout milliseconds: UInt32) -> TimeAmount? {
+        guard milliseconds > 0 else { return nil }
+        let timeout = TimeAmount.milliseconds(Int64(milliseconds))
+        return timeout - min(.seconds(5), .nanoseconds(timeout.nanoseconds / 10))
+    }
+
+    /// Starts the idle clock when the connection, taking calls, has none open or queued and the clock is not running.
+    private func noteIfIdle(context: ChannelHandlerContext) {
+        guard idleSince == nil, state.phase == .active, state.serverSettingsReceived, state.openCallCount == 0,
+            queue.isEmpty
+        else { return }
+        let now = context.eventLoop.now
+        idleSince = now
+        if idleTimer == nil, let after = idleRetireAfter { armIdleTimer(now + after, context: context) }
+    }
+
+    private var idleRetireAfter: TimeAmount? {
+        Self.idleRetireAfter(serverIdleTimeout: state.serverSettings.idleTimeoutMilliseconds)
+    }
+
+    private func armIdleTimer(_ deadline: NIODeadline, context: ChannelHandlerContext) {
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            idleTimer = nil
+            guard let since = idleSince, let after = idleRetireAfter, let context = self.context else { return }
+            let due = since + after
+            guard context.eventLoop.now >= due else {
+                armIdleTimer(due, context: context)
+                return
+            }
+            usable.markRetiredIdle()
+            let idle = after.nanoseconds / 1_000_000
+            let timeout = state.serverSettings.idleTimeoutMilliseconds
+            retire(reason: "idle for \(idle) ms (the server closes a connection idle for \(timeout) ms)")
         }
     }
 
@@ -183,6 +236,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         notReady(ConnectionEnded())
+        idleTimer?.cancel()
+        idleTimer = nil
         deadlineTimer?.task.cancel()
         deadlineTimer = nil
         pingTimer?.cancel()
@@ -254,6 +309,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             begin(call)
         } else if queue.count < queuedCallsMax {
             queue.append(call, key: ObjectIdentifier(promise.futureResult), deadline: call.deadline)
+            idleSince = nil
             usable.setSaturated(true)
             // A queued call waits for a stream slot at most until its deadline, not until one frees.
             if let deadline = call.deadline, let context { armDeadlineTimer(deadline, context: context) }
@@ -311,6 +367,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         if state.phase != .active { usable.markUnusable() }
         promises[id] = call.promise
         streamsByCall[ObjectIdentifier(call.promise.futureResult)] = id
+        idleSince = nil
         if let deadline = call.deadline {
             deadlines[id] = (deadline, context.eventLoop.now)
             armDeadlineTimer(deadline, context: context)
@@ -369,6 +426,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         if let earliest = [deadlines.values.lazy.map(\.deadline).min(), earliestQueued].compactMap({ $0 }).min() {
             armDeadlineTimer(earliest, context: context)
         }
+        noteIfIdle(context: context)  // the queued calls that expired may have been the last
     }
 
     /// A call's deadline passed: when nothing arrived since `callStart` (the earliest expiring call's start, or when a
@@ -421,6 +479,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             fail(streamID: id, with: .status(ClientStatus.cancelled))
         } else if let queued = queue.remove(key: key) {
             queued.promise.succeed(.status(ClientStatus.cancelledNotSent))
+            if let context { noteIfIdle(context: context) }
         }
         // Otherwise the call already finished: nothing to do.
     }
@@ -478,6 +537,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         streamsByCall[ObjectIdentifier(promise.futureResult)] = nil
         promise.succeed(outcome)
         drainQueue()
+        if let context { noteIfIdle(context: context) }
     }
 
     private func write(_ frames: [Frame], context: ChannelHandlerContext) {

@@ -5,6 +5,7 @@ import Synchronization
 final class ClientConnectionStatus: Sendable {
     private let unusable = Atomic<Bool>(false)
     private let saturated = Atomic<Bool>(false)
+    private let retiredIdle = Atomic<Bool>(false)
     /// Calls the pool gave this connection that have not ended, queued ones included. Counted by the pool when it
     /// picks the connection (under its lock), not when the call reaches the event loop: calls picking at once must
     /// see each other, or they all take the same connection.
@@ -37,6 +38,14 @@ final class ClientConnectionStatus: Sendable {
     }
 
     func markUnusable() { unusable.store(true, ordering: .relaxed) }
+    /// This client retired the connection for having been idle close to the server's idle timeout: unusable, and not
+    /// a sign of the server going away (which makes a call that then cannot connect wait for a restart).
+    func markRetiredIdle() {
+        retiredIdle.store(true, ordering: .relaxed)
+        markUnusable()
+    }
+    /// Whether ``markRetiredIdle()`` made it unusable.
+    var wasRetiredIdle: Bool { retiredIdle.load(ordering: .relaxed) }
     func setSaturated(_ value: Bool) { saturated.store(value, ordering: .relaxed) }
     /// The server's concurrent-call limit, from its SETTINGS.
     func setCallsMax(_ value: Int) { callsMax.store(value, ordering: .relaxed) }

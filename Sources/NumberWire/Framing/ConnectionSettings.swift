@@ -35,7 +35,9 @@ public struct ConnectionSettings: Sendable, Hashable {
     public var maxConcurrentStreams: UInt32
     /// Largest HEADERS/TRAILERS payload, default 16 KiB.
     public var maxHeadersPayload: UInt32
-    /// Idle timeout in milliseconds, default 300 000 (informational for clients).
+    /// Idle timeout in milliseconds, default 300 000 (0: none). The server closes a connection without an open call
+    /// for that long; a client retires one a little sooner (NumberClient: a tenth, at most 5 s), so no call meets the
+    /// close.
     public var idleTimeoutMilliseconds: UInt32
     /// The API revision the sender understands; nil when its SETTINGS carried none, which from a server means one
     /// older than the setting (revision 0). Only a server sends it (numberd's sends its own `APIRevision.current`,
