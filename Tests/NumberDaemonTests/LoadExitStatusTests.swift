@@ -41,6 +41,29 @@ struct LoadExitStatusTests {
         }
     }
 
+    /// A walk of the harness: `--country XX` exited 1, as a failure of the run; only numberd knows which codes are
+    /// countries with telephone numbers, so its refusal of the set-up's search is the usage error.
+    @Test("run: a --country numberd refuses is a usage error (exit 64) naming it, the set-up cleaned up")
+    func countryRefused() async throws {
+        try await withNumberd { numberd in
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("load-country-\(UUID())").path
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            let (process, _, err) = try LoadInterruptionTests.spawnLoad(
+                [
+                    "run", "--server", "127.0.0.1:\(numberd.port)", "--key", numberd.adminKey,
+                    "--ca", numberd.numberd.dataDirectory.caCertificate, "--accounts", "1", "--owned-numbers", "1",
+                    "--mix", "list=1", "--duration", "0.1", "--warmup", "0", "--country", "XX",
+                ], folder: folder)
+            defer { if process.isRunning { process.send(SIGKILL) } }
+            let ending = await ChildExit.wait(process, timeout: .seconds(120))
+            let printed = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+            #expect(ending == .exited(64), "\(String(describing: ending)): \(printed)")
+            #expect(printed.contains("--country XX was refused by numberd"), "\(printed)")
+            #expect(!printed.contains("may still be owned or valid"), "the set-up's account and key: \(printed)")
+        }
+    }
+
     @Test("run: a --json-report in a missing directory is a usage error (exit 64) before anything is made")
     func reportFileCheckedFirst() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("load-report-\(UUID())").path

@@ -13,15 +13,19 @@ struct RunLoad: AsyncParsableCommand {
 
     @OptionGroup var target: TargetOptions
     @Option(help: "closed (connections x concurrency workers) or open (a fixed --rate).") var mode: Mode = .closed
-    @Option(help: "TLS connections (1...1024).") var connections = 1
-    @Option(help: "Closed loop: calls in flight per connection (1...10000).") var concurrency = 64
+    @Option(parsing: .unconditional, help: "TLS connections (1...1024).") var connections = 1
+    @Option(parsing: .unconditional, help: "Closed loop: calls in flight per connection (1...10000).") var concurrency =
+        64
     @Option(
+        parsing: .unconditional,
         help: """
             Open loop: operations per second (1...1000000); each is one call, except a purchase: a search when its \
             candidate pool is empty, the purchase and its release (2 to 5 calls).
             """)
     var rate: Double = 1000
-    @Option(name: .customLong("outstanding-max"), help: "Open loop: operations in flight at most (1...100000).")
+    @Option(
+        name: .customLong("outstanding-max"), parsing: .unconditional,
+        help: "Open loop: operations in flight at most (1...100000).")
     var outstandingMax = 10_000
     @Flag(
         name: .customLong("allow-provider-charges"),
@@ -36,12 +40,14 @@ struct RunLoad: AsyncParsableCommand {
             holds each one its weight's times, interleaved (per worker in closed loop).
             """)
     var mix = "list=40,balance=40,get=20"
-    @Option(help: "Seconds measured (0.1...3600).") var duration: Double = 10
-    @Option(help: "Seconds of load before measuring (0...600).") var warmup: Double = 2
-    @Option(name: .customLong("timeout-ms"), help: "Per-call deadline in milliseconds (1...600000).")
+    @Option(parsing: .unconditional, help: "Seconds measured (0.1...3600).") var duration: Double = 10
+    @Option(parsing: .unconditional, help: "Seconds of load before measuring (0...600).") var warmup: Double = 2
+    @Option(
+        name: .customLong("timeout-ms"), parsing: .unconditional,
+        help: "Per-call deadline in milliseconds (1...600000).")
     var timeoutMilliseconds: Int64 = 5000
     @Option(
-        name: .customLong("calls-max"),
+        name: .customLong("calls-max"), parsing: .unconditional,
         help: """
             Calls in all at most, whatever the duration (default: no bound; at least the calls one operation of \
             --mix may make, 5 for a purchase; not with --compare-raw, whose baseline it does not bound). A run it \
@@ -49,21 +55,24 @@ struct RunLoad: AsyncParsableCommand {
             """)
     var callsMax: Int?
     @Option(
-        name: .customLong("max-error-fraction"),
+        name: .customLong("max-error-fraction"), parsing: .unconditional,
         help: """
             Measured calls that may fail, with operations due never made (NOT_SENT, NO_CANDIDATE; each counted \
             once), as a fraction of both (0...1, default 0.01; 1 lets any fail): beyond it, as with no call sent or \
             none OK, the run exits 3 after its report.
             """)
     var maxErrorFraction = 0.01
-    @Option(help: "Accounts the harness creates and spreads calls over (1...1000).") var accounts = 8
-    @Option(name: .customLong("owned-numbers"), help: "Numbers each account buys before the run (0...50).")
+    @Option(parsing: .unconditional, help: "Accounts the harness creates and spreads calls over (1...1000).")
+    var accounts = 8
+    @Option(
+        name: .customLong("owned-numbers"), parsing: .unconditional,
+        help: "Numbers each account buys before the run (0...50).")
     var ownedNumbers = 2
     @Option(help: "Country searched and bought in.") var country = "US"
     @Option(name: .customLong("json-report"), help: "Write the report as JSON to this file.") var jsonReport: String?
     @Flag(help: "No progress line.") var quiet = false
     @Option(
-        name: .customLong("report-every"),
+        name: .customLong("report-every"), parsing: .unconditional,
         help: "Seconds per progress line and per interval kept in the report (0.1...3600, default 1; 60 for a soak).")
     var reportEvery: Double = 1
     @Flag(
@@ -82,10 +91,12 @@ struct RunLoad: AsyncParsableCommand {
         help: "Measure serial write+fdatasync per second in this directory first (same file system as the store).")
     var fsyncProbeDir: String?
     @Option(
-        name: .customLong("fsync-probe-seconds"),
+        name: .customLong("fsync-probe-seconds"), parsing: .unconditional,
         help: "How long the fsync probe runs, 1...600 seconds (default 2; longer evens out a busy disk).")
     var fsyncProbeSeconds: Double = 2
-    @Option(name: .customLong("server-pid"), help: "Report this server process's RSS at the end.") var serverPID: Int32?
+    @Option(
+        name: .customLong("server-pid"), parsing: .unconditional, help: "Report this server process's RSS at the end.")
+    var serverPID: Int32?
     @Option(
         name: .customLong("journal-dir"),
         help: "numberd's store directory (<data-dir>/store): report the journal records the run appended.")
@@ -117,7 +128,9 @@ struct RunLoad: AsyncParsableCommand {
         guard (0.1...3600).contains(duration) else { throw ValidationError("--duration must be 0.1...3600") }
         guard (0...600).contains(warmup) else { throw ValidationError("--warmup must be 0...600") }
         guard (0.1...3600).contains(reportEvery) else { throw ValidationError("--report-every must be 0.1...3600") }
-        guard (1...600_000).contains(timeoutMilliseconds) else { throw ValidationError("--timeout-ms: 1...600000") }
+        guard (1...600_000).contains(timeoutMilliseconds) else {
+            throw ValidationError("--timeout-ms must be 1...600000")
+        }
         guard (callsMax ?? 1) >= 1 else { throw ValidationError("--calls-max must be positive") }
         guard (0...1).contains(maxErrorFraction) else { throw ValidationError("--max-error-fraction must be 0...1") }
         // The raw side runs closed loop at --concurrency (its maximum): against a fixed --rate the ratio means nothing.
@@ -328,6 +341,15 @@ struct RunLoad: AsyncParsableCommand {
         try publishRawComparison(final)
     }
 
+    /// The usage error (exit 64) for a set-up call numberd refused for `--country` (not a country with telephone
+    /// numbers, or not a code at all): only numberd knows the list, and the walk of the harness found `--country XX`
+    /// exiting 1, as for a failure of the run. Nil for any other error.
+    static func countryRefused(_ error: any Error, country: String) -> ValidationError? {
+        guard let refused = error as? RPCError, refused.code == .invalidArgument, refused.details["field"] == "country"
+        else { return nil }
+        return ValidationError("--country \(country) was refused by numberd: \(refused.message)")
+    }
+
     /// Sets up the accounts, samples the wire sizes and runs the measured window; returns its report and the journal's
     /// last seq before it (with `--journal-dir`).
     private func setUpAndMeasure(
@@ -338,6 +360,7 @@ struct RunLoad: AsyncParsableCommand {
         do {
             prepared = try await fixture.prepare(admin: admin, leftovers: leftovers) { log($0) }
         } catch {
+            if let refused = Self.countryRefused(error, country: country) { throw refused }
             throw HarnessError(message: "setting up accounts through the admin API failed: \(error)")
         }
         // Set-up's calls, not the load's: a --timeout-ms of a few milliseconds (a test of the deadline path) failed
@@ -347,6 +370,7 @@ struct RunLoad: AsyncParsableCommand {
             wireSizes = try await WireSizes.sample(
                 client: admin, account: prepared[0], country: country, timeout: max(timeout, .seconds(30)))
         } catch {
+            if let refused = Self.countryRefused(error, country: country) { throw refused }
             throw HarnessError(message: "sampling the wire sizes of the calls (set-up) failed: \(error)")
         }
         var clients: [NumbersClient] = []

@@ -14,17 +14,20 @@ struct ConnectionsCommand: AsyncParsableCommand {
         commandName: "connections", abstract: "New TLS connections per second, then idle connections held.")
 
     @OptionGroup var target: TargetOptions
-    @Option(help: "Connections to open and hold (1...100000).") var count = 10_000
-    @Option(help: "Connection attempts in parallel (1...1024).") var concurrency = 32
-    @Option(help: "Seconds to hold them idle (0...280, below the server's idle timeout).") var hold: Double = 5
+    @Option(parsing: .unconditional, help: "Connections to open and hold (1...100000).") var count = 10_000
+    @Option(parsing: .unconditional, help: "Connection attempts in parallel (1...1024).") var concurrency = 32
+    @Option(parsing: .unconditional, help: "Seconds to hold them idle (0...280, below the server's idle timeout).")
+    var hold: Double = 5
     @Option(
-        name: .customLong("open-timeout"),
+        name: .customLong("open-timeout"), parsing: .unconditional,
         help: """
             Seconds to open them in all (1...3600, default 120): no attempt starts later and none runs past it; \
             those not made count as not established.
             """)
     var openTimeout: Double = 120
-    @Option(name: .customLong("server-pid"), help: "The server process, for its RSS before and after.")
+    @Option(
+        name: .customLong("server-pid"), parsing: .unconditional,
+        help: "The server process, for its RSS before and after.")
     var serverPID: Int32?
     @Option(name: .customLong("json-report"), help: "Write the report as JSON to this file.") var jsonReport: String?
 

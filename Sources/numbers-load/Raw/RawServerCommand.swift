@@ -14,7 +14,8 @@ struct RawServerCommand: AsyncParsableCommand {
     @Option(help: "Server certificate chain PEM.") var cert: String
     @Option(help: "Server private key PEM.") var key: String
     @Option(help: "Listen address, loopback only.") var listen = "127.0.0.1:0"
-    @Option(help: "Seconds before the server exits by itself (1...7200).") var lifetime: Double = 900
+    @Option(parsing: .unconditional, help: "Seconds before the server exits by itself (1...7200).") var lifetime:
+        Double = 900
 
     func validate() throws {
         _ = try LoopbackAddress.parse(listen)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOPosix
+import NumberAPI
 import NumberClient
 import Testing
 
@@ -40,6 +41,43 @@ struct RunLoadTests {
                 _ = try RunLoad.parse(others + ["\(flag)=\(value)"])
             }
         }
+    }
+
+    /// A walk of the harness: `--concurrency -5` (a space, not `=`) read `-5` as an option and said the value was
+    /// missing; a negative number is a value, refused for its range.
+    @Test("a negative number after a space is the option's value, refused for its range, not a missing value")
+    func negativeValues() throws {
+        for (flag, value, message) in [
+            ("--concurrency", "-5", "--concurrency must be 1...10000"), ("--warmup", "-1", "--warmup must be 0...600"),
+            ("--owned-numbers", "-1", "--owned-numbers must be"), ("--timeout-ms", "-1", "--timeout-ms must be"),
+            ("--max-error-fraction", "-0.1", "--max-error-fraction must be"), ("--rate", "-3", "--rate must be"),
+        ] {
+            let error = try #require(#expect(throws: (any Error).self) { try RunLoad.parse([flag, value]) })
+            let text = RunLoad.message(for: error)
+            #expect(text.contains(message) && !text.contains("Missing value"), "\(flag) \(value): \(text)")
+        }
+        for (flag, value, message) in [
+            ("--count", "-5", "--count must be 1...100000"), ("--hold", "-1", "--hold must be 0...280"),
+            ("--concurrency", "-2", "--concurrency must be 1...1024"),
+        ] {
+            let error = try #require(#expect(throws: (any Error).self) { try ConnectionsCommand.parse([flag, value]) })
+            let text = ConnectionsCommand.message(for: error)
+            #expect(text.contains(message) && !text.contains("Missing value"), "\(flag) \(value): \(text)")
+        }
+    }
+
+    @Test("a set-up refused for the country is a usage error; any other refusal is not")
+    func countryRefusal() {
+        let country = RPCError(
+            code: .invalidArgument, message: "XX is not an ISO 3166-1 alpha-2 code", reason: "INVALID_FIELD",
+            details: ["field": "country"])
+        let refused = RunLoad.countryRefused(country, country: "XX")
+        #expect(refused?.message == "--country XX was refused by numberd: XX is not an ISO 3166-1 alpha-2 code")
+        let other = RPCError(
+            code: .invalidArgument, message: "limit too large", reason: "INVALID_FIELD", details: ["field": "limit"])
+        #expect(RunLoad.countryRefused(other, country: "US") == nil)
+        let unavailable = RPCError(code: .unavailable, message: "down", reason: "CONNECT_FAILED")
+        #expect(RunLoad.countryRefused(unavailable, country: "US") == nil)
     }
 
     @Test("--compare-raw with --mode open is a usage error: the raw side's maximum against a fixed rate means nothing")
