@@ -66,6 +66,38 @@ struct LoadInterruptionTests {
         }
     }
 
+    /// A walk of the harness: interrupted in its warm-up, the run printed a summary "measured 0.001 s" with rates
+    /// made of that sliver. Nothing was measured, and it says so.
+    @Test("SIGINT during the warm-up: exit 130 after the clean-up, no figure printed, 'nothing was measured'")
+    func interruptedWarmup() async throws {
+        try await withNumberd { numberd in
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("load-warmup-\(UUID())").path
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            let (process, out, err) = try Self.spawnLoad(
+                [
+                    "run", "--server", "127.0.0.1:\(numberd.port)", "--key", numberd.adminKey,
+                    "--ca", numberd.numberd.dataDirectory.caCertificate, "--accounts", "1", "--owned-numbers", "0",
+                    "--mix", "list=1", "--concurrency", "2", "--warmup", "600", "--duration", "1",
+                    "--json-report", folder + "/report.json",
+                ], folder: folder)
+            defer { if process.isRunning { process.send(SIGKILL) } }
+            func printed(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+            let warming = ContinuousClock.now + .seconds(120)
+            while !printed(err).contains("] warm-up"), process.isRunning, ContinuousClock.now < warming {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try #require(printed(err).contains("] warm-up"), "\(printed(err))")
+            process.send(SIGINT)
+            let ending = await ChildExit.wait(process, timeout: .seconds(120))
+            #expect(ending == .exited(130), "\(String(describing: ending)): \(printed(err))")
+            #expect(printed(err).contains("interrupted during the warm-up ("), "\(printed(err))")
+            #expect(printed(err).contains("calls): nothing was measured"), "\(printed(err))")
+            #expect(!printed(out).contains("measured"), "no summary: \(printed(out))")
+            #expect(printed(folder + "/report.json").isEmpty, "no JSON figures (the file made empty at the start)")
+        }
+    }
+
     /// Starts the built `numbers-load` with `arguments`, its stdout and stderr in files under `folder`, no
     /// `NUMBERS_*` variable and a data directory of its own that does not exist.
     static func spawnLoad(_ arguments: [String], folder: String) throws -> (SpawnedProcess, out: String, err: String) {

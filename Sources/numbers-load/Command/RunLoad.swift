@@ -285,8 +285,11 @@ struct RunLoad: AsyncParsableCommand {
         if let interrupted = Interruption.shared.exitCode {
             // The figures of a window cut short, when it had begun: printed and written, marked, not compared.
             switch measured {
+            case .success(let result) where !result.windowBegan:
+                // Drivers stopped in the warm-up: no window, no figure (it read "measured 0.001 s").
+                log("interrupted during the warm-up (\(result.report.warmupCalls) calls): nothing was measured")
             case .success(let result):
-                var cutShort = result.0
+                var cutShort = result.report
                 cutShort.unsettled = unsettled
                 cutShort.interruptedBySignal = signalWhileMeasuring
                 try publish(cutShort)
@@ -295,7 +298,7 @@ struct RunLoad: AsyncParsableCommand {
             }
             throw ExitCode(interrupted)
         }
-        var (final, seqBefore) = try measured.get()
+        var (final, seqBefore, _) = try measured.get()
         final.unsettled = unsettled
         if let before = seqBefore, let after = seqAfter, after >= before {
             final.journalRecordsAppended = Int(after - before)
@@ -350,11 +353,12 @@ struct RunLoad: AsyncParsableCommand {
         return ValidationError("--country \(country) was refused by numberd: \(refused.message)")
     }
 
-    /// Sets up the accounts, samples the wire sizes and runs the measured window; returns its report and the journal's
-    /// last seq before it (with `--journal-dir`).
+    /// Sets up the accounts, samples the wire sizes and runs the measured window; returns its report, the journal's
+    /// last seq before it (with `--journal-dir`) and whether the window began (not when the drivers stopped in the
+    /// warm-up).
     private func setUpAndMeasure(
         _ workload: WorkloadMix, admin: NumbersClient, fixture: LoadFixture, leftovers: Leftovers
-    ) async throws -> (LoadReport, UInt64?) {
+    ) async throws -> (report: LoadReport, seqBefore: UInt64?, windowBegan: Bool) {
         let timeout = TimeAmount.milliseconds(timeoutMilliseconds)
         let prepared: [LoadAccount]
         do {
@@ -381,11 +385,11 @@ struct RunLoad: AsyncParsableCommand {
             // call.
             let executors = try await Self.connect(clients, pinned: !noPin)
             let seqBefore = journalDir.flatMap(JournalProbe.lastSeq(directory:))
-            let report = await measure(
+            let (report, windowBegan) = await measure(
                 workload, clients: clients, executors: executors, accounts: prepared, wireSizes: wireSizes,
                 leftovers: leftovers)
             for client in clients { await client.close() }
-            return (report, seqBefore)
+            return (report, seqBefore, windowBegan)
         } catch {
             for client in clients { await client.close() }
             throw error
@@ -447,7 +451,7 @@ struct RunLoad: AsyncParsableCommand {
     private func measure(
         _ workload: WorkloadMix, clients: [NumbersClient], executors: [EventLoopTaskExecutor?],
         accounts: [LoadAccount], wireSizes: WireSizes, leftovers: Leftovers
-    ) async -> LoadReport {
+    ) async -> (LoadReport, windowBegan: Bool) {
         let startedAt = Date()
         let start = NIODeadline.now()
         let measureFrom = start + .nanoseconds(Int64(warmup * 1e9))
@@ -488,7 +492,7 @@ struct RunLoad: AsyncParsableCommand {
         }
         let okCalls = UInt64(merged.outcomes["OK"] ?? 0)
         let (address, _) = (try? target.address()) ?? ("?", 0)
-        return LoadReport(
+        let report = LoadReport(
             startedAt: startedAt, target: "\(address):\((try? target.address().port) ?? 0)", mode: mode.rawValue,
             mix: workload.description, connections: clients.count,
             concurrencyPerConnection: mode == .closed ? concurrency : nil, targetRate: mode == .open ? rate : nil,
@@ -512,6 +516,7 @@ struct RunLoad: AsyncParsableCommand {
             callsMaxReached: plan.budget.wasSpent ? callsMax : nil, intervals: intervals.all,
             finishedInWindow: merged.finishedInWindow,
             finishedCallsPerSecond: seconds > 0 ? Double(merged.finishedInWindow) / seconds : 0)
+        return (report, driversEnded > measureFrom)
     }
 }
 
