@@ -41,6 +41,40 @@ struct LoadExitStatusTests {
         }
     }
 
+    /// A walk of the harness: `connections` had no signal handling, so a Ctrl-C during a long opening or hold killed
+    /// it with nothing printed.
+    @Test("connections: SIGINT during the hold prints and writes the figures so far, marked, and exits 130")
+    func connectionsInterrupted() async throws {
+        try await withNumberd { numberd in
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("load-conn-int-\(UUID())").path
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            func printed(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+            let (process, out, err) = try LoadInterruptionTests.spawnLoad(
+                [
+                    "connections", "--server", "127.0.0.1:\(numberd.port)",
+                    "--ca", numberd.numberd.dataDirectory.caCertificate, "--count", "4", "--concurrency", "2",
+                    "--hold", "280", "--json-report", folder + "/report.json",
+                ], folder: folder)
+            defer { if process.isRunning { process.send(SIGKILL) } }
+            let holding = ContinuousClock.now + .seconds(120)
+            while !printed(err).contains("; holding"), process.isRunning, ContinuousClock.now < holding {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try #require(printed(err).contains("; holding"), "\(printed(err))")
+            process.send(SIGINT)
+            let ending = await ChildExit.wait(process, timeout: .seconds(60))
+            #expect(ending == .exited(130), "\(String(describing: ending)): \(printed(err))")
+            #expect(printed(out).contains("interrupted by signal 2"), "\(printed(out))")
+            #expect(printed(out).contains("connections: 4 established of 4 requested"), "\(printed(out))")
+            #expect(printed(out).contains("still open when interrupted: 4"), "\(printed(out))")
+            let json = try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: folder + "/report.json")))
+            let report = try #require(json as? [String: Any])
+            #expect(report["interruptedBySignal"] as? Int == 2 && report["established"] as? Int == 4, "\(report)")
+        }
+    }
+
     /// A walk of the harness: `--country XX` exited 1, as a failure of the run; only numberd knows which codes are
     /// countries with telephone numbers, so its refusal of the set-up's search is the usage error.
     @Test("run: a --country numberd refuses is a usage error (exit 64) naming it, the set-up cleaned up")

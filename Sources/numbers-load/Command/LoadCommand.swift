@@ -18,7 +18,8 @@ struct LoadCommand: AsyncParsableCommand {
             no measured call sent, none OK, or more failed or never made than --max-error-fraction allows, the raw \
             comparison not run; connections: fewer established than --count, or fewer still open after --hold); 4 when run's \
             clean-up left something it made (its unsettled lines; before 3); 64 for an option refused; 128 + the \
-            signal's number when SIGINT, SIGTERM or SIGHUP interrupted run (after its clean-up); 1 for any other \
+            signal's number when SIGINT, SIGTERM or SIGHUP interrupted run (after its clean-up) or connections (after \
+            its report of what was done); 1 for any other \
             failure.
             """,
         subcommands: [RunLoad.self, RawServerCommand.self, ConnectionsCommand.self],

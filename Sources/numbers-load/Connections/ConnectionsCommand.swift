@@ -59,6 +59,9 @@ struct ConnectionsCommand: AsyncParsableCommand {
         var serverRSSBeforeMiB: Double?
         var serverRSSHeldMiB: Double?
         var serverKiBPerConnection: Double?
+        /// The signal (SIGINT, SIGTERM, SIGHUP) that cut the opening or the hold short, nil when none did: the figures
+        /// are those of what was done until then, and the exit status 128 + its number.
+        var interruptedBySignal: Int32?
 
         /// Why the run did not open and hold what was asked (exit ``LoadExitStatus/noFigure``), nil when it did:
         /// fewer connections established than requested (the server down showed "0 established of 10000" and exited
@@ -97,15 +100,28 @@ struct ConnectionsCommand: AsyncParsableCommand {
         let (host, port) = try target.address()
         let rssBefore = serverPID.flatMap(ProcessStatus.residentMiB(pid:))
         let opener = ConnectionOpener(host: host, port: port, context: context)
-        let start = NIODeadline.now()
-        let result = await opener.open(
-            count: count, concurrency: concurrency, until: start + .nanoseconds(Int64(openTimeout * 1e9)))
-        let seconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
-        if result.notAttempted > 0 {
-            log("--open-timeout \(openTimeout) s passed: \(result.notAttempted) connections not attempted")
+        // The first SIGINT, SIGTERM or SIGHUP ends the opening (no attempt starts after it; those under way end) or
+        // the hold: the figures of what was done are printed and written, marked. Killed outright, the run printed
+        // nothing of a long opening or hold.
+        Interruption.shared.install()
+        let (openTimeout, count, concurrency, hold) = (self.openTimeout, self.count, self.concurrency, self.hold)
+        let openAndHold = Task {
+            let start = NIODeadline.now()
+            let result = await opener.open(
+                count: count, concurrency: concurrency, until: start + .nanoseconds(Int64(openTimeout * 1e9)))
+            let seconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
+            if result.notAttempted > 0, !Task.isCancelled {
+                log("--open-timeout \(openTimeout) s passed: \(result.notAttempted) connections not attempted")
+            }
+            log("established \(result.channels.count) connections in \(String(format: "%.2f", seconds)) s; holding")
+            try? await Task.sleep(nanoseconds: UInt64(hold * 1e9))
+            return (result, seconds)
         }
-        log("established \(result.channels.count) connections in \(String(format: "%.2f", seconds)) s; holding")
-        try? await Task.sleep(nanoseconds: UInt64(hold * 1e9))
+        Interruption.shared.onFirstSignal { openAndHold.cancel() }
+        let (result, seconds) = await openAndHold.value
+        if let signal = Interruption.shared.firstSignal {
+            log("interrupted (signal \(signal)): reporting what was done")
+        }
         let open = result.channels.filter(\.isActive).count
         let rssHeld = serverPID.flatMap(ProcessStatus.residentMiB(pid:))
         for channel in result.channels { channel.close(promise: nil) }
@@ -115,13 +131,15 @@ struct ConnectionsCommand: AsyncParsableCommand {
             seconds: seconds, handshakesPerSecond: Double(result.channels.count) / seconds,
             handshakeLatencyMicros: LoadReport.Latency(result.latency), stillOpenAfterHold: open,
             serverRSSBeforeMiB: rssBefore, serverRSSHeldMiB: rssHeld,
-            serverKiBPerConnection: Report.kibPerConnection(rssBefore: rssBefore, rssHeld: rssHeld, open: open))
+            serverKiBPerConnection: Report.kibPerConnection(rssBefore: rssBefore, rssHeld: rssHeld, open: open),
+            interruptedBySignal: Interruption.shared.firstSignal)
         print(summary(report))
         if let jsonReport {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(report).write(to: URL(fileURLWithPath: jsonReport))
         }
+        if let interrupted = Interruption.shared.exitCode { throw ExitCode(interrupted) }
         if let failure = report.failure {
             log(failure)
             throw ExitCode(LoadExitStatus.noFigure)
@@ -137,8 +155,13 @@ struct ConnectionsCommand: AsyncParsableCommand {
                 format: "new TLS connections (full handshake + nrpc/1 SETTINGS): %.1f /s", report.handshakesPerSecond)
                 + "; latency p50 \(Format.micros(report.handshakeLatencyMicros.p50)) p99 "
                 + "\(Format.micros(report.handshakeLatencyMicros.p99)) max \(Format.micros(report.handshakeLatencyMicros.max))",
-            "still open after holding \(hold) s: \(report.stillOpenAfterHold)",
+            report.interruptedBySignal == nil
+                ? "still open after holding \(hold) s: \(report.stillOpenAfterHold)"
+                : "still open when interrupted: \(report.stillOpenAfterHold)",
         ]
+        if let signal = report.interruptedBySignal {
+            lines.insert("interrupted by signal \(signal): the figures of what was done until then", at: 0)
+        }
         if !report.failures.isEmpty {
             lines.append("failures: " + report.failures.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
@@ -178,15 +201,18 @@ struct ConnectionOpener {
             for _ in 0..<min(concurrency, max(1, count)) {
                 group.addTask {
                     var result = Result()
-                    while next.value.add(1, ordering: .relaxed).oldValue < count {
+                    // Cancelled (the run interrupted): no attempt starts; those it cut short count as not attempted.
+                    while !Task.isCancelled, next.value.add(1, ordering: .relaxed).oldValue < count {
                         let start = NIODeadline.now()
                         let attemptDeadline = min(start + Self.establishTimeout, deadline)
                         guard attemptDeadline > start else { break }
                         do {
                             result.channels.append(try await openOne(until: attemptDeadline))
                             _ = result.latency.record(UInt64(max(1, (NIODeadline.now() - start).nanoseconds / 1000)))
-                        } catch {
+                        } catch  where !Task.isCancelled {
                             result.failures["\(error)".prefix(80).description, default: 0] += 1
+                        } catch {
+                            break
                         }
                     }
                     return result
@@ -232,7 +258,12 @@ struct ConnectionOpener {
             established.fail(GreetingError(message: "not established within the attempt's \(Self.establishTimeout)"))
         }
         do {
-            try await established.futureResult.get()
+            // The run interrupted: the attempt ends now, not at its deadline (a server that never answers).
+            try await withTaskCancellationHandler {
+                try await established.futureResult.get()
+            } onCancel: {
+                established.fail(CancellationError())
+            }
             expiry.cancel()
             return channel
         } catch {
