@@ -485,6 +485,8 @@ struct RunLoad: AsyncParsableCommand {
             return stopped
         }
         let seconds = Self.measuredSeconds(from: measureFrom, to: end, driversEnded: driversEnded)
+        ProgressReporter.tail(
+            of: recorder, start: start, measureFrom: measureFrom, intervals: intervals, serverPID: serverPID)
         let merged = recorder.snapshot()
         let spent = cpu.spent()
         if let serverPID, spent.server == nil {

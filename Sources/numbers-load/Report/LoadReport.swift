@@ -223,16 +223,20 @@ struct LoadReport: Codable, Sendable {
         if let serverRSSMiB { lines.append(String(format: "server RSS: %.1f MiB", serverRSSMiB)) }
         // Long intervals (a soak's minutes) are worth a table; one-second ones are in the JSON report.
         // (One interval: the window was one `--report-every` long, from the warm-up's end.)
-        let intervalSeconds =
-            intervals.count > 1 ? intervals[1].endSeconds - intervals[0].endSeconds : durationSeconds
-        if !intervals.isEmpty, intervalSeconds >= 9.5 {
+        // The tail (the calls that ended after the last interval) does not say how long the intervals are.
+        let whole = intervals.filter { $0.tail != true }
+        let intervalSeconds = whole.count > 1 ? whole[1].endSeconds - whole[0].endSeconds : durationSeconds
+        if !whole.isEmpty, intervalSeconds >= 9.5 {
             lines.append("interval  calls/s    errors  p99        server RSS")
             for interval in intervals {
                 lines.append(
-                    String(
-                        format: "%7.0fs  %9.1f  %6d  ", interval.endSeconds, interval.callsPerSecond, interval.errors)
+                    String(format: "%7.0fs", interval.endSeconds) + (interval.tail == true ? "+" : " ")
+                        + String(format: " %9.1f  %6d  ", interval.callsPerSecond, interval.errors)
                         + Format.micros(interval.p99Micros).padding(toLength: 11, withPad: " ", startingAt: 0)
                         + (interval.serverRSSMiB.map { String(format: "%.1f MiB", $0) } ?? "-"))
+            }
+            if intervals.last?.tail == true {
+                lines.append("(+: the calls due in the window that ended after its last interval)")
             }
         }
         return lines.joined(separator: "\n")

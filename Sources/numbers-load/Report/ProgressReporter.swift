@@ -66,6 +66,27 @@ struct ProgressReporter {
 }
 
 extension ProgressReporter {
+    /// Appends to `intervals` the measured calls recorded since the last interval, once every call has ended (the
+    /// drivers returned): without it, under overload, the calls due in the window that ended after its end (a deep
+    /// closed loop's last in flight, an open loop's queue) were in no interval, and the intervals did not add up to
+    /// the total. Their rate is over the time from the last interval's end (or the window's start) to `now`; nothing
+    /// is appended when no such call was recorded.
+    static func tail(
+        of recorder: LatencyRecorder, start: NIODeadline, measureFrom: NIODeadline, intervals: IntervalLog,
+        serverPID: Int32?, now: NIODeadline = .now()
+    ) {
+        let left = recorder.takeInterval().measured
+        guard left.calls > 0 else { return }
+        let from = intervals.all.last.map { start + .nanoseconds(Int64($0.endSeconds * 1e9)) } ?? measureFrom
+        intervals.append(
+            IntervalFigures(
+                endSeconds: Double((now - start).nanoseconds) / 1e9, calls: left.calls,
+                callsPerSecond: callsPerSecond(
+                    measuredCalls: left.calls, from: from, to: now, measureFrom: measureFrom),
+                errors: left.errors, p99Micros: left.p99Micros,
+                serverRSSMiB: serverPID.flatMap(ProcessStatus.residentMiB(pid:)), tail: true))
+    }
+
     /// When the interval begun at `last` ends: `every` seconds on, or where the measured window begins
     /// (`measureFrom`) if that comes first. An interval straddling the warm-up's end was reported by its measured
     /// part alone: one call in the 6 ms of it after a warm-up's end read as 175 calls/s, in a run of 20 a second.
@@ -87,7 +108,7 @@ extension ProgressReporter {
 }
 
 /// One reporting interval of the measured window.
-struct IntervalFigures: Codable, Sendable {
+struct IntervalFigures: Codable, Sendable, Equatable {
     /// Seconds from the start of the run (warm-up included) to the end of the interval.
     var endSeconds: Double
     var calls: UInt64
@@ -95,6 +116,10 @@ struct IntervalFigures: Codable, Sendable {
     var errors: Int
     var p99Micros: UInt64
     var serverRSSMiB: Double?
+    /// True on the last entry only when it is the tail (``ProgressReporter``'s `tail`): the measured calls that ended
+    /// after the last interval — in what was left of the window, shorter than `--report-every`, and after its end, as
+    /// the calls in flight finished. Absent on the others.
+    var tail: Bool?
 }
 
 /// The intervals reported so far.

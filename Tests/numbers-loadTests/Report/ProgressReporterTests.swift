@@ -96,3 +96,64 @@ struct ProgressReporterWarmupTests {
         #expect(recorder.snapshot().warmupCalls == 10, "still counted for the report")
     }
 }
+
+extension ProgressReporterTests {
+    /// The harness walk: intervals counted calls when they ended, and the last was taken at the window's end, so the
+    /// calls due in the window that ended after it (under overload, thousands in flight) were in none: the intervals
+    /// did not add up to the total.
+    @Test("the tail holds the measured calls that ended after the last interval: the intervals add up to the total")
+    func tailCompletesTheIntervals() {
+        let end = measureFrom + .seconds(2)
+        let recorder = LatencyRecorder(measureFrom: measureFrom, measureUntil: end)
+        let intervals = IntervalLog()
+        func record(_ count: Int, due: NIODeadline, ended: NIODeadline, outcome: String = "OK") {
+            for index in 0..<count {
+                recorder.record(stripe: index, operation: .list, intended: due, end: ended, outcome: outcome)
+            }
+        }
+        // Two 1 s intervals, each taken as the reporter does at its tick.
+        for second in 0..<2 {
+            let from = measureFrom + .seconds(Int64(second))
+            record(100, due: from, ended: from + .milliseconds(500))
+            intervals.append(
+                IntervalFigures(
+                    endSeconds: Double((from + .seconds(1) - start).nanoseconds) / 1e9,
+                    calls: recorder.takeInterval().measured.calls, callsPerSecond: 100, errors: 0, p99Micros: 500_000))
+        }
+        // Due in the window's last instant, ended 1.5 s after it (3 of them failed); a call never sent is no call.
+        record(40, due: end - .milliseconds(1), ended: end + .milliseconds(1500))
+        record(3, due: end - .milliseconds(1), ended: end + .milliseconds(1500), outcome: "UNAVAILABLE/CONNECTION_LOST")
+        recorder.recordUnsent(stripe: 0, operation: .list, micros: 10, count: 5)
+        ProgressReporter.tail(
+            of: recorder, start: start, measureFrom: measureFrom, intervals: intervals, serverPID: nil,
+            now: end + .milliseconds(1500))
+        let all = intervals.all
+        let tail = all.last
+        #expect(all.count == 3 && tail?.tail == true && all.dropLast().allSatisfy { $0.tail == nil })
+        #expect(tail?.calls == 43 && tail?.errors == 3)
+        #expect(tail?.callsPerSecond == 43 / 1.5, "over the time since the last interval's end")
+        #expect(tail?.endSeconds == 6)
+        let merged = recorder.snapshot()
+        let total = LoadReport.figures(merged.total, outcomes: merged.outcomes, seconds: 2)
+        #expect(all.reduce(0) { $0 + $1.calls } == total.calls, "the intervals add up to the calls made")
+        // Nothing left: no tail.
+        let after = IntervalLog()
+        ProgressReporter.tail(of: recorder, start: start, measureFrom: measureFrom, intervals: after, serverPID: nil)
+        #expect(after.all.isEmpty)
+    }
+
+    @Test("the summary's interval table marks the tail and keeps the intervals' own length")
+    func tailInTheTable() {
+        var report = LoadReport.fixture()
+        report.durationSeconds = 10
+        report.intervals = [
+            IntervalFigures(endSeconds: 12, calls: 10_000, callsPerSecond: 1000, errors: 0, p99Micros: 900),
+            IntervalFigures(
+                endSeconds: 12.4, calls: 400, callsPerSecond: 1000, errors: 0, p99Micros: 900, tail: true),
+        ]
+        let summary = report.summary()
+        #expect(summary.contains("interval  calls/s"), "one 10 s interval and a tail: a table\n\(summary)")
+        #expect(summary.contains("     12s+"), "\(summary)")
+        #expect(summary.contains("(+: the calls due in the window that ended after its last interval)"))
+    }
+}
