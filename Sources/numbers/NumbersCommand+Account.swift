@@ -31,8 +31,7 @@ struct Transactions: AsyncParsableCommand {
             finishing a request whose asker was not recorded); - for transactions posted before numberd recorded it.
             """)
     @OptionGroup var global: GlobalOptions
-    @Option(name: .customLong("page-size"), help: "Rows per page, 1...500; 0 = the server's default, 50.")
-    var pageSize: Int32 = 0
+    @OptionGroup var page: PageSizeOption
     @Option(name: .customLong("page-token"), help: "From the previous page of the same command (the same period).")
     var pageToken: String?
     @OptionGroup(title: "Only a period's transactions (all without these)") var period: PeriodOptions
@@ -45,7 +44,7 @@ struct Transactions: AsyncParsableCommand {
             let response = try await global.withClient {
                 try await $0.listTransactions(
                     ListTransactionsRequest(
-                        accountId: global.accountId, pageSize: pageSize, pageToken: pageToken ?? "",
+                        accountId: global.accountId, pageSize: page.pageSize, pageToken: pageToken ?? "",
                         startTime: bounds.start, endTime: bounds.end))
             }
             try global.output(response) {
@@ -72,6 +71,22 @@ struct Transactions: AsyncParsableCommand {
 }
 
 /// A period of time for `statement` and `transactions`: a UTC calendar month, or `--from`/`--to`.
+/// The listings' `--page-size`. A negative size is a usage error (exit 64) here; one above the server's maximum (500)
+/// is the server's to refuse, as a numberd could allow more. `--page-size -5` read `-5` as an option and said the
+/// value was missing.
+struct PageSizeOption: ParsableArguments {
+    @Option(
+        name: .customLong("page-size"), parsing: .unconditional,
+        help: "Rows per page, 1...500; 0 = the server's default, 50.")
+    var pageSize: Int32 = 0
+
+    func validate() throws {
+        guard pageSize >= 0 else {
+            throw ValidationError("--page-size must be 1...500, or 0 for the server's default, not \(pageSize)")
+        }
+    }
+}
+
 struct PeriodOptions: ParsableArguments {
     @Option(help: "A calendar month in UTC, YYYY-MM.") var month: String?
     @Option(help: "The period's start: YYYY-MM-DD (midnight UTC) or an ISO 8601 time.") var from: String?
@@ -511,14 +526,13 @@ struct Accounts: AsyncParsableCommand {
     struct ListAccounts: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "numbers accounts list")
         @OptionGroup var global: GlobalOptions
-        @Option(name: .customLong("page-size"), help: "Rows per page, 1...500; 0 = the server's default, 50.")
-        var pageSize: Int32 = 0
+        @OptionGroup var page: PageSizeOption
         @Option(name: .customLong("page-token")) var pageToken: String?
 
         func run() async throws {
             try await reporting {
                 let response = try await global.withClient {
-                    try await $0.listAccounts(ListAccountsRequest(pageSize: pageSize, pageToken: pageToken ?? ""))
+                    try await $0.listAccounts(ListAccountsRequest(pageSize: page.pageSize, pageToken: pageToken ?? ""))
                 }
                 try global.output(response) {
                     Format.table(
@@ -594,8 +608,7 @@ struct Keys: AsyncParsableCommand {
             abstract: "numbers keys list [--account ACC_… | --admin] (without an account: the admin keys)")
         @OptionGroup var global: GlobalOptions
         @Flag(help: "List the admin keys, whatever account --account or NUMBERS_ACCOUNT names.") var admin = false
-        @Option(name: .customLong("page-size"), help: "Rows per page, 1...500; 0 = the server's default, 50.")
-        var pageSize: Int32 = 0
+        @OptionGroup var page: PageSizeOption
         @Option(name: .customLong("page-token"), help: "From the previous page, of the same account's (or admin) keys.")
         var pageToken: String?
 
@@ -604,7 +617,8 @@ struct Keys: AsyncParsableCommand {
                 let response = try await global.withClient {
                     try await $0.listApiKeys(
                         ListApiKeysRequest(
-                            accountId: admin ? "" : global.accountId, pageSize: pageSize, pageToken: pageToken ?? ""))
+                            accountId: admin ? "" : global.accountId, pageSize: page.pageSize,
+                            pageToken: pageToken ?? ""))
                 }
                 try global.output(response) {
                     Format.table(

@@ -366,15 +366,15 @@ struct List: AsyncParsableCommand {
             """)
     var status: StatusFilter?
     @Option(help: "Only numbers on this trunk.") var trunk: String?
-    @Option(name: .customLong("page-size"), help: "Rows per page, 1...500; 0 = the server's default, 50.")
-    var pageSize: Int32 = 0
+    @OptionGroup var page: PageSizeOption
     @Option(name: .customLong("page-token"), help: "From the previous page, with the same --status and --trunk.")
     var pageToken: String?
 
     func run() async throws {
         try await reporting {
             let request = ListNumbersRequest(
-                accountId: global.accountId, status: status?.api ?? .unspecified, trunkId: trunk, pageSize: pageSize,
+                accountId: global.accountId, status: status?.api ?? .unspecified, trunkId: trunk,
+                pageSize: page.pageSize,
                 pageToken: pageToken ?? "")
             let response = try await global.withClient { try await $0.listNumbers(request) }
             try global.output(response) {

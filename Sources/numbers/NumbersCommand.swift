@@ -104,7 +104,8 @@ struct GlobalOptions: ParsableArguments {
     var certKey: String?
     @Option(help: "Account ACC_… (needed with an admin key; env NUMBERS_ACCOUNT).") var account: String?
     @Flag(help: "Print the response message as JSON.") var json = false
-    @Option(help: "Call deadline in seconds, 1...86400 (default 30; `backup` 1800).") var timeout: Int?
+    @Option(parsing: .unconditional, help: "Call deadline in seconds, 1...86400 (default 30; `backup` 1800).")
+    var timeout: Int?
 
     /// The longest `--timeout`: a day.
     static let timeoutSecondsMax = 86_400

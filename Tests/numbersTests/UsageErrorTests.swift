@@ -235,4 +235,23 @@ struct UsageErrorTests {
         let v4 = try GlobalOptions.parse(["--server", "127.0.0.1:7443"]).serverAddress()
         #expect(v4.host == "127.0.0.1" && v4.port == 7443, "\(v4)")
     }
+
+    /// A walk of the CLI: `--timeout -5` and `--page-size -5` (a space, not `=`) read `-5` as an option and said the
+    /// value was missing. A negative number is the value, refused for its range (exit 64), nothing sent.
+    @Test("a negative --timeout or --page-size after a space is a usage error naming the range, not a missing value")
+    func negativeValues() async throws {
+        for arguments in [
+            ["accounts", "list", "--timeout", "-5"], ["transactions", "--page-size", "-5"],
+            ["keys", "list", "--page-size", "-1"], ["list", "--page-size", "-5"],
+        ] {
+            let run = try await runNumbers(
+                arguments + ["--server", "127.0.0.1:1", "--ca", "/dev/null", "--key", "nk_test", "--account", "ACC_1"])
+            #expect(run.status == 64, "\(arguments): \(run)")
+            #expect(!run.stderr.contains("Missing value"), "\(arguments): \(run.stderr)")
+            let option = arguments[arguments.count - 2]
+            #expect(run.stderr.contains("\(option) must be"), "\(arguments): \(run.stderr)")
+        }
+        #expect(try PageSizeOption.parse(["--page-size", "0"]).pageSize == 0)
+        #expect(try PageSizeOption.parse(["--page-size", "500"]).pageSize == 500)
+    }
 }
