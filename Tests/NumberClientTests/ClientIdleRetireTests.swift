@@ -102,6 +102,33 @@ struct ClientIdleRetireTests {
         _ = try channel.finish(acceptAlreadyClosed: true)
     }
 
+    @Test("a call the pool gave the connection, not yet on the event loop, holds off the retirement until it ends")
+    func callOnItsWay() throws {
+        let (handler, channel, loop, status) = try Self.connected(idleMilliseconds: 10_000)
+        status.callStarted()  // picked by the pool, still on its way to the event loop
+        loop.advanceTime(by: .seconds(9))
+        #expect(status.isAlive, "not retired under a call on its way")
+        loop.advanceTime(by: .milliseconds(500))
+        let call = ClientDeadlineTests.start(handler, loop, timeout: nil)
+        try channel.writeInbound(ClientDeadlineTests.bytes(Frame(type: .trailers, streamID: 1)))
+        try #require(Self.isDone(call, loop))
+        status.callEnded()
+        loop.advanceTime(by: .seconds(9) - .nanoseconds(1))
+        #expect(status.isAlive, "9 s from the call's end")
+        loop.advanceTime(by: .seconds(1))
+        #expect(!status.isAlive && status.wasRetiredIdle)
+        // One cancelled on its way never comes: the clock, still running, retires the connection a second later.
+        let (_, other, otherLoop, otherStatus) = try Self.connected(idleMilliseconds: 10_000)
+        otherStatus.callStarted()
+        otherLoop.advanceTime(by: .seconds(9))
+        #expect(otherStatus.isAlive)
+        otherStatus.callEnded()
+        otherLoop.advanceTime(by: .seconds(1))
+        #expect(!otherStatus.isAlive && otherStatus.wasRetiredIdle)
+        _ = try channel.finish(acceptAlreadyClosed: true)
+        _ = try other.finish(acceptAlreadyClosed: true)
+    }
+
     @Test("a server without an idle timeout: never retired for idleness")
     func noIdleTimeout() throws {
         let (_, channel, loop, status) = try Self.connected(idleMilliseconds: 0)

@@ -224,6 +224,12 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                 armIdleTimer(due, context: context)
                 return
             }
+            // The pool gave it a call that has not reached it yet: let it come (its start stops the clock), and look
+            // again soon in case it never does (cancelled on its way).
+            guard usable.callCount == 0 else {
+                armIdleTimer(context.eventLoop.now + min(after, .seconds(1)), context: context)
+                return
+            }
             usable.markRetiredIdle()
             let idle = after.nanoseconds / 1_000_000
             let timeout = state.serverSettings.idleTimeoutMilliseconds
