@@ -20,13 +20,15 @@ struct NumbersCommand: AsyncParsableCommand {
             NUMBERS_KEY_FILE, or NUMBERS_KEY). --key works too but leaves the key where other users see it (ps, \
             /proc) and in the shell history. A numberd run with --client-ca (mutual TLS) also wants a client \
             certificate, on loopback too: --cert PATH --cert-key PATH (or NUMBERS_CERT, NUMBERS_CERT_KEY).
-            Exit codes: 0 ok, 1 other error (a declined question among them), 3 invalid argument, 4 not found, \
-            5 failed precondition, already exists or aborted (e.g. insufficient balance, a trunk name already \
-            taken, a release of the number already in progress, or a numberd too old for an option given: \
-            SERVER_TOO_OLD, nothing sent), 6 unauthenticated or permission denied, 7 unavailable or timed out with \
+            Exit codes: 0 ok, 1 other error (a declined question among them), 3 invalid argument (a request over a \
+            size bound among them: LIMIT_EXCEEDED for more than 20 numbers, a page over 500), 4 not found, \
+            5 failed precondition, already exists or aborted (e.g. insufficient balance, a balance that would pass \
+            its ceiling, a trunk name already taken, a release of the number already in progress, or a numberd too \
+            old for an option given: SERVER_TOO_OLD, nothing sent), 6 unauthenticated or permission denied, 7 unavailable or timed out with \
             nothing done (but for an `adopt` whose routing at Twilio got no answer: that routing is recorded and held, \
-            see `adopt --help`; or no usable CA file, or `health` answered not serving), 8 rate limited, over a limit \
-            or numberd's disk full (STORE_FULL; nothing done: retry later), 9 numberd's provider setup is wrong \
+            see `adopt --help`; or no usable CA file, or `health` answered not serving), 8 rate limited, at the hourly \
+            purchase cap, at a count limit (accounts, trunks, numbers or keys: LIMIT_EXCEEDED, once something is \
+            freed) or numberd's disk full (STORE_FULL; nothing done: retry later), 9 numberd's provider setup is wrong \
             (PROVIDER_MISCONFIGURED: a retry does not help; tell its operator), 10 the outcome is unknown (the call \
             may have been carried out, or may still be: rerun with the --idempotency-key and --account printed on \
             stderr, never a new key, within the 24 hours of numberd's running time it keeps the key; a command without \

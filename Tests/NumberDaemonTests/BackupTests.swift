@@ -101,6 +101,7 @@ struct BackupTests {
                 }
                 #expect(failed?.code == .internal && failed?.reason == "BACKUP_FAILED", "\(String(describing: failed))")
                 #expect(failed?.message.contains("/dev/null/backups") == true, "\(String(describing: failed))")
+                #expect(failed?.details["requestId"]?.isEmpty == false, "to quote: \(String(describing: failed))")
                 let text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
                 #expect(text.contains(#"numberd_backups_total{outcome="failed"} 1"#), "\(text)")
                 let health = try await admin.healthCheck(HealthCheckRequest())

@@ -116,4 +116,46 @@ struct ProviderDetailTests {
         let warned = lines.all.filter { $0.message.hasPrefix("call failed:") || $0.metadata["detail"] != nil }
         #expect(warned.isEmpty, "\(warned)")
     }
+
+    /// The error contract review: a bug's error (one no mapping knows) was logged under the call's request id but sent
+    /// as a bare INTERNAL, so the caller had nothing to quote to the operator (ERRORS.md promises `requestId`).
+    @Test("an unexpected error is INTERNAL with the request id; the log has the error under that id")
+    func unexpectedErrorCarriesTheRequestID() async throws {
+        struct Unexpected: Error, CustomStringConvertible {
+            var description: String { "a bug's own words" }
+        }
+        let service = try await NumberService.open(
+            store: InMemoryNumberStore(), provider: FailingProvider(failure: ProviderError(.unavailable, message: "")),
+            logger: quietLogger)
+        let account = try await service.createAccount(name: "A", currency: "USD")
+        let key = try await service.createApiKey(name: "k", scope: .account, accountId: account.id)
+        var router = RPCRouter()
+        NumbersAPI(service: service, rateLimiter: RateLimiter(limits: .defaults)).register(into: &router)
+        // A handler with numberd's error mapping that fails in a way nothing maps.
+        router.register(NumbersMethods.getBalance) { (_: GetBalanceRequest, _) -> GetBalanceResponse in
+            throw Unexpected()
+        }
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "server") { _ in CapturingLogHandler(lines: lines) }
+        var answered: RpcStatus?
+        try await withTestServer(router: router, tls: tls, logger: logger) { _, port in
+            let connection = try await RawConnection.connect(port: port, tls: tls)
+            try await connection.send(clientStart())
+            var bytes = ByteBuffer()
+            try writeCall(
+                &bytes, stream: 1, method: NumbersMethods.getBalance.path,
+                metadata: ["authorization": "Bearer \(key.secret)", "request-id": "req-44"],
+                body: GetBalanceRequest(accountId: account.id))
+            try await connection.send(bytes)
+            let frames = try await connection.waitForFrames { try trailerStatuses($0)[1] != nil }
+            answered = try trailerStatuses(frames)[1]
+            try await connection.channel.close()
+        }
+        let status = try #require(answered)
+        #expect(status.reason == "INTERNAL" && status.message == "internal error", "\(status)")
+        #expect(status.metadata == ["requestId": "req-44"], "\(status)")
+        let logged = lines.all.first { $0.message == "call failed with an unexpected error" }
+        #expect(logged?.metadata["error"] == "a bug's own words", "\(lines.all)")
+        #expect(logged?.metadata["request-id"] == "req-44", "\(lines.all)")
+    }
 }

@@ -1870,8 +1870,9 @@ public struct RevokeApiKeyResponse: Codable, Sendable, Hashable {
 /// backup-<UTC time>/: `store/` as of this call (every write acknowledged before it) and `provider.json`. It is a
 /// data directory: `numberd verify --data-dir <path>` checks it, and a restore puts its `store/` in place of the data
 /// directory's. Older backups beyond `--backups-kept` (default 7) are removed. One at a time: ABORTED /
-/// BACKUP_IN_PROGRESS while another is written; FAILED_PRECONDITION / NO_DURABLE_STORE for a numberd without a store
-/// on disk; INTERNAL / BACKUP_FAILED (the message says why: no room, an I/O error, a damaged snapshot) writes nothing.
+/// BACKUP_IN_PROGRESS while another is written; FAILED_PRECONDITION / NO_DURABLE_STORE for a server embedded without a
+/// file store (never numberd); INTERNAL / BACKUP_FAILED (the message says why, in the file system's own words: no room,
+/// an I/O error, a damaged snapshot; metadata requestId) writes nothing.
 public struct CreateBackupRequest: Codable, Sendable, Hashable {
     /// Creates the message; omitted fields take their proto3 defaults.
     public init() {}
@@ -1924,7 +1925,8 @@ public struct CreateBackupResponse: Codable, Sendable, Hashable {
     }
 }
 
-/// FAILED_PRECONDITION / NO_AUDIT_YET before an audit has finished since numberd started (or with audits off).
+/// FAILED_PRECONDITION / NO_AUDIT_YET before an audit has finished since numberd started: with periodic audits off,
+/// until a RunProviderAudit's has.
 public struct GetProviderAuditRequest: Codable, Sendable, Hashable {
     /// Creates the message; omitted fields take their proto3 defaults.
     public init() {}

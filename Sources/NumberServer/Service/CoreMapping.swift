@@ -230,7 +230,9 @@ extension RPCError {
             return sent
         }
         if let error = error as? RPCError { return error }
+        // Logged, not sent: the request id lets the caller's report be matched to the line (ERRORS.md).
         context.logger.error("call failed with an unexpected error", metadata: ["error": "\(error)"])
-        return RPCError(code: .internal, message: "internal error", reason: "INTERNAL")
+        return RPCError(
+            code: .internal, message: "internal error", reason: "INTERNAL", details: ["requestId": context.requestID])
     }
 }

@@ -92,7 +92,10 @@ extension NumbersAPI {
             } catch {
                 audit(context, caller, "backup failed", ["reason": "BACKUP_FAILED"])
                 context.logger.error("backup failed", metadata: ["error": "\(error)"])
-                throw RPCError(code: .internal, message: "backup not written: \(error)", reason: "BACKUP_FAILED")
+                // The file system's words are sent (the caller holds an admin key: the operator) and logged.
+                throw RPCError(
+                    code: .internal, message: "backup not written: \(error)", reason: "BACKUP_FAILED",
+                    details: ["requestId": context.requestID])
             }
             audit(
                 context, caller, "backup written",
