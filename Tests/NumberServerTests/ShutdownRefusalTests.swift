@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NumberAPI
 import NumberClient
@@ -40,5 +41,58 @@ struct ShutdownRefusalTests {
         #expect(error?.reason == "SHUTTING_DOWN", "\(String(describing: error))")
         #expect(error?.details["outcome"] == "not-started", "\(String(describing: error))")
         #expect(ran.value.load(ordering: .relaxed) == 1, "the refused call did not run")
+    }
+
+    /// The protocol review: a call running when the server's task was cancelled lost its answer — the call's task saw
+    /// its own cancellation as the connection's and dropped the handler's result — though the connection stayed
+    /// open: the call held its stream until the client's deadline (for ever without one). ERRORS.md's
+    /// CreateBackup `CANCELLED` for this case could never be sent.
+    @Test("a call running when the server task is cancelled gets its handler's answer, not silence")
+    func runningCallAnswered() async throws {
+        let tls = try TestTLS()
+        let started = CallCounter()
+        var router = RPCRouter()
+        router.register(NumbersMethods.createTrunk) { _, _ in
+            started.value.add(1, ordering: .relaxed)
+            do {
+                try await Task.sleep(for: .seconds(3600))
+            } catch {
+                // A handler that takes a moment to wind down (a backup's queue, a Twilio request being cut): the
+                // call's task saw its cancellation first and dropped what the handler answered.
+                usleep(100_000)
+                throw RPCError(code: .cancelled, message: "the server stopped the call", reason: "CANCELLED")
+            }
+            return CreateTrunkResponse(trunk: Trunk(id: "TRK_1"))
+        }
+        let server = NumberServer(
+            configuration: NumberServerConfiguration(port: 0), transport: .tls(tls.serverContext), router: router,
+            logger: quietLogger)
+        let running = Task { try await server.run() }
+        let port = try await server.listeningAddress().port!
+        var configuration = tls.clientConfiguration(port: port)
+        configuration.retry = .none
+        let client = try NumbersClient(configuration: configuration)
+        let call = Task {
+            try await client.createTrunk(
+                CreateTrunkRequest(accountId: "ACC_1", name: "main"), options: CallOptions(timeout: .seconds(60)))
+        }
+        // Generous: a CI run's start once starved the test process for 40 s.
+        let deadline = ContinuousClock.now + .seconds(100)
+        while started.value.load(ordering: .relaxed) == 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try #require(started.value.load(ordering: .relaxed) == 1, "the call never started")
+        let cancelled = ContinuousClock.now
+        running.cancel()
+        _ = await running.result
+        let result = await call.result
+        let took = ContinuousClock.now - cancelled
+        await client.close()
+        guard case .failure(let failure) = result, let error = failure as? RPCError else {
+            Issue.record("the call was not refused: \(result)")
+            return
+        }
+        #expect(error.reason == "CANCELLED" && error.message == "the server stopped the call", "\(error)")
+        #expect(took < .seconds(50), "answered, not ended by its own deadline: \(took)")
     }
 }

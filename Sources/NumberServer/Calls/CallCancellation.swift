@@ -7,15 +7,24 @@ final class CallCancellation: Sendable {
     private struct State {
         /// `cancel()` was called, or the waiting task was cancelled: the waiter returns at once.
         var over = false
+        /// `cancel()` was called: the connection answered or forgot the call.
+        var byConnection = false
         var waiter: CheckedContinuation<Void, Never>?
     }
 
     private let state = Mutex(State())
 
     /// Asks the call's task to stop (its handler's task is cancelled). Idempotent.
-    func cancel() {
+    func cancel() { end(byConnection: true) }
+
+    /// Whether the connection stopped the call (``cancel()``), rather than the call's own task being cancelled (the
+    /// server's task cancelled, its connection still open): then nobody else answers the call.
+    var cancelledByConnection: Bool { state.withLock { $0.byConnection } }
+
+    private func end(byConnection: Bool) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.over = true
+            if byConnection { state.byConnection = true }
             defer { state.waiter = nil }
             return state.waiter
         }
@@ -34,7 +43,7 @@ final class CallCancellation: Sendable {
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            cancel()
+            end(byConnection: false)
         }
     }
 }

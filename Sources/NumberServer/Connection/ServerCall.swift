@@ -15,7 +15,10 @@ struct ServerCall: Sendable {
     let cancellation: CallCancellation
 
     /// Runs the handler and hands the result to the connection's event loop; when the connection cancels the call
-    /// first, the handler's task is cancelled and its result, if any, dropped.
+    /// first, the handler's task is cancelled and its result, if any, dropped. When this task is cancelled instead (the
+    /// server's task cancelled, the connection still open), the handler, cancelled too, still answers: nobody else
+    /// would, and the call held its stream (and the connection from its idle timeout) until the client's deadline, or
+    /// for ever without one.
     func run() async {
         let context = self.context
         let handler = self.handler
@@ -29,11 +32,12 @@ struct ServerCall: Sendable {
                 await cancellation.cancelled()
                 return nil
             }
-            let first = await group.next() ?? nil
+            var first = await group.next() ?? nil
+            if first == nil, !cancellation.cancelledByConnection { first = await group.next() ?? nil }
             group.cancelAll()
             return first
         }
-        guard let result else { return }  // cancelled first: the connection already answered or forgot the call
+        guard let result else { return }  // cancelled by the connection: it already answered or forgot the call
         let connection = self.connection
         let streamID = self.streamID
         let authenticated = context.isAuthenticated
