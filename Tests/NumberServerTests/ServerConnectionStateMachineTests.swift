@@ -943,4 +943,48 @@ struct ServerConnectionStateMachineTests {
         #expect(machine.received(headers(5)) == .none)
         #expect(goAwayLastStreamID(machine.drainTimeoutFired()) == 1)
     }
+
+    /// The protocol review: a close for a protocol error, a framing error, a bad SETTINGS or a flood named the calls
+    /// still waiting for their MESSAGE in its GOAWAY and left them unanswered, so their clients took them for possibly
+    /// run (FRAMING.md §8), though none started. Only the timeouts' closes answered them.
+    @Test("every close refuses the calls still waiting for their request, named in its GOAWAY, before it")
+    func everyCloseRefusesAwaitingCalls() {
+        let closes: [(String, (inout ServerConnectionStateMachine) -> Action)] = [
+            ("a protocol error", { $0.received(Frame(type: .trailers, streamID: 1)) }),
+            ("a framing error", { $0.framingError(FramingError(.frameTooLarge, "a MESSAGE over 64 KiB")) }),
+            (
+                "a bad SETTINGS",
+                { machine in
+                    var payload = ByteBuffer()
+                    payload.writeInteger(UInt16(0x1))
+                    payload.writeInteger(UInt32(1))  // MAX_MESSAGE_PAYLOAD below its range
+                    return machine.received(Frame(type: .settings, streamID: 0, payload: payload))
+                }
+            ),
+            (
+                "a PING flood",
+                { machine in
+                    var last = Action.none
+                    for _ in 0..<4 where last == .none {
+                        last = machine.received(
+                            Frame(type: .ping, streamID: 0, payload: ByteBuffer(bytes: [UInt8](repeating: 0, count: 8)))
+                        )
+                        if case .write = last { last = .none }
+                    }
+                    return last
+                }
+            ),
+        ]
+        for (what, close) in closes {
+            var machine = self.machine()
+            _ = machine.received(headers(1))  // waiting for its MESSAGE
+            let action = close(&machine)
+            guard case .closeWithGoAwayRefusing(let refused, let away) = action else {
+                Issue.record("\(what): \(action)")
+                continue
+            }
+            #expect(refused == [1] && away.lastStreamID == 1, "\(what)")
+            #expect(machine.phase == .closed, "\(what)")
+        }
+    }
 }

@@ -219,10 +219,11 @@ struct ServerConnectionStateMachine {
     }
 
     /// The connection closes with `away` (a flood budget spent, a frame refused): nothing after this frame is
-    /// processed, so a burst of them brings one GOAWAY, not one per frame.
+    /// processed, so a burst of them brings one GOAWAY, not one per frame. The calls still waiting for their request
+    /// never started, and are answered so before the GOAWAY, as for the other closes (`closeRefusingAwaiting`): named
+    /// by its last stream id and unanswered, their clients took them for possibly run (FRAMING.md §8).
     private mutating func closing(_ away: GoAway) -> Action {
-        phase = .closed
-        return .closeWithGoAway(away)
+        closeRefusingAwaiting(away)
     }
 
     private mutating func receivedGoAway(now: () -> NIODeadline) -> Action {
