@@ -106,7 +106,7 @@ struct ClientConnectionStateMachineTests {
         _ = machine.startCall(headers: ByteBuffer(), message: ByteBuffer())
         _ = machine.received(Frame(type: .trailers, streamID: 1))  // a completed call renews the budget
         for _ in 0..<100 { #expect(machine.received(ping) == .write([pong])) }
-        guard case .closeWithGoAway(let away) = machine.received(ping) else {
+        guard case .closeWithGoAway(let away, _) = machine.received(ping) else {
             Issue.record("the 101st PING was answered")
             return
         }
@@ -122,10 +122,12 @@ struct ClientConnectionStateMachineTests {
         for _ in 0..<10 { #expect(machine.received(settings) == .write([ack])) }
         #expect(machine.received(ack) == .none)
         _ = machine.startCall(headers: ByteBuffer(), message: ByteBuffer())
-        guard case .finishMany(let failed, true) = machine.received(settings) else {
+        // The open calls fail, and the GOAWAY that says why goes out (it was dropped when a call was open).
+        guard case .closeWithGoAway(let away, let failed) = machine.received(settings) else {
             Issue.record("the 11th SETTINGS was answered")
             return
         }
+        #expect(away.code == .enhanceYourCalm)
         #expect(failed.map(\.0) == [1])
         #expect(machine.closingReason?.contains("SETTINGS") == true)
     }
@@ -137,6 +139,43 @@ struct ClientConnectionStateMachineTests {
         let call = try #require(callStarted)
         #expect(machine.cancelCall(streamID: call.streamID) == .write([Frame(type: .cancel, streamID: 1)]))
         #expect(machine.received(Frame(type: .trailers, streamID: 1)) == .none)
+    }
+
+    /// The protocol review: a response frame on a stream never opened (above the last the client opened, or even)
+    /// was dropped as if its call had been cancelled; FRAMING.md §3 makes it a connection error.
+    @Test("a MESSAGE or TRAILERS on a stream never opened fails the connection with GOAWAY PROTOCOL_ERROR")
+    func frameOnStreamNeverOpened() {
+        for (id, type) in [(5 as UInt32, FrameType.trailers), (2, .message), (1001, .message)] {
+            var machine = ClientConnectionStateMachine()
+            for _ in 0..<2 { _ = machine.startCall(headers: ByteBuffer(), message: ByteBuffer()) }
+            guard case .closeWithGoAway(let away, let failed) = machine.received(Frame(type: type, streamID: id))
+            else {
+                Issue.record("\(type) on \(id) was ignored")
+                continue
+            }
+            #expect(away.code == .protocolError && away.message.contains("never opened"), "\(away)")
+            #expect(failed.map(\.0) == [1, 3], "the open calls fail, as possibly run")
+        }
+        // One opened and cancelled since: its late frames are ignored.
+        var machine = ClientConnectionStateMachine()
+        _ = machine.startCall(headers: ByteBuffer(), message: ByteBuffer())
+        _ = machine.cancelCall(streamID: 1)
+        #expect(machine.received(Frame(type: .message, streamID: 1)) == .none)
+        #expect(machine.received(Frame(type: .trailers, streamID: 1)) == .none)
+    }
+
+    @Test("a frame the client cannot read fails the connection with a GOAWAY naming the framing error")
+    func framingErrorSendsGoAway() {
+        var machine = ClientConnectionStateMachine()
+        _ = machine.startCall(headers: ByteBuffer(), message: ByteBuffer())
+        guard case .closeWithGoAway(let away, let failed) = machine.framingError(FramingError(.frameTooLarge, "big"))
+        else {
+            Issue.record("no GOAWAY")
+            return
+        }
+        #expect(away.code == .frameTooLarge && away.lastStreamID == 0)
+        #expect(failed.map(\.0) == [1])
+        #expect(machine.phase == .closed)
     }
 
     @Test("request sizes are checked against the server's SETTINGS, and the protocol's defaults until they arrive")
@@ -180,10 +219,11 @@ struct ClientConnectionStateMachineTests {
         for _ in 0..<2 { _ = machine.startCall(headers: ByteBuffer(), message: ByteBuffer()) }
         // The frame decoder refuses it (GOAWAY < 8 bytes); the state machine must not read it as "last stream 0".
         let short = Frame(type: .goAway, streamID: 0, payload: ByteBuffer(bytes: [0, 0, 0, 3]))
-        guard case .finishMany(let failed, true) = machine.received(short) else {
+        guard case .closeWithGoAway(let away, let failed) = machine.received(short) else {
             Issue.record("the open calls did not fail")
             return
         }
+        #expect(away.code == .protocolError)
         #expect(failed.map(\.0) == [1, 3])
         #expect(failed.allSatisfy { if case .connectionFailure(_, false) = $0.1 { true } else { false } })
         #expect(machine.phase == .closed)

@@ -168,7 +168,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         let callsMaxBefore = state.serverSettings.maxConcurrentStreams
         liveness?.received(now: context.eventLoop.now)
         let failure = frameReader.read(unwrapInboundIn(data)) { frame in perform(state.received(frame)) }
-        if let failure {
+        if let framing = failure as? FramingError {
+            // GOAWAY with the reason, as the server does, before the close.
+            notReady(framing)
+            perform(state.framingError(framing))
+        } else if let failure {
             errorCaught(context: context, error: failure)
         } else {
             // Before `checkReady`: the pool reads the limit as soon as the connection joins it.
@@ -527,8 +531,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                 drainQueue()
             }
             if close { context.close(promise: nil) }
-        case .closeWithGoAway(let away):
+        case .closeWithGoAway(let away, let failing):
             usable.markUnusable()
+            for (id, outcome) in failing { complete(id, outcome) }
             var buffer = context.channel.allocator.buffer(capacity: 64)
             buffer.writeFrame(Frame(type: .goAway, streamID: 0, payload: away.payload()))
             context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in

@@ -30,7 +30,8 @@ struct ClientConnectionStateMachine {
         case finish(streamID: UInt32, CallOutcome)
         /// Finish these calls (connection-level events) and maybe close.
         case finishMany([(UInt32, CallOutcome)], close: Bool)
-        case closeWithGoAway(GoAway)
+        /// A connection error: finish these calls (as possibly run), send GOAWAY, close (FRAMING.md §3).
+        case closeWithGoAway(GoAway, failing: [(UInt32, CallOutcome)] = [])
 
         static func == (lhs: Action, rhs: Action) -> Bool {
             switch (lhs, rhs) {
@@ -40,7 +41,8 @@ struct ClientConnectionStateMachine {
             case (.finish(let a, let x), .finish(let b, let y)): return a == b && x == y
             case (.finishMany(let a, let c1), .finishMany(let b, let c2)):
                 return c1 == c2 && a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
-            case (.closeWithGoAway(let a), .closeWithGoAway(let b)): return a == b
+            case (.closeWithGoAway(let a, let x), .closeWithGoAway(let b, let y)):
+                return a == b && x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
             default: return false
             }
         }
@@ -80,6 +82,9 @@ struct ClientConnectionStateMachine {
     private(set) var serverSettingsReceived = false
     /// The id of the next call; nil once every odd id has been used (the connection then goes away locally).
     private var nextStreamID: UInt32?
+    /// The highest stream this client opened (0: none yet): a frame on one above it, or on an even one, names a
+    /// stream never opened (FRAMING.md §3: a connection error).
+    private var lastOpenedStreamID: UInt32 = 0
     /// Streams waiting for a response: the MESSAGE payload once it arrived.
     private var open: [UInt32: ByteBuffer?] = [:]
 
@@ -143,6 +148,7 @@ struct ClientConnectionStateMachine {
     mutating func startCall(headers: ByteBuffer, message: ByteBuffer) -> (streamID: UInt32, frames: [Frame])? {
         guard canStartCall, let id = nextStreamID else { return nil }
         open[id] = .some(nil)
+        lastOpenedStreamID = id
         if id <= UInt32.max - 2 {
             nextStreamID = id + 2
         } else {
@@ -199,6 +205,7 @@ struct ClientConnectionStateMachine {
             }
             return .write([Frame(type: .ping, flags: .ack, streamID: 0, payload: frame.payload)])
         case .message:
+            if let away = neverOpened(frame) { return failAll(away) }
             guard let slot = open[frame.streamID] else { return .none }  // cancelled meanwhile
             guard slot == nil else {
                 return failAll(GoAway(lastStreamID: 0, code: .protocolError, message: "two responses on a unary call"))
@@ -206,7 +213,8 @@ struct ClientConnectionStateMachine {
             open[frame.streamID] = .some(frame.payload)
             return .none
         case .trailers:
-            guard let slot = open.removeValue(forKey: frame.streamID) else { return .none }
+            if let away = neverOpened(frame) { return failAll(away) }
+            guard let slot = open.removeValue(forKey: frame.streamID) else { return .none }  // cancelled meanwhile
             pingsSinceCall = 0
             settingsSinceCall = 0
             return finish(frame.streamID, Self.outcome(trailers: frame.payload, response: slot))
@@ -220,6 +228,21 @@ struct ClientConnectionStateMachine {
         case .headers, .cancel:
             return failAll(GoAway(lastStreamID: 0, code: .protocolError, message: "\(frame.type) from a server"))
         }
+    }
+
+    /// The GOAWAY for a response frame on a stream this client never opened (an even id, or one above the last it
+    /// opened); nil for one it opened (maybe cancelled since: its late frames are ignored).
+    private func neverOpened(_ frame: Frame) -> GoAway? {
+        guard frame.streamID % 2 == 0 || frame.streamID > lastOpenedStreamID else { return nil }
+        return GoAway(
+            lastStreamID: 0, code: .protocolError,
+            message: "\(frame.type) on stream \(frame.streamID), which this client never opened")
+    }
+
+    /// The frames the server sent cannot be read (FRAMING.md §3: a connection error): every open call fails as
+    /// possibly run, and GOAWAY tells the server why.
+    mutating func framingError(_ error: FramingError) -> Action {
+        failAll(GoAway(lastStreamID: 0, code: error.goAwayCode, message: error.message))
     }
 
     /// A call's outcome from its TRAILERS payload, an `RpcStatus` (FRAMING.md §4; empty is every field at its
@@ -288,7 +311,6 @@ struct ClientConnectionStateMachine {
             ($0, CallOutcome.connectionFailure(message: message, retryable: false))
         }
         open.removeAll()
-        if outcomes.isEmpty { return .closeWithGoAway(away) }
-        return .finishMany(outcomes, close: true)
+        return .closeWithGoAway(away, failing: outcomes)
     }
 }
