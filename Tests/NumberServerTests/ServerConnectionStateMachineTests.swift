@@ -822,19 +822,17 @@ struct ServerConnectionStateMachineTests {
     /// budget, and a busy client's 1001st closed the connection with ENHANCE_YOUR_CALM, losing the answers of the calls
     /// the drain had promised to finish.
     /// After the client's own GOAWAY the client knows: a wire review found such frames free too, so a client could
-    /// send them without end after its GOAWAY, at no cost, until the request arrival timeout.
+    /// send them without end after its GOAWAY, at no cost, until the request arrival timeout (counted since, also
+    /// when our drain came first: `streamsAfterTheClientsGoAwayCount`).
     @Test("during our drain, frames on streams opened after it cost nothing; the open call still finishes")
     func drainIgnoredStreamsAreFree() {
-        for drainedBy in ["server", "server, then the client"] {
+        for drainedBy in ["server"] {
             var machine = machine(streams: 10, cancels: 1000, renewal: .zero)
             _ = machine.received(headers(1))
             _ = machine.received(message(1))  // running: the drain waits for it
             guard case .write = machine.beginDraining() else {
                 Issue.record("no GOAWAY")
                 return
-            }
-            if drainedBy != "server" {
-                #expect(machine.received(Frame(type: .goAway, streamID: 0)) == .none)
             }
             for id in stride(from: UInt32(3), through: 2003, by: 2) {
                 #expect(machine.received(headers(id)) == .none)
@@ -986,5 +984,29 @@ struct ServerConnectionStateMachineTests {
             #expect(refused == [1] && away.lastStreamID == 1, "\(what)")
             #expect(machine.phase == .closed, "\(what)")
         }
+    }
+
+    /// The protocol review: after our drain, HEADERS the client opened after its own GOAWAY were free, as if sent
+    /// before it read ours; FRAMING.md §6 counts them (it knew it opens no more).
+    @Test("after our drain and then the client's GOAWAY, streams it opens are counted; those before its GOAWAY are not")
+    func streamsAfterTheClientsGoAwayCount() {
+        var machine = self.machine(cancels: 2)
+        _ = machine.received(headers(1))
+        _ = machine.received(message(1))  // running: the drain waits for it
+        _ = machine.beginDraining()
+        // Sent before the client read our GOAWAY: free, however many.
+        for id in stride(from: 3 as UInt32, through: 21, by: 2) {
+            #expect(machine.received(headers(id)) == .none, "stream \(id)")
+            #expect(machine.received(message(id)) == .none, "stream \(id)")
+        }
+        #expect(
+            machine.received(
+                Frame(type: .goAway, streamID: 0, payload: GoAway(lastStreamID: 0, code: .noError).payload())) == .none)
+        // Opened after its own GOAWAY: counted, and past the budget (2) the connection closes.
+        var last = Action.none
+        for id in stride(from: 23 as UInt32, through: 33, by: 2) where last == .none {
+            last = machine.received(headers(id))
+        }
+        #expect(goAwayCode(last) == .enhanceYourCalm, "\(last)")
     }
 }

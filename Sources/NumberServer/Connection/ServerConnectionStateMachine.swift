@@ -105,6 +105,9 @@ struct ServerConnectionStateMachine {
     private var settingsAcknowledged = false
     /// Whether the client's GOAWAY came: a later one tells nothing new and spends the stray frame budget.
     private var clientGoAwayReceived = false
+    /// The last stream opened when the client's GOAWAY came: streams it opens after are counted, whoever began the
+    /// drain (it knew it opens no more).
+    private var clientGoAwayLastStreamID: UInt32?
     /// Calls that failed authentication on this connection since the last one whose caller proved a key.
     private(set) var failedAuthentications = 0
     /// A stream the server ended without renewing the budgets, whose CANCEL has not come.
@@ -230,6 +233,7 @@ struct ServerConnectionStateMachine {
         // A second GOAWAY changes nothing: a stray frame. (After a first one with no call open, nothing is read.)
         if clientGoAwayReceived { return spendCancel(otherwise: .none, now: now) }
         clientGoAwayReceived = true
+        clientGoAwayLastStreamID = lastStreamID
         // The client will open no more calls; finish the open ones, then close.
         if openStreams.isEmpty {
             phase = .closed
@@ -241,6 +245,14 @@ struct ServerConnectionStateMachine {
         return .none
     }
 
+    /// Whether the frames of stream `id`, opened after our drain's GOAWAY and ignored, cost nothing: its client sent
+    /// them before it read the GOAWAY. Not those of a stream opened after the client's own GOAWAY, which came after
+    /// ours: it knew then that it opens no more (FRAMING.md §6).
+    private func isFreeAfterDrain(_ id: UInt32) -> Bool {
+        guard drainBegunByServer, let last = drainLastStreamID, id > last else { return false }
+        return clientGoAwayLastStreamID.map { id <= $0 } ?? true
+    }
+
     private mutating func receivedHeaders(_ frame: Frame, now: () -> NIODeadline) -> Action {
         let id = frame.streamID
         guard id % 2 == 1 else { return protocolError("client stream ids are odd; got \(id)") }
@@ -250,7 +262,7 @@ struct ServerConnectionStateMachine {
         lastStreamID = id
         if case .draining = phase, let last = drainLastStreamID, id > last {
             // Opened after our GOAWAY: not processed, the client may retry it elsewhere. After its own: counted.
-            return drainBegunByServer ? .none : spendCancel(otherwise: .none, now: now)
+            return isFreeAfterDrain(id) ? .none : spendCancel(otherwise: .none, now: now)
         }
         // A call refused here ended at the server as it began: its client's CANCEL may cross the refusal, as for any
         // call the server ends (remembered, not counted once), and so may the request MESSAGE sent with the HEADERS.
@@ -318,7 +330,7 @@ struct ServerConnectionStateMachine {
             // Opened after our drain began and ignored: its client sent it before it read the GOAWAY, as it did the
             // HEADERS. Not counted, or a busy client's calls in flight would close the connection before the drain
             // answered the calls it promised to finish. (After the client's own GOAWAY: counted below.)
-            if drainBegunByServer, let last = drainLastStreamID, id > last { return .none }
+            if isFreeAfterDrain(id) { return .none }
             // The request of a call refused at its HEADERS (one too many open), sent with them before the client could
             // know: dropped, not counted (once), or a client retrying such refusals would close its connection.
             if takeDueMessage(of: id) { return .none }
@@ -359,7 +371,7 @@ struct ServerConnectionStateMachine {
         guard openStreams.removeValue(forKey: id) != nil else {
             guard id <= lastStreamID else { return protocolError("CANCEL on stream \(id) that was never opened") }
             // Opened after our drain began and ignored, as for a MESSAGE: not counted.
-            if drainBegunByServer, let last = drainLastStreamID, id > last { return .none }
+            if isFreeAfterDrain(id) { return .none }
             // Crossed the server's own end of the call (its deadline, a refusal): the client could not know.
             if forgetEndedByServer(id) { return .none }
             // Too late for a call the client already cancelled or saw end, or for a skipped stream: nothing to stop,
