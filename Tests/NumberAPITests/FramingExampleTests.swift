@@ -29,4 +29,18 @@ struct FramingExampleTests {
         // An OK status is an empty TRAILERS payload.
         #expect(try ProtoEncoder().encode(RpcStatus(code: 0)).isEmpty)
     }
+
+    /// The protocol review: the example's client sends an empty SETTINGS, numberd's own client its four values; the
+    /// note under the example gives those bytes.
+    @Test("the SETTINGS payload numberd's client sends is the one the note under FRAMING.md's example gives")
+    func clientSettings() {
+        var frame = ByteBuffer()
+        frame.writeFrame(Frame(type: .settings, streamID: 0, payload: ConnectionSettings.defaults.payload()))
+        let expected: [UInt8] = [
+            0, 0, 0, 0x18, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x01, 0x00, 0x40, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00,
+            0x64,
+            0x00, 0x03, 0x00, 0x00, 0x40, 0x00, 0x00, 0x04, 0x00, 0x04, 0x93, 0xE0,
+        ]
+        #expect(Array(frame.readableBytesView) == expected)
+    }
 }
