@@ -490,10 +490,14 @@ struct BackupStopped: AsyncParsableCommand {
         do {
             let recorded = try FileNumberStore.recordedFormat(directory: storeURL) ?? .legacy
             guard recorded == .current else {
+                // Older: opening it would upgrade it. Newer: this numberd cannot read it at all.
+                let why =
+                    recorded.format < StoreFormat.current.format
+                    ? "opening it would upgrade it" : "this numberd cannot read a newer store"
                 print(
                     "numberd backup: refused, nothing changed: the store is of format \(recorded.format), this numberd "
-                        + "writes \(StoreFormat.current.format) and opening it would upgrade it: back it up with the "
-                        + "numberd that wrote it, or copy the stopped data directory (cp -a)")
+                        + "writes \(StoreFormat.current.format) and \(why): back it up with the numberd that wrote "
+                        + "it, or copy the stopped data directory (cp -a)")
                 throw ExitCode(1)
             }
         } catch let error as JournalError {

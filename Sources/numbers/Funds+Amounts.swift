@@ -11,8 +11,8 @@ extension Funds {
     /// The help of the amount argument.
     static let amountHelp = ArgumentHelp(
         """
-        In the currency's major units, with at most its minor digits: 25, 25.50 USD; 2500 JPY. Unsigned: --debit \
-        takes money away.
+        In the currency's major units, with at most its minor digits: 25, 25.50 USD; 2500 JPY. Unsigned: `funds \
+        adjust --debit` takes money away.
         """)
 
     /// The help of `--currency`.

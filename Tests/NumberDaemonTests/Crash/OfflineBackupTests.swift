@@ -65,7 +65,16 @@ struct OfflineBackupTests {
         let older = try await ChildProcess.run(numberd, arguments)
         let olderOutput = String(decoding: older.output, as: UTF8.self)
         #expect(older.status == 1 && olderOutput.contains("of format 2"), "\(olderOutput)")
-        #expect(try String(contentsOfFile: format, encoding: .utf8) == #"{"format":2,"readers":2}"#)
+        #expect(olderOutput.contains("opening it would upgrade it"), "\(olderOutput)")
+        // A newer one: refused as unreadable (it said "opening it would upgrade it" of this one too).
+        let newerFormat = #"{"format":\#(StoreFormat.current.format + 1),"readers":\#(StoreFormat.current.format)}"#
+        try newerFormat.write(toFile: format, atomically: false, encoding: .utf8)
+        let newer = try await ChildProcess.run(numberd, arguments)
+        let newerOutput = String(decoding: newer.output, as: UTF8.self)
+        #expect(newer.status == 1 && newerOutput.contains("cannot read a newer store"), "\(newerOutput)")
+        #expect(!newerOutput.contains("upgrade"), "\(newerOutput)")
+        #expect(try String(contentsOfFile: format, encoding: .utf8) == newerFormat)
+        try #"{"format":2,"readers":2}"#.write(toFile: format, atomically: false, encoding: .utf8)
 
         let none = try await ChildProcess.run(numberd, ["backup", "--data-dir", child.dataDirectory + "-none"])
         #expect(none.status == 2, "\(String(decoding: none.output, as: UTF8.self))")
