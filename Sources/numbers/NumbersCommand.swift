@@ -294,6 +294,7 @@ struct GlobalOptions: ParsableArguments {
             if error.reason == "NO_AUDIT_YET", error.details["running"] != "true" {
                 message += "\nrun one now: numbers audit --run (then numbers audit once it has finished)"
             }
+            if let advice = clientCertificateAdvice(error) { message += "\n" + advice }
             let (caPath, caIsDefault) = caCertificate()
             if let advice = Self.defaultCAAdvice(error, defaultCA: caIsDefault ? caPath : nil) {
                 message += "\n" + advice
@@ -339,6 +340,24 @@ struct GlobalOptions: ParsableArguments {
         guard let defaultCA, error.reason == "CONNECT_FAILED", rejected else { return nil }
         return "numberd's certificate was checked against \(defaultCA) (the default: numberd's generated CA); a "
             + "numberd serving its own certificate (--tls-cert) needs --ca (or NUMBERS_CA) naming the CA that issued it"
+    }
+
+    /// What to add to a connect failure whose cause is numberd asking for a client certificate (it runs with
+    /// `--client-ca`) that was not given, or refusing the one given: the TLS alert alone ("tlsv13 alert certificate
+    /// required") named no flag. nil for any other failure.
+    func clientCertificateAdvice(_ error: RPCError) -> String? {
+        guard error.reason == "CONNECT_FAILED" else { return nil }
+        let given = cert != nil || environment["NUMBERS_CERT"] != nil
+        if !given, error.message.contains("alert certificate required") {
+            return "numberd asks for a client certificate (it runs with --client-ca): give --cert PATH --cert-key PATH "
+                + "(or NUMBERS_CERT, NUMBERS_CERT_KEY)"
+        }
+        let refused = ["alert unknown ca", "alert bad certificate", "alert certificate unknown"].contains {
+            error.message.contains($0)
+        }
+        guard given, refused else { return nil }
+        return "numberd refused the client certificate given (--cert or NUMBERS_CERT): it must be issued by the CA "
+            + "numberd's --client-ca names, and be valid now"
     }
 
     /// For an `INVALID_FIELD` refusal, the CLI's way to give that field (`details["field"]`, as numberd names it):

@@ -97,6 +97,9 @@ struct MutualTLSTests {
 
         let without = try await ChildProcess.run(numbers, health, environment: environment)
         #expect(without.status == 7, "\(without.text)")
+        // The TLS alert alone named no flag (a walk of the README).
+        #expect(without.text.contains("numberd asks for a client certificate"), "\(without.text)")
+        #expect(without.text.contains("--cert PATH --cert-key PATH"), "\(without.text)")
         let half = try await ChildProcess.run(numbers, health + ["--cert", chain], environment: environment)
         #expect(half.status == 64, "\(half.text)")
         #expect(half.text.contains("--cert-key"), "\(half.text)")

@@ -143,7 +143,8 @@ struct ProviderAuditDaemonTests {
                 #expect(
                     error?.code == .failedPrecondition && error?.reason == "NO_AUDIT_YET",
                     "\(String(describing: error))")
-                #expect(error?.message.contains("the first runs some minutes after") == true)
+                #expect(error?.message.contains("the first periodic one runs some minutes after") == true)
+                #expect(error?.message.contains("RunProviderAudit starts one now") == true)
                 #expect(error?.details["running"] == "false")
                 // An operator's run under way (its second listing 3 s after the first): said so, not "some minutes"
                 // (found walking the operator's flows).

@@ -162,8 +162,9 @@ extension NumbersAPI {
                     message: running
                         ? "no provider audit has finished since numberd started; one is running now (it lists the "
                             + "Twilio account twice, --provider-audit-recheck apart): ask again once it ends"
-                        : "no provider audit has finished since numberd started (the first runs some minutes after "
-                            + "the start; --provider-audit-interval 0 turns them off)",
+                        : "no provider audit has finished since numberd started (the first periodic one runs some "
+                            + "minutes after the start, none with --provider-audit-interval 0; RunProviderAudit starts "
+                            + "one now)",
                     reason: "NO_AUDIT_YET", details: ["running": running ? "true" : "false"])
             }
             let report = audit.report
