@@ -167,7 +167,8 @@ struct BackupTests {
                 $0.backupDirectoryProbe = disk.probe
             }
         ) { numberd in
-            #expect(ContinuousClock.now - began < .seconds(60), "the start waited for the backup disk")
+            // Below the disk's 120 s stall, with room for a start on a machine busy with the whole suite (64 s seen).
+            #expect(ContinuousClock.now - began < .seconds(110), "the start waited for the backup disk")
             try Data(#"{"log-level": "debug"}"#.utf8).write(to: URL(fileURLWithPath: config))
             #expect(numberd.numberd.reloadSettings() == .changed)
             #expect(disk.resolves == 0, "a start or a reload looked at the backup directory")
