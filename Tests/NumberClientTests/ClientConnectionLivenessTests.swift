@@ -360,3 +360,36 @@ extension ClientConnectionLivenessTests {
         }
     }
 }
+
+/// Holds every write (and its promise) without passing it on: a peer that does not read.
+private final class HeldWrites: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    var held: [EventLoopPromise<Void>?] = []
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        held.append(promise)
+    }
+    func flush(context: ChannelHandlerContext) {}
+}
+
+extension ClientConnectionLivenessTests {
+    /// The diff's review: the GOAWAY of a connection error closed the connection only once written; a server that
+    /// does not read held it open for ever, in the pool, its end never seen.
+    @Test("a connection error closes the connection within 1 s even when its GOAWAY cannot be written")
+    func goAwayThatCannotBeWrittenStillCloses() throws {
+        let loop = EmbeddedEventLoop()
+        let handler = ClientConnectionHandler(settings: .defaults, status: ClientConnectionStatus())
+        let channel = EmbeddedChannel(loop: loop)
+        try channel.pipeline.syncOperations.addHandler(HeldWrites())
+        try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        // 11 SETTINGS without a completed call: a flood, a connection error.
+        var flood = ByteBuffer()
+        for _ in 0..<11 { flood.writeFrame(Frame(type: .settings, streamID: 0)) }
+        try channel.writeInbound(flood)
+        loop.run()
+        #expect(channel.isActive, "waits for the GOAWAY to be written")
+        loop.advanceTime(by: ClientConnectionHandler.goAwayFlushTimeout)
+        #expect(!channel.isActive, "closed anyway")
+        _ = try? channel.finish(acceptAlreadyClosed: true)
+    }
+}

@@ -112,6 +112,9 @@ struct ClientConnectionStateMachineTests {
         }
         #expect(away.code == .enhanceYourCalm)
         #expect(machine.phase == .closed)
+        // The rest of the read is not processed: no second GOAWAY, no answer written after the close.
+        #expect(machine.received(ping) == .none)
+        #expect(machine.received(Frame(type: .settings, streamID: 0)) == .none)
     }
 
     @Test("server SETTINGS are answered up to 10 between completed calls, the 11th fails the open calls")

@@ -129,6 +129,25 @@ struct ClientIdleRetireTests {
         _ = try other.finish(acceptAlreadyClosed: true)
     }
 
+    /// The diff's review: the server's idle clock starts at its accept, the client's first period began at the
+    /// server's SETTINGS, a round trip or more later (most of a short timeout's margin).
+    @Test("the first idle period counts from the connect, as the server's does from its accept")
+    func firstPeriodFromTheConnect() throws {
+        let loop = EmbeddedEventLoop()
+        let status = ClientConnectionStatus()
+        let handler = ClientConnectionHandler(settings: .defaults, status: status, pingTimeout: .seconds(2))
+        let channel = EmbeddedChannel(handler: handler, loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        loop.advanceTime(by: .milliseconds(500))  // the TLS handshake and the server's SETTINGS
+        let settings = ConnectionSettings(idleTimeoutMilliseconds: 10_000).payload()
+        try channel.writeInbound(ClientDeadlineTests.bytes(Frame(type: .settings, streamID: 0, payload: settings)))
+        loop.advanceTime(by: .milliseconds(8500) - .nanoseconds(1))
+        #expect(status.isAlive)
+        loop.advanceTime(by: .nanoseconds(1))
+        #expect(!status.isAlive && status.wasRetiredIdle, "9 s from the connect, not from the SETTINGS")
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
     @Test("a server without an idle timeout: never retired for idleness")
     func noIdleTimeout() throws {
         let (_, channel, loop, status) = try Self.connected(idleMilliseconds: 0)

@@ -352,12 +352,31 @@ public final class NumbersClient: Sendable {
         path: String, metadata: [String: String], headers: inout ByteBuffer, message: ByteBuffer,
         guardedFields: [APIRevision.GuardedField], deadline: NIODeadline
     ) async throws -> Result<ByteBuffer, CallAttempts.Failure> {
-        let connection: ClientConnection
-        do {
-            connection = try await self.connection(deadline: deadline)
-        } catch let error as ConnectError {
-            return .failure(.connectFailed(message: error.message, serverWentAway: error.afterServerWentAway))
+        while true {
+            let connection: ClientConnection
+            do {
+                connection = try await self.connection(deadline: deadline)
+            } catch let error as ConnectError {
+                return .failure(.connectFailed(message: error.message, serverWentAway: error.afterServerWentAway))
+            }
+            let outcome = try await attempt(
+                on: connection, path: path, metadata: metadata, headers: &headers, message: message,
+                guardedFields: guardedFields, deadline: deadline)
+            // Retired by this client for idleness just as the pool gave it this call (the pool reads the connection
+            // without its event loop): nothing was sent, and its end says nothing of the server. Another is picked;
+            // it is no attempt.
+            if case .failure(.connectionLost(_, unstarted: true)) = outcome, connection.status.wasRetiredIdle {
+                continue
+            }
+            return outcome
         }
+    }
+
+    /// The attempt on `connection`, which the pool picked (see `attempt(path:…)`).
+    private func attempt(
+        on connection: ClientConnection, path: String, metadata: [String: String], headers: inout ByteBuffer,
+        message: ByteBuffer, guardedFields: [APIRevision.GuardedField], deadline: NIODeadline
+    ) async throws -> Result<ByteBuffer, CallAttempts.Failure> {
         // Counted on the connection by the pool (which picks the one given the fewest calls) until the attempt ends.
         defer { callEnded(on: connection) }
         let remaining = deadline - .now()

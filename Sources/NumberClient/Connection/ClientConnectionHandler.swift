@@ -30,6 +30,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var unflushedWrites = 0
     /// Calls written before a flush even within one event-loop tick (16); see `write`.
     static let unflushedWritesMax = 16
+    /// How long the GOAWAY of a connection error may take to be written before the connection closes anyway (1 s, as
+    /// the server's).
+    static let goAwayFlushTimeout = TimeAmount.seconds(1)
     private let usable: ClientConnectionStatus
     /// Frames are decoded here (``FrameReader``), not by a handler in front.
     private let frameReader: FrameReader
@@ -48,6 +51,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// Retires the connection once it has been idle for ``idleRetireAfter(serverIdleTimeout:)``; one timer serves many
     /// idle periods (when it fires early, it is armed again for the current one's end).
     private var idleTimer: Scheduled<Void>?
+    /// When TCP connected, by the event loop's clock: the start of the first idle period, as at the server, which
+    /// counts from its accept (the TLS handshake and the SETTINGS take a round trip or more of its timeout).
+    private var connectedAt: NIODeadline?
+    /// Whether the first idle period began (the later ones begin when the last call ends).
+    private var idleBefore = false
 
     /// A handler advertising `settings`, reporting to `status`; it completes `ready` once the connection can carry
     /// calls: when the server's first SETTINGS has arrived, at most `settingsTimeout` after `TLSHandshakeCompleted`
@@ -101,6 +109,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     /// TCP is up: the preface and SETTINGS go out (behind the TLS handshake, which holds them until it is done).
     private func connected(context: ChannelHandlerContext) {
+        // The server's idle clock starts when it accepts the connection: so does this client's first idle period.
+        if connectedAt == nil { connectedAt = context.eventLoop.now }
         greet(context: context)
         if !awaitsHandshake { awaitSettings(context: context) }
     }
@@ -211,8 +221,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             queue.isEmpty
         else { return }
         let now = context.eventLoop.now
-        idleSince = now
-        if idleTimer == nil, let after = idleRetireAfter { armIdleTimer(now + after, context: context) }
+        let since = idleBefore ? now : min(connectedAt ?? now, now)
+        idleBefore = true
+        idleSince = since
+        if idleTimer == nil, let after = idleRetireAfter { armIdleTimer(since + after, context: context) }
     }
 
     private var idleRetireAfter: TimeAmount? {
@@ -222,7 +234,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private func armIdleTimer(_ deadline: NIODeadline, context: ChannelHandlerContext) {
         idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             idleTimer = nil
-            guard let since = idleSince, let after = idleRetireAfter, let context = self.context else { return }
+            // A connection no longer taking calls (the server's GOAWAY, a connection error) is not retired for
+            // idleness: marked so, its end would not count as the server going away.
+            guard state.phase == .active, let since = idleSince, let after = idleRetireAfter,
+                let context = self.context
+            else { return }
             let due = since + after
             guard context.eventLoop.now >= due else {
                 armIdleTimer(due, context: context)
@@ -534,9 +550,16 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         case .closeWithGoAway(let away, let failing):
             usable.markUnusable()
             for (id, outcome) in failing { complete(id, outcome) }
+            drainQueue()  // the calls held (for a PING, say), never sent: to another connection
             var buffer = context.channel.allocator.buffer(capacity: 64)
             buffer.writeFrame(Frame(type: .goAway, streamID: 0, payload: away.payload()))
+            // Closed once the GOAWAY is written, or after `goAwayFlushTimeout` if it never is (a server that does not
+            // read): the connection must end, or it stays open for ever, held by the pool.
+            let giveUp = context.eventLoop.assumeIsolated().scheduleTask(in: Self.goAwayFlushTimeout) {
+                context.close(promise: nil)
+            }
             context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
+                giveUp.cancel()
                 context.close(promise: nil)
             }
         }

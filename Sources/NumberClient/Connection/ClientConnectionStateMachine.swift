@@ -185,6 +185,9 @@ struct ClientConnectionStateMachine {
     }
 
     mutating func received(_ frame: Frame) -> Action {
+        // Nothing after the connection ended is processed: the rest of the read after a connection error would
+        // otherwise fail it again, one GOAWAY per frame, written after the close.
+        if case .closed = phase { return .none }
         switch frame.type {
         case .settings:
             if frame.flags.contains(.ack) { return .none }

@@ -24,7 +24,7 @@ final class ClientConnectionStatus: Sendable {
     /// True while the connection is up, not going away, and below the server's concurrent-call limit.
     var acceptsCalls: Bool { !unusable.load(ordering: .relaxed) && !saturated.load(ordering: .relaxed) }
     /// False once the connection is closing or closed; it never becomes usable again.
-    var isAlive: Bool { !unusable.load(ordering: .relaxed) }
+    var isAlive: Bool { !unusable.load(ordering: .acquiring) }
     /// Calls given to this connection and not ended (``callStarted()``, ``callEnded()``).
     var callCount: Int { calls.load(ordering: .relaxed) }
     /// Whether one more call given to it now starts at once: it accepts calls and those it was given are below the
@@ -42,7 +42,8 @@ final class ClientConnectionStatus: Sendable {
     /// a sign of the server going away (which makes a call that then cannot connect wait for a restart).
     func markRetiredIdle() {
         retiredIdle.store(true, ordering: .relaxed)
-        markUnusable()
+        // Released after it: a reader that sees the connection not alive (acquiring) sees why.
+        unusable.store(true, ordering: .releasing)
     }
     /// Whether ``markRetiredIdle()`` made it unusable.
     var wasRetiredIdle: Bool { retiredIdle.load(ordering: .relaxed) }

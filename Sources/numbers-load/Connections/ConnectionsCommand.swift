@@ -236,7 +236,7 @@ struct ConnectionOpener {
         let established = loop.makePromise(of: Void.self)
         let channel: any Channel
         do {
-            channel = try await ClientBootstrap(group: loop)
+            let connecting = ClientBootstrap(group: loop)
                 .connectTimeout(max(.milliseconds(1), deadline - .now()))
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { [context] channel in
@@ -248,7 +248,17 @@ struct ConnectionOpener {
                         try channel.pipeline.syncOperations.addHandler(GreetingHandler(established: established))
                     }
                 }
-                .connect(host: host, port: port).get()
+                .connect(host: host, port: port)
+            // The run interrupted: the attempt ends now, not at its connect timeout (a server whose backlog is full
+            // drops the SYNs); a connect that completes later is closed.
+            let connected = loop.makePromise(of: (any Channel).self)
+            connecting.cascade(to: connected)
+            channel = try await withTaskCancellationHandler {
+                try await connected.futureResult.get()
+            } onCancel: {
+                connected.fail(CancellationError())
+                connecting.whenSuccess { late in late.close(promise: nil) }
+            }
         } catch {
             // No channel became active, so no handler completes the promise: a dropped promise traps in debug builds.
             established.fail(error)
