@@ -171,10 +171,14 @@ struct Buy: AsyncParsableCommand {
             throw CLIError(code: 3, message: "error: \(flag) '\(text)' is negative: a fee limit is 0 or more")
         }
         guard let minor = Format.minorUnits(text, currency: currency) else {
+            // An amount no 64 bits of minor units hold is said so, as `funds add` says it: it is an amount.
+            let huge = CurrencyMinorUnits.parsed(text, currency: currency) == .failure(.tooLarge)
             throw CLIError(
                 code: 3,
-                message: "error: \(flag) '\(text)' is not an amount of \(currency) in its major units, with at most "
-                    + "its minor digits (1.33 USD; 150 JPY)")
+                message: huge
+                    ? "error: \(flag) '\(text)' is too large an amount of \(currency): leave the flag out for no limit"
+                    : "error: \(flag) '\(text)' is not an amount of \(currency) in its major units, with at most "
+                        + "its minor digits (1.33 USD; 150 JPY)")
         }
         return minor
     }

@@ -77,6 +77,8 @@ struct PriceLimitFlagTests {
             ["--max-monthly-fee", "1.333"], ["--max-setup-fee=-1"], ["--max-monthly-fee", "1,33"],
             // A negative value was taken for a flag: "Missing value for '--max-monthly-fee'".
             ["--max-monthly-fee", "-1"],
+            // An amount, too large: it said "not an amount" (a black-box walk).
+            ["--max-monthly-fee", "99999999999999999999"],
         ])
     func malformedAmount(flags: [String]) async throws {
         let received = Received()
@@ -85,7 +87,11 @@ struct PriceLimitFlagTests {
                 ["buy", "+14155550100", "--currency", "USD"] + flags + Self.connection(server))
             #expect(run.status == 3, "\(run)")
             let negative = flags.joined().contains("-1")
-            let says = negative ? "is negative: a fee limit is 0 or more" : "is not an amount of USD"
+            let huge = flags.joined().contains("99999999999999999999")
+            let says =
+                negative
+                ? "is negative: a fee limit is 0 or more"
+                : huge ? "is too large an amount of USD" : "is not an amount of USD"
             #expect(run.stderr.contains(says), "\(run.stderr)")
             #expect(received.all.isEmpty)
         }
