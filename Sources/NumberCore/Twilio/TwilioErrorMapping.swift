@@ -9,9 +9,17 @@ enum TwilioErrorMapping {
     /// an approved regulatory Bundle and numberd sent none (or one Twilio does not accept). The operator's setting
     /// (`twilio-bundles`), not the customer's choice: `.misconfigured`.
     static let bundleRequiredCode = 21649
-    /// Twilio codes about the account rather than the number: 21404, a trial account may own only one number, so
-    /// every purchase fails until the operator upgrades the account (twilio-api.md §6.2). Never the customer's choice.
-    static let accountLimitCodes: Set<Int> = [21404]
+    /// Twilio codes about the account rather than the number, each with what the operator must do: 21404, a trial
+    /// account may own only one number, so every purchase fails until the operator upgrades the account
+    /// (twilio-api.md §6.2); 10001, the account is not active (suspended, or out of funds: Twilio's answer to API
+    /// calls from a suspended account); 10002, a trial account does not support the request. Never the customer's
+    /// choice: reported to them as INVALID_ARGUMENT, they read as their own mistake.
+    static let accountCodes: [Int: String] = [
+        21404: "the account is a trial account, which may own only one number; upgrade it in Twilio's console",
+        10001: "the Twilio account is not active (suspended, or out of funds); reactivate or fund it in Twilio's "
+            + "console",
+        10002: "a trial account does not support this request; upgrade it in Twilio's console",
+    ]
     /// Twilio codes meaning "the request's parameters are wrong".
     static let invalidArgumentCodes: Set<Int> = [21421, 21451, 21457, 21458, 21481, 21473, 21474]
     /// Twilio codes meaning "these credentials may not do this": a configuration problem, never retried.
@@ -35,11 +43,10 @@ enum TwilioErrorMapping {
             error.mayStillTakeEffect = method != .get
             return error
         }
-        if let code, accountLimitCodes.contains(code) {
+        if let code, let advice = accountCodes[code] {
             return ProviderError(
-                .misconfigured, providerCode: code,
-                message: "\(operation): \(detail) (Twilio error \(code): the account is a trial account, which may "
-                    + "own only one number; upgrade it in Twilio's console)")
+                .misconfigured, providerCode: code, message: "\(operation): \(detail) (Twilio error \(code): \(advice))"
+            )
         }
         if code == bundleRequiredCode {
             return ProviderError(

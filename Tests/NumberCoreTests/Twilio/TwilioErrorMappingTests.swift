@@ -12,7 +12,8 @@ struct TwilioErrorMappingTests {
         (400, 21421, .invalidArgument), (400, 21451, .invalidArgument), (400, 21457, .invalidArgument),
         (400, 21481, .invalidArgument), (401, 20003, .authentication), (403, 20008, .authentication),
         (400, 20005, .authentication), (404, 20404, .notFound), (400, 99999, .invalidArgument),
-        (409, 0, .misconfigured), (301, 21421, .misconfigured),
+        (409, 0, .misconfigured), (301, 21421, .misconfigured), (400, 10001, .misconfigured),
+        (403, 10001, .misconfigured), (400, 10002, .misconfigured),
     ])
     func codesMapToKinds(status: Int, code: Int, kind: ProviderError.Kind) throws {
         let body = try #require(
@@ -39,6 +40,20 @@ struct TwilioErrorMappingTests {
         #expect(error.message.contains("trial account"), "\(error)")
         #expect(!error.mayStillTakeEffect)
         #expect(NumberError.fromProvider(error).reason == .providerMisconfigured)
+    }
+
+    /// The simulator review: 10001 (the account not active: suspended, or out of funds) and 10002 (a trial account)
+    /// fell through to INVALID_ARGUMENT, which a customer reads as their own mistake.
+    @Test func inactiveAccountIsTheOperatorsProblem() throws {
+        for (code, words) in [(10001, "not active (suspended, or out of funds)"), (10002, "trial account")] {
+            let body = try #require(
+                TwilioResources.decode(
+                    TwilioResources.ErrorBody.self,
+                    from: Array(#"{"code": \#(code), "message": "Account not active", "status": 400}"#.utf8)))
+            let error = TwilioErrorMapping.clientError(status: 400, body: body, operation: "buy +14155550100")
+            #expect(error.kind == .misconfigured && error.message.contains(words), "\(error)")
+            #expect(NumberError.fromProvider(error).reason == .providerMisconfigured)
+        }
     }
 
     /// Without Twilio's error code only 401 and 403 say something (the credentials). Any other status — a redirect
