@@ -10,7 +10,7 @@ extension Router {
     /// schemas do.
     static func incomingJSON(_ r: IncomingNumber, account: String, typed: Bool = false) -> JSONValue {
         let uri = incomingURI(account: account, sid: r.sid)
-        func field(_ name: String) -> (String, JSONValue) { (name, .optional(r.fields[name])) }
+        func field(_ name: String) -> (String, JSONValue) { r.json(name) }
         var pairs: [(String, JSONValue)] = [
             ("sid", .string(r.sid)), ("account_sid", .string(account)),
             ("phone_number", .string(r.number.phoneNumber)), ("friendly_name", .string(r.friendlyName)),

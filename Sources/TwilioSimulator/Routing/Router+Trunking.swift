@@ -27,7 +27,7 @@ extension Router {
     static func trunkNumberJSON(_ r: IncomingNumber, account: String, context: RouterContext) -> JSONValue {
         let trunk = r.trunkSid ?? ""
         let (baseURL, apiBaseURL) = (context.baseURL(of: .trunking), context.baseURL(of: .api))
-        func field(_ name: String) -> (String, JSONValue) { (name, .optional(r.fields[name])) }
+        func field(_ name: String) -> (String, JSONValue) { r.json(name) }
         return .object([
             ("sid", .string(r.sid)), ("account_sid", .string(account)), ("trunk_sid", .optional(r.trunkSid)),
             ("phone_number", .string(r.number.phoneNumber)), ("friendly_name", .string(r.friendlyName)),

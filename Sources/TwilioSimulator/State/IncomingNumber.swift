@@ -47,6 +47,19 @@ public struct IncomingNumber: Sendable, Equatable, Codable {
         self.fields = initial
     }
 
+    /// The fields shown unset as `""`, not `null`: the URLs Twilio's examples of the IncomingPhoneNumber and the
+    /// trunk's PhoneNumber show so (`sms_url`, `sms_fallback_url`, `status_callback`). The others unset are `null`
+    /// (`trunk_sid`, `voice_fallback_url`, the address SIDs), and so are the application SIDs, which the same examples
+    /// show as `""` but the schemas allow only as `null` or a whole `AP…` SID (`SchemaValidationTests` holds the
+    /// simulator to the schemas). A client must take both for unset, as at Twilio.
+    public static let emptyWhenUnset: Set<String> = ["sms_url", "sms_fallback_url", "status_callback"]
+
+    /// Field `name` as the resource's JSON shows it (``emptyWhenUnset``).
+    func json(_ name: String) -> (String, JSONValue) {
+        if let value = fields[name] { return (name, .string(value)) }
+        return (name, Self.emptyWhenUnset.contains(name) ? .string("") : .null)
+    }
+
     /// The trunk it routes to, if any.
     public var trunkSid: String? { fields["trunk_sid"] }
 }

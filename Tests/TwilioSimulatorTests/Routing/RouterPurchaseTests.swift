@@ -201,6 +201,9 @@ import Testing
         #expect(updated.status == 200)
         #expect(updated.json["trunk_sid"] as? String == trunk)
         #expect(updated.json["voice_application_sid"] is NSNull)
+        // Unset URLs are "", as Twilio's examples show them.
+        #expect(updated.json["sms_url"] as? String == "" && updated.json["status_callback"] as? String == "")
+        #expect(updated.json["voice_fallback_url"] is NSNull)
         let missing = "TK" + String(repeating: "0", count: 32)
         #expect(
             h.send("POST", "\(h.api)/IncomingPhoneNumbers/\(sid).json", form: [("TrunkSid", missing)]).status == 400)
