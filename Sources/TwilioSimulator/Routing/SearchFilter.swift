@@ -14,7 +14,8 @@ struct SearchFilter {
     var includeBeta = true
     var region: String?
     var locality: String?
-    var postalCode: String?
+    /// `InPostalCode`: one code, or those of a phone number's numbering area.
+    var postalCodes: [String]?
     var lata: String?
     var rateCenter: String?
     var near: (latitude: Double, longitude: Double, miles: Double)?
@@ -43,11 +44,22 @@ struct SearchFilter {
         excludeLocal = try Parameters.bool(params, "ExcludeLocalAddressRequired") ?? false
         excludeForeign = try Parameters.bool(params, "ExcludeForeignAddressRequired") ?? false
         includeBeta = try Parameters.bool(params, "Beta") ?? true
-        region = params["InRegion"]
-        locality = params["InLocality"]
-        postalCode = params["InPostalCode"]
-        lata = params["InLata"]
-        rateCenter = params["InRateCenter"]
+        // Each place filter takes a place, or a phone number: "given a phone number, search within the same region
+        // (locality, postal code, LATA, rate center) as that number" (Twilio's parameter descriptions). A number is
+        // placed by its numbering area, as `NearNumber` is; one no area knows matches nothing.
+        func place(_ name: String, _ field: (NumberingArea) -> String?) -> String? {
+            guard let text = params[name] else { return nil }
+            guard text.hasPrefix("+") else { return text }
+            return locate(text).flatMap(field) ?? text
+        }
+        region = place("InRegion", \.region)
+        locality = place("InLocality", \.locality)
+        lata = place("InLata", \.lata)
+        rateCenter = place("InRateCenter", \.rateCenter)
+        if let text = params["InPostalCode"] {
+            let area = text.hasPrefix("+") ? locate(text) : nil
+            postalCodes = area.map(\.postalCodes).flatMap { $0.isEmpty ? nil : $0 } ?? [text]
+        }
         if rateCenter != nil && lata == nil {
             throw .invalidParameter("InRateCenter", "requires InLata")
         }
@@ -92,7 +104,7 @@ struct SearchFilter {
         if let locality, area.locality?.lowercased() != locality.lowercased() { return false }
         if let lata, area.lata != lata { return false }
         if let rateCenter, area.rateCenter?.lowercased() != rateCenter.lowercased() { return false }
-        if let postalCode, !area.postalCodes.contains(where: { $0.lowercased() == postalCode.lowercased() }) {
+        if let postalCodes, !area.postalCodes.contains(where: { Self.contains(postalCodes, $0) }) {
             return false
         }
         return true
@@ -122,7 +134,7 @@ struct SearchFilter {
     private func matchesPlace(_ n: AvailableNumber) -> Bool {
         if let region, n.region?.lowercased() != region.lowercased() { return false }
         if let locality, n.locality?.lowercased() != locality.lowercased() { return false }
-        if let postalCode, n.postalCode?.lowercased() != postalCode.lowercased() { return false }
+        if let postalCodes, !(n.postalCode.map { Self.contains(postalCodes, $0) } ?? false) { return false }
         if let lata, n.lata != lata { return false }
         if let rateCenter, n.rateCenter?.lowercased() != rateCenter.lowercased() { return false }
         if let near {
@@ -132,6 +144,11 @@ struct SearchFilter {
             return SearchFilter.miles(near.latitude, near.longitude, lat, lon) <= near.miles
         }
         return true
+    }
+
+    /// Whether `codes` holds `code`, ignoring case.
+    private static func contains(_ codes: [String], _ code: String) -> Bool {
+        codes.contains { $0.lowercased() == code.lowercased() }
     }
 
     /// Great-circle distance in miles (haversine).

@@ -228,6 +228,31 @@ import Testing
         for n in found { #expect(["San Francisco", "Oakland"].contains(n["locality"] as? String ?? "")) }
     }
 
+    /// The simulator review: Twilio's place filters take a phone number too ("search within the same region … as
+    /// that number"); the simulator compared it as text and found nothing.
+    @Test("the place filters (InRegion, InLocality, InPostalCode, InLata, InRateCenter) take a phone number's place")
+    func placeFiltersTakeANumber() throws {
+        var h = RouterHarness()
+        let seattle = try #require(h.search("US", "Local", [("AreaCode", "206")]).first)
+        let number = try #require(seattle["phone_number"] as? String)
+        for (filter, field) in [("InRegion", "region"), ("InLocality", "locality")] {
+            let found = h.search("US", "Local", [(filter, number)])
+            #expect(!found.isEmpty, "\(filter)")
+            for n in found { #expect(n[field] as? String == seattle[field] as? String, "\(filter)") }
+        }
+        let postal = h.search("US", "Local", [("InPostalCode", number)])
+        #expect(!postal.isEmpty)
+        #expect(postal.allSatisfy { ($0["locality"] as? String) == "Seattle" }, "\(postal.map { $0["postal_code"] })")
+        let lata = try #require(seattle["lata"] as? String)
+        let rateCenter = h.search("US", "Local", [("InLata", number), ("InRateCenter", number)])
+        #expect(!rateCenter.isEmpty)
+        for n in rateCenter {
+            #expect(n["lata"] as? String == lata && n["rate_center"] as? String == seattle["rate_center"] as? String)
+        }
+        // A number no area knows places nothing: no match, as a place no number has.
+        #expect(h.search("US", "Local", [("InRegion", "+15550000000")]).isEmpty)
+    }
+
     @Test func countriesListAndFetch() {
         var h = RouterHarness()
         let list = h.send("GET", "\(h.api)/AvailablePhoneNumbers.json")
