@@ -22,12 +22,25 @@ struct ProviderDetailTests {
     func search(
         failing failure: ProviderError, requestID: String
     ) async throws -> (RpcStatus, CapturingLogHandler.Lines) {
+        try await call(
+            NumbersMethods.searchNumbers.path, failing: failure, requestID: requestID,
+            body: { _ in SearchNumbersRequest(country: "US") })
+    }
+
+    /// A call of `method` over TLS with an account key, as a client makes it, against numberd's API (its error
+    /// mapping) over a service whose provider fails with `failure`, the router then changed by `changing`: the call's
+    /// status and what the server logged. `body` makes the request for the account's id.
+    func call<Request: Encodable>(
+        _ method: String, failing failure: ProviderError, requestID: String, body: (String) -> Request,
+        changing: (inout RPCRouter) -> Void = { _ in }
+    ) async throws -> (RpcStatus, CapturingLogHandler.Lines) {
         let service = try await NumberService.open(
             store: InMemoryNumberStore(), provider: FailingProvider(failure: failure), logger: quietLogger)
         let account = try await service.createAccount(name: "A", currency: "USD")
         let key = try await service.createApiKey(name: "k", scope: .account, accountId: account.id)
         var router = RPCRouter()
         NumbersAPI(service: service, rateLimiter: RateLimiter(limits: .defaults)).register(into: &router)
+        changing(&router)
         let lines = CapturingLogHandler.Lines()
         let logger = Logger(label: "server") { _ in CapturingLogHandler(lines: lines) }
         var answered: RpcStatus?
@@ -36,9 +49,8 @@ struct ProviderDetailTests {
             try await connection.send(clientStart())
             var bytes = ByteBuffer()
             try writeCall(
-                &bytes, stream: 1, method: NumbersMethods.searchNumbers.path,
-                metadata: ["authorization": "Bearer \(key.secret)", "request-id": requestID],
-                body: SearchNumbersRequest(country: "US"))
+                &bytes, stream: 1, method: method,
+                metadata: ["authorization": "Bearer \(key.secret)", "request-id": requestID], body: body(account.id))
             try await connection.send(bytes)
             let frames = try await connection.waitForFrames { try trailerStatuses($0)[1] != nil }
             answered = try trailerStatuses(frames)[1]
@@ -124,34 +136,15 @@ struct ProviderDetailTests {
         struct Unexpected: Error, CustomStringConvertible {
             var description: String { "a bug's own words" }
         }
-        let service = try await NumberService.open(
-            store: InMemoryNumberStore(), provider: FailingProvider(failure: ProviderError(.unavailable, message: "")),
-            logger: quietLogger)
-        let account = try await service.createAccount(name: "A", currency: "USD")
-        let key = try await service.createApiKey(name: "k", scope: .account, accountId: account.id)
-        var router = RPCRouter()
-        NumbersAPI(service: service, rateLimiter: RateLimiter(limits: .defaults)).register(into: &router)
         // A handler with numberd's error mapping that fails in a way nothing maps.
-        router.register(NumbersMethods.getBalance) { (_: GetBalanceRequest, _) -> GetBalanceResponse in
-            throw Unexpected()
-        }
-        let lines = CapturingLogHandler.Lines()
-        let logger = Logger(label: "server") { _ in CapturingLogHandler(lines: lines) }
-        var answered: RpcStatus?
-        try await withTestServer(router: router, tls: tls, logger: logger) { _, port in
-            let connection = try await RawConnection.connect(port: port, tls: tls)
-            try await connection.send(clientStart())
-            var bytes = ByteBuffer()
-            try writeCall(
-                &bytes, stream: 1, method: NumbersMethods.getBalance.path,
-                metadata: ["authorization": "Bearer \(key.secret)", "request-id": "req-44"],
-                body: GetBalanceRequest(accountId: account.id))
-            try await connection.send(bytes)
-            let frames = try await connection.waitForFrames { try trailerStatuses($0)[1] != nil }
-            answered = try trailerStatuses(frames)[1]
-            try await connection.channel.close()
-        }
-        let status = try #require(answered)
+        let (status, lines) = try await call(
+            NumbersMethods.getBalance.path, failing: ProviderError(.unavailable, message: ""), requestID: "req-44",
+            body: { GetBalanceRequest(accountId: $0) },
+            changing: { router in
+                router.register(NumbersMethods.getBalance) { (_: GetBalanceRequest, _) -> GetBalanceResponse in
+                    throw Unexpected()
+                }
+            })
         #expect(status.reason == "INTERNAL" && status.message == "internal error", "\(status)")
         #expect(status.metadata == ["requestId": "req-44"], "\(status)")
         let logged = lines.all.first { $0.message == "call failed with an unexpected error" }

@@ -12,22 +12,11 @@ import Testing
 struct ShutdownRefusalTests {
     @Test("a call on a connection whose server task was cancelled is answered SHUTTING_DOWN and not run")
     func answeredShuttingDown() async throws {
-        let tls = try TestTLS()
         let ran = CallCounter()
-        var router = RPCRouter()
-        router.register(NumbersMethods.createTrunk) { _, _ in
+        let (running, client) = try await Self.serving { _, _ in
             ran.value.add(1, ordering: .relaxed)
             return CreateTrunkResponse(trunk: Trunk(id: "TRK_1"))
         }
-        let server = NumberServer(
-            configuration: NumberServerConfiguration(port: 0), transport: .tls(tls.serverContext), router: router,
-            logger: quietLogger)
-        let running = Task { try await server.run() }
-        let port = try await server.listeningAddress().port!
-        var configuration = tls.clientConfiguration(port: port)
-        configuration.retry = .none  // the answer itself, not the retry on a new connection (refused: not listening)
-        configuration.defaultTimeout = .seconds(30)  // the first call, on a machine busy with the whole suite
-        let client = try NumbersClient(configuration: configuration)
         _ = try await client.createTrunk(CreateTrunkRequest(accountId: "ACC_1", name: "main"))
         running.cancel()
         _ = await running.result
@@ -49,10 +38,8 @@ struct ShutdownRefusalTests {
     /// CreateBackup `CANCELLED` for this case could never be sent.
     @Test("a call running when the server task is cancelled gets its handler's answer, not silence")
     func runningCallAnswered() async throws {
-        let tls = try TestTLS()
         let started = CallCounter()
-        var router = RPCRouter()
-        router.register(NumbersMethods.createTrunk) { _, _ in
+        let (running, client) = try await Self.serving { _, _ in
             started.value.add(1, ordering: .relaxed)
             do {
                 try await Task.sleep(for: .seconds(3600))
@@ -64,14 +51,6 @@ struct ShutdownRefusalTests {
             }
             return CreateTrunkResponse(trunk: Trunk(id: "TRK_1"))
         }
-        let server = NumberServer(
-            configuration: NumberServerConfiguration(port: 0), transport: .tls(tls.serverContext), router: router,
-            logger: quietLogger)
-        let running = Task { try await server.run() }
-        let port = try await server.listeningAddress().port!
-        var configuration = tls.clientConfiguration(port: port)
-        configuration.retry = .none
-        let client = try NumbersClient(configuration: configuration)
         let call = Task {
             try await client.createTrunk(
                 CreateTrunkRequest(accountId: "ACC_1", name: "main"), options: CallOptions(timeout: .seconds(60)))
@@ -94,5 +73,24 @@ struct ShutdownRefusalTests {
         }
         #expect(error.reason == "CANCELLED" && error.message == "the server stopped the call", "\(error)")
         #expect(took < .seconds(50), "answered, not ended by its own deadline: \(took)")
+    }
+
+    /// A server over TLS whose CreateTrunk is `createTrunk`, running in the task returned, and a client of it that
+    /// does not retry (the answer itself, not the retry on a new connection: refused, not listening).
+    static func serving(
+        _ createTrunk: @escaping @Sendable (CreateTrunkRequest, CallContext) async throws -> CreateTrunkResponse
+    ) async throws -> (Task<Void, any Error>, NumbersClient) {
+        let tls = try TestTLS()
+        var router = RPCRouter()
+        router.register(NumbersMethods.createTrunk, createTrunk)
+        let server = NumberServer(
+            configuration: NumberServerConfiguration(port: 0), transport: .tls(tls.serverContext), router: router,
+            logger: quietLogger)
+        let running = Task { try await server.run() }
+        let port = try await server.listeningAddress().port!
+        var configuration = tls.clientConfiguration(port: port)
+        configuration.retry = .none
+        configuration.defaultTimeout = .seconds(30)  // the first call, on a machine busy with the whole suite
+        return (running, try NumbersClient(configuration: configuration))
     }
 }
