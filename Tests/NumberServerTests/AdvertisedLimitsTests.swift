@@ -97,8 +97,14 @@ struct AdvertisedLimitsTests {
                     try await connection.channel.close()
                 } else {
                     #expect(await connection.waitForClose(timeout: .seconds(60)) != nil)
-                    let away = try goAway(in: connection.frames())
+                    let frames = try connection.frames()
+                    let away = try goAway(in: frames)
                     #expect(away?.code == .frameTooLarge, "a MESSAGE of \(length) bytes: \(String(describing: away))")
+                    // The call whose request it was is answered so, before the GOAWAY (a diff review: answered
+                    // REQUEST_NOT_ARRIVED, its client sent it again and again, each time closing a connection).
+                    let refused = try trailerStatuses(frames)[1]
+                    #expect(
+                        refused?.reason == "REQUEST_TOO_LARGE" && refused?.code == 8, "\(String(describing: refused))")
                 }
             }
         }

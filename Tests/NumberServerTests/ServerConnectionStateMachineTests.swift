@@ -1009,4 +1009,31 @@ struct ServerConnectionStateMachineTests {
         }
         #expect(goAwayCode(last) == .enhanceYourCalm, "\(last)")
     }
+
+    /// The diff's review: a call whose own request frame was over its limit was answered REQUEST_NOT_ARRIVED with the
+    /// others, so its client sent it again as it was, closing one connection after another.
+    @Test(
+        "a frame over its limit on a call waiting for its request refuses that call as too large, the others as not arrived"
+    )
+    func tooLargeRequestRefusesItsCall() {
+        var machine = self.machine(streams: 4)
+        _ = machine.received(headers(1))
+        _ = machine.received(headers(3))
+        let error = FramingError(
+            .frameTooLarge, "MESSAGE payload of 65537 bytes exceeds the limit of 65536", streamID: 3)
+        guard case .closeRefusingTooLarge(3, _, let awaiting, let away) = machine.framingError(error) else {
+            Issue.record("not refused as too large")
+            return
+        }
+        #expect(awaiting == [1] && away.code == .frameTooLarge && away.lastStreamID == 3)
+        #expect(machine.phase == .closed)
+        // A frame over its limit on no call waiting: the awaiting ones as not arrived, as before.
+        var other = self.machine(streams: 4)
+        _ = other.received(headers(1))
+        let stray = FramingError(.frameTooLarge, "big", streamID: 9)
+        guard case .closeWithGoAwayRefusing([1], _) = other.framingError(stray) else {
+            Issue.record("not refused as not arrived")
+            return
+        }
+    }
 }

@@ -474,6 +474,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             } else if state.runningCallCount == 0 {
                 armIdleTimer()
             }
+        case .closeRefusingTooLarge(let streamID, let message, let awaiting, let away):
+            let status = RpcStatus(
+                code: StatusCode.resourceExhausted.rawValue,
+                message: "the request is larger than the server takes (\(message)): the call was not started; send "
+                    + "a smaller one",
+                reason: "REQUEST_TOO_LARGE")
+            reject(streamID, status, context: context)
+            perform(awaiting.isEmpty ? .closeWithGoAway(away) : .closeWithGoAwayRefusing(awaiting, away))
         case .closeWithGoAwayRefusing(let streamIDs, let away):
             // Calls whose request had not arrived: never started, though the GOAWAY names them. Answered before it,
             // so their client knows (RESOURCE_EXHAUSTED, as for the partial frame budget) and may send them again.

@@ -74,6 +74,9 @@ struct ServerConnectionStateMachine {
         /// Answer these streams, whose calls were still waiting for their request, as never started (their client
         /// may send them again); then write GOAWAY and close the connection now, as `closeWithGoAway`.
         case closeWithGoAwayRefusing([UInt32], GoAway)
+        /// A call's own request frame is over its limit: answer that call `REQUEST_TOO_LARGE` (never started, and not
+        /// to be sent again as it is), then the others as `closeWithGoAwayRefusing` does.
+        case closeRefusingTooLarge(streamID: UInt32, message: String, awaiting: [UInt32], GoAway)
         /// Close the connection now (graceful drain finished, or peer went away).
         case close
     }
@@ -559,7 +562,15 @@ struct ServerConnectionStateMachine {
     /// not processed, and a second GOAWAY would follow the first.
     mutating func framingError(_ error: FramingError) -> Action {
         if case .closed = phase { return .none }
-        return closing(GoAway(lastStreamID: goAwayLastStreamID, code: error.goAwayCode, message: error.message))
+        let away = GoAway(lastStreamID: goAwayLastStreamID, code: error.goAwayCode, message: error.message)
+        // The request of a call waiting for it is over MAX_MESSAGE_PAYLOAD (a client that did not check): answered
+        // REQUEST_NOT_ARRIVED with the others, it was sent again, on a new connection, closed the same way.
+        guard error.kind == .frameTooLarge, let id = error.streamID, pendingHeaders[id] != nil else {
+            return closing(away)
+        }
+        let awaiting = endAwaitingCalls().filter { $0 != id }
+        phase = .closed
+        return .closeRefusingTooLarge(streamID: id, message: error.message, awaiting: awaiting, away)
     }
 
     private mutating func closeIfDrained(otherwise action: Action) -> Action {

@@ -74,7 +74,9 @@ struct FrameHeader: Hashable {
         try Self.checkShape(type: type, flags: flags, length: UInt64(length))
         let max = limits.payloadMax(for: type)
         guard UInt64(length) <= UInt64(max) else {
-            throw FramingError(.frameTooLarge, "\(type) payload of \(length) bytes exceeds the limit of \(max)")
+            throw FramingError(
+                .frameTooLarge, "\(type) payload of \(length) bytes exceeds the limit of \(max)",
+                streamID: streamID == 0 ? nil : streamID)
         }
         self.payloadLength = Int(length)
         self.type = type

@@ -25,11 +25,15 @@ public struct FramingError: Error, Hashable, Sendable, CustomStringConvertible {
     public var kind: Kind
     /// A sentence for logs and the GOAWAY debug message.
     public var message: String
+    /// The call stream of the frame refused, when its header was read and named one (a frame over its limit): the
+    /// receiver may answer that call before it closes.
+    public var streamID: UInt32?
 
     /// Creates an error.
-    public init(_ kind: Kind, _ message: String) {
+    public init(_ kind: Kind, _ message: String, streamID: UInt32? = nil) {
         self.kind = kind
         self.message = message
+        self.streamID = streamID
     }
 
     /// The GOAWAY code the receiver closes the connection with.

@@ -84,8 +84,11 @@ struct FrameDecoderTests {
         let limits = FrameLimits(messagePayloadMax: 16 * 1024, headersPayloadMax: 1024)
         // Only the header of a 2^31-byte MESSAGE: the decoder must not wait for (or allocate) its payload.
         let header = bytes("80000000 02 00 0000 00000001")
-        #expect(throws: FramingError(.frameTooLarge, "MESSAGE payload of 2147483648 bytes exceeds the limit of 16384"))
-        {
+        // It names the call's stream, so the receiver can answer that call (as too large) before it closes.
+        #expect(
+            throws: FramingError(
+                .frameTooLarge, "MESSAGE payload of 2147483648 bytes exceeds the limit of 16384", streamID: 1)
+        ) {
             _ = try decodeAll(header, decoder: FrameDecoder(limits: limits, expectsPreface: false))
         }
         // At the edge: exactly the limit is accepted, one more byte is not.
