@@ -51,11 +51,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// Retires the connection once it has been idle for ``idleRetireAfter(serverIdleTimeout:)``; one timer serves many
     /// idle periods (when it fires early, it is armed again for the current one's end).
     private var idleTimer: Scheduled<Void>?
-    /// When TCP connected, by the event loop's clock: the start of the first idle period, as at the server, which
-    /// counts from its accept (the TLS handshake and the SETTINGS take a round trip or more of its timeout).
+    /// When TCP connected, by the event loop's clock, until the first idle period begins there, as at the server,
+    /// which counts from its accept (the TLS handshake and the SETTINGS take a round trip or more of its timeout); the
+    /// later periods begin when the last call ends.
     private var connectedAt: NIODeadline?
-    /// Whether the first idle period began (the later ones begin when the last call ends).
-    private var idleBefore = false
 
     /// A handler advertising `settings`, reporting to `status`; it completes `ready` once the connection can carry
     /// calls: when the server's first SETTINGS has arrived, at most `settingsTimeout` after `TLSHandshakeCompleted`
@@ -110,7 +109,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// TCP is up: the preface and SETTINGS go out (behind the TLS handshake, which holds them until it is done).
     private func connected(context: ChannelHandlerContext) {
         // The server's idle clock starts when it accepts the connection: so does this client's first idle period.
-        if connectedAt == nil { connectedAt = context.eventLoop.now }
+        if !greeted { connectedAt = context.eventLoop.now }
         greet(context: context)
         if !awaitsHandshake { awaitSettings(context: context) }
     }
@@ -221,8 +220,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             queue.isEmpty
         else { return }
         let now = context.eventLoop.now
-        let since = idleBefore ? now : min(connectedAt ?? now, now)
-        idleBefore = true
+        let since = connectedAt.map { min($0, now) } ?? now
+        connectedAt = nil
         idleSince = since
         if idleTimer == nil, let after = idleRetireAfter { armIdleTimer(since + after, context: context) }
     }
