@@ -229,6 +229,18 @@ struct ConnectionOpener {
         }
     }
 
+    /// `promise`'s value; when the calling task is cancelled, `CancellationError` at once (and `onCancel` runs).
+    private static func value<T: Sendable>(
+        of promise: EventLoopPromise<T>, onCancel: @escaping @Sendable () -> Void = {}
+    ) async throws -> T {
+        try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            promise.fail(CancellationError())
+            onCancel()
+        }
+    }
+
     /// One connection, established (connect, handshake, the server's SETTINGS) by `deadline`: the connect's time
     /// counts against the greeting's.
     private func openOne(until deadline: NIODeadline) async throws -> any Channel {
@@ -253,10 +265,7 @@ struct ConnectionOpener {
             // drops the SYNs); a connect that completes later is closed.
             let connected = loop.makePromise(of: (any Channel).self)
             connecting.cascade(to: connected)
-            channel = try await withTaskCancellationHandler {
-                try await connected.futureResult.get()
-            } onCancel: {
-                connected.fail(CancellationError())
+            channel = try await Self.value(of: connected) {
                 connecting.whenSuccess { late in late.close(promise: nil) }
             }
         } catch {
@@ -269,11 +278,7 @@ struct ConnectionOpener {
         }
         do {
             // The run interrupted: the attempt ends now, not at its deadline (a server that never answers).
-            try await withTaskCancellationHandler {
-                try await established.futureResult.get()
-            } onCancel: {
-                established.fail(CancellationError())
-            }
+            try await Self.value(of: established)
             expiry.cancel()
             return channel
         } catch {
