@@ -11,7 +11,7 @@ import UnixSignals
 /// change it with a restart, which SIGTERM makes graceful. Without a handler SIGHUP's default action ended numberd at
 /// once, with no drain and no final snapshot, and tools send it expecting a reload (logrotate, `systemctl reload`, a
 /// closed terminal).
-struct HangUpReload: Service {
+struct HangUpReload: Service, CustomStringConvertible {
     /// ``SettingsReload/reload()``: first, so that a level turned to debug already shows the rest of the reload.
     let reloadSettings: @Sendable () -> Void
     /// The certificate check the periodic service runs too (``ServerCertificates/check(nowSeconds:)`` and its gauge).
@@ -22,6 +22,9 @@ struct HangUpReload: Service {
     /// SIGHUP as the start trapped it (``HangUpSignals``), so signals sent during the start are carried out; nil: the
     /// service traps it when it runs.
     var trapped: HangUpSignals? = nil
+
+    /// How the service lifecycle's log lines name it.
+    var description: String { "HangUpReload" }
 
     /// SIGHUPs that arrive while a reload runs (its Twilio check can take a request timeout) make one more reload
     /// after it, however many they are: each used to queue a whole reload of its own, without bound. So do those the

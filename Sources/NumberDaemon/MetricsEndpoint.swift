@@ -18,7 +18,7 @@ import Synchronization
 /// At the cap a new connection takes the place of the oldest one not yet being answered, which is closed: 65 idle
 /// connections from anyone who reached the port used to get every later one refused 503 — `/healthz` included, so a
 /// liveness probe had numberd restarted over and over. Only 64 connections all being answered at once refuse one.
-struct MetricsEndpoint: Service {
+struct MetricsEndpoint: Service, CustomStringConvertible {
     /// The endpoint's limits, each with a default.
     struct Limits: Sendable, Hashable {
         /// Connections open at once; one more takes the place of the oldest not yet being answered (closed), or, when
@@ -62,6 +62,9 @@ struct MetricsEndpoint: Service {
     func bind() async throws -> any Channel {
         try await listen(accepting: false)
     }
+
+    /// How the service lifecycle's log lines name it (its default spelled out every field, the registry's too).
+    var description: String { "MetricsEndpoint(\(host):\(port))" }
 
     func run() async throws {
         let channel: any Channel

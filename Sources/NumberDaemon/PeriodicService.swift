@@ -7,7 +7,7 @@ import ServiceLifecycle
 /// `numberd_background_items_total{service,item}`); a failing run is logged and the next one comes on time. An action
 /// that did part of its work and could not do the rest throws ``IncompleteRun``: counted as `error`, what it did still
 /// counted in its items.
-struct PeriodicService: Service {
+struct PeriodicService: Service, CustomStringConvertible {
     /// Thrown by an action whose run did part of its work and could not do the rest (a reconciliation pass whose
     /// provider could not answer for some items): the run counts as `error` — an alert on failing runs must see it —
     /// and `metadata`, what it did, is logged and counted as a run's that did not fail.
@@ -41,6 +41,9 @@ struct PeriodicService: Service {
     func createRunSeries() {
         for outcome in ["ok", "error"] { _ = runs(outcome) }
     }
+
+    /// How the service lifecycle's log lines name it (its default spelled out every field, the metrics factory's too).
+    var description: String { "PeriodicService(\(name))" }
 
     func run() async throws {
         // A run and the sleeps between runs are cancelled at graceful shutdown (the start's run too: a reconciliation

@@ -8,9 +8,12 @@ import ServiceLifecycle
 /// Twilio may be out of reach for a while, and numberd serves its reads without it — but a refusal is logged at error
 /// (`numberd_twilio_calls_total{outcome="authentication"}` counts it too). Then it waits for the shutdown: a service
 /// that returned would end the group.
-struct TwilioCredentialCheck: Service {
+struct TwilioCredentialCheck: Service, CustomStringConvertible {
     let provider: TwilioProvider
     let logger: Logger
+
+    /// How the service lifecycle's log lines name it.
+    var description: String { "TwilioCredentialCheck" }
 
     func run() async throws {
         await cancelWhenGracefulShutdown { await check() }

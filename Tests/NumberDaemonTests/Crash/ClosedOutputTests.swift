@@ -69,7 +69,8 @@ struct ClosedOutputTests {
         }
         #expect(child.process.isRunning)
 
-        // The reader comes back; numberd stops (SIGTERM) and writes what it queued before it exits.
+        // The reader comes back: every queued line arrives while numberd runs (not only in its 2 s flush at exit,
+        // which a loaded machine could outlast), then numberd stops (SIGTERM) and its last lines follow.
         let reader = standardError.fileHandleForReading.fileDescriptor
         _ = fcntl(reader, F_SETFL, fcntl(reader, F_GETFL) | O_NONBLOCK)
         let output = Mutex([UInt8]())
@@ -90,15 +91,22 @@ struct ClosedOutputTests {
             }
             drained.signal()
         }
+        let lines = { String(decoding: output.withLock { $0 }, as: UTF8.self).split(separator: "\n") }
+        let answered = { lines().filter { $0.contains("call finished") && $0.contains("HealthCheck") }.count }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while answered() < calls && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(answered() == calls, "\(lines().suffix(5))")
         child.process.send(SIGTERM)
         await child.waitForExit()
         reading.store(false, ordering: .relaxed)
         drained.wait()
         drain()
-        let lines = String(decoding: output.withLock { $0 }, as: UTF8.self).split(separator: "\n")
-        let answered = lines.filter { $0.contains("call finished") && $0.contains("HealthCheck") }
-        #expect(answered.count == calls, "\(lines.suffix(5))")
-        #expect(!lines.contains { $0.contains("log lines dropped") })
+        #expect(answered() == calls)
+        #expect(lines().last?.contains("Service lifecycle ended") == true, "\(lines().suffix(3))")
+        #expect(!lines().contains { $0.contains("log lines dropped") })
+        // The service lifecycle's debug lines name each service (`sl-service=PeriodicService(clock)`), not its fields.
+        #expect(lines().contains { $0.contains("sl-service=PeriodicService(clock)") })
+        #expect(!lines().contains { $0.contains("PrometheusCollectorRegistry") })
         try await simulator.shutdown()
     }
 
