@@ -83,7 +83,9 @@ struct CurlHTTPClientFailureTests {
     }
 
     @Test func connectionRefused() async throws {
-        let port = try unusedPort()
+        // Bound, not listening, held to the end: a port closed again could be taken by another test's server.
+        let (socket, port) = try loopbackSocket(listening: false)
+        defer { close(socket) }
         try await withCurlHTTPClient { client in
             let error = await expectFailure(.connect) {
                 try await client.execute(HTTPRequest(method: .post, url: "https://127.0.0.1:\(port)/x"))
@@ -197,13 +199,6 @@ struct CurlHTTPClientFailureTests {
             #expect(echo.bodyBytes == body)
         }
     }
-}
-
-/// A loopback port nobody listens on: bound, then closed.
-func unusedPort() throws -> Int {
-    let (socket, port) = try loopbackSocket(listening: false)
-    close(socket)
-    return port
 }
 
 /// A TCP socket bound to 127.0.0.1 on a free port, optionally listening (and never accepting).

@@ -1,6 +1,7 @@
 import NIOCore
 import NumberAPI
 import NumberWire
+import TestSupport
 import Testing
 
 @testable import NumberClient
@@ -138,7 +139,7 @@ extension ShuttingDownRetryTests {
 
     @Test("a call answered SHUTTING_DOWN is carried out by the numberd that listens again on the same port")
     func carriedThroughARestart() async throws {
-        let first = try await FakeNumbersServer.start { _, _ in .status(.shuttingDown) }
+        let first = try await FakeNumbersServer.start(port: try freeLoopbackPort()) { _, _ in .status(.shuttingDown) }
         let port = first.port
         let client = KeyedRetryTests.client(
             port: port,
@@ -220,7 +221,9 @@ extension ShuttingDownRetryTests {
     func lostConnectionCarriedThroughARestart() async throws {
         // Closes the connection once the request is read and stops listening: a SIGKILL, or a drain that
         // force-closed the call.
-        let first = try await FakeNumbersServer.start { _, _ in .closeConnectionAndStopListening }
+        let first = try await FakeNumbersServer.start(port: try freeLoopbackPort()) { _, _ in
+            .closeConnectionAndStopListening
+        }
         let port = first.port
         let client = KeyedRetryTests.client(port: port, retry: Self.restartRetries)
         let call = Task { try await client.addFunds(AddFundsRequest(accountId: "ACC_1", amount: 100)) }
@@ -247,7 +250,9 @@ extension ShuttingDownRetryTests {
     @Test("a call started after the server went away waits for its restart rather than failing CONNECT_FAILED at once")
     func callStartedDuringARestart() async throws {
         // The server drops the connection of an unkeyed CreateTrunk (never retried once sent) and stops listening.
-        let first = try await FakeNumbersServer.start { _, _ in .closeConnectionAndStopListening }
+        let first = try await FakeNumbersServer.start(port: try freeLoopbackPort()) { _, _ in
+            .closeConnectionAndStopListening
+        }
         let port = first.port
         let client = KeyedRetryTests.client(port: port, retry: Self.restartRetries)
         let lost = await #expect(throws: RPCError.self) {
@@ -275,7 +280,7 @@ extension ShuttingDownRetryTests {
         "a call a GOAWAY refused as the server stopped is carried out after its restart: keyed, a read, any other",
         arguments: ["AddFunds", "ListTrunks", "CreateTrunk"])
     func refusedByGoAwayCarriedThroughARestart(method: String) async throws {
-        let first = try await FakeNumbersServer.start { _, _ in .goAwayAndStopListening }
+        let first = try await FakeNumbersServer.start(port: try freeLoopbackPort()) { _, _ in .goAwayAndStopListening }
         let port = first.port
         let client = KeyedRetryTests.client(port: port, retry: Self.restartRetries)
         let call = Task {

@@ -338,7 +338,8 @@ struct QueuedLogStreamTests {
             #expect(!stream.flush(timeout: timeout))
             let elapsed = ContinuousClock.now - started
             #expect(elapsed >= max(timeout, .zero), "\(elapsed)")
-            #expect(elapsed < max(timeout, .zero) + .seconds(5), "\(elapsed)")
+            // Not long after: a flush that waited for the stuck line would never return (slack for a loaded machine).
+            #expect(elapsed < max(timeout, .zero) + .seconds(60), "\(elapsed)")
         }
         _ = Self.linesRead(pipe, stream)
     }

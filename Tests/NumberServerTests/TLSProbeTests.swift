@@ -5,9 +5,9 @@ import TestSupport
 import Testing
 
 /// Runs `openssl s_client` to completion: `input` goes to its stdin (then EOF after `holdInput`), its combined
-/// output and exit status come back. Killed after `timeout`.
+/// output and exit status come back. Killed after `timeout` (generous: a starved child can take tens of seconds).
 func runSClient(
-    _ arguments: [String], input: String = "", holdInput: Duration = .zero, timeout: Duration = .seconds(10)
+    _ arguments: [String], input: String = "", holdInput: Duration = .zero, timeout: Duration = .seconds(120)
 ) async throws -> (status: Int32, output: String) {
     let process = SpawnedProcess()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")

@@ -57,9 +57,10 @@ func withTestServer(
     }
 }
 
-/// Sends raw bytes over TLS and returns everything the server sent until it closed (or `timeout`).
+/// Sends raw bytes over TLS and returns everything the server sent until it closed (or `timeout`: generous, since
+/// every caller makes the server close, and a loaded machine can take seconds to answer).
 func rawExchange(
-    port: Int, tls: TestTLS, send: ByteBuffer, timeout: TimeAmount = .seconds(5)
+    port: Int, tls: TestTLS, send: ByteBuffer, timeout: TimeAmount = .seconds(60)
 ) async throws -> ByteBuffer {
     let done = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: ByteBuffer.self)
     let channel = try await connectRawTLS(port: port, tls: tls, failing: done) { Collector(done: done) }

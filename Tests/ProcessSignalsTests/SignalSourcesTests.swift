@@ -61,11 +61,11 @@ struct SignalSourcesTests {
         let second = Mutex<[Int32]>([])
         let (one, firstWarning) = SignalSources.install([SIGWINCH]) { number in first.withLock { $0.append(number) } }
         let action = SignalSources.handler(of: SIGWINCH)
-        let started = ContinuousClock.now
         let (two, secondWarning) = SignalSources.install([SIGWINCH]) { number in second.withLock { $0.append(number) } }
+        // A wait for a takeover that never comes would end in a warning (not timed here: a loaded machine can stall
+        // a thread for seconds).
         #expect(firstWarning == nil && secondWarning == nil)
         #expect(SignalSources.handler(of: SIGWINCH) == action, "libdispatch's handler stays")
-        #expect(ContinuousClock.now - started < SignalSources.takeoverWait, "no wait for a takeover that never comes")
         kill(getpid(), SIGWINCH)
         try await Self.wait(for: 1, in: first)
         try await Self.wait(for: 1, in: second)

@@ -83,7 +83,9 @@ func withServerAndClient<Result: Sendable>(
     defer { if freshServer { server.stop() } }
     var configuration = HTTPClientConfiguration.defaults
     configuration.tls.caFilePath = server.certificates.caFile
-    configuration.timeouts.totalMilliseconds = 10_000
+    // Generous (the handshake with the shared server included): a loaded machine can stall a request for seconds.
+    // Tests of a timeout set their own.
+    configuration.timeouts.totalMilliseconds = 60_000
     configure(&configuration)
     return try await withCurlHTTPClient(configuration: configuration) { client in
         try await body(server, client)

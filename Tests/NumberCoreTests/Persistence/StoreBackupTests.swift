@@ -316,8 +316,9 @@ struct StoreBackupTests {
     }
 
     /// The second call's refusal is awaited while the first is held at its link (a second backup that went ahead
-    /// would wait for that link: the time limit ends such a test); a one-second sleep stood for that before.
-    @Test("one backup at a time: a second call meanwhile is refused, the first completes", .timeLimit(.minutes(1)))
+    /// would wait for that link: the time limit ends such a test, with room for a loaded machine); a one-second sleep
+    /// stood for that before.
+    @Test("one backup at a time: a second call meanwhile is refused, the first completes", .timeLimit(.minutes(5)))
     func oneAtATime() async throws {
         let places = Places()
         defer { places.remove() }

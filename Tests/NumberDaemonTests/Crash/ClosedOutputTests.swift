@@ -2,6 +2,7 @@ import Foundation
 import NumberAPI
 import NumberClient
 import Synchronization
+import TestSupport
 import Testing
 import TwilioSimulator
 

@@ -3,6 +3,7 @@ import NIOCore
 import NumberAPI
 import NumberClient
 import NumberCore
+import TestSupport
 import Testing
 import TwilioSimulator
 

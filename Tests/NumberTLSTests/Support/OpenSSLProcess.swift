@@ -70,8 +70,9 @@ final class OpenSSLProcess: @unchecked Sendable {
         return nil
     }
 
-    /// Waits for exit up to `timeoutSeconds`; returns the exit status, or nil if it is still running.
-    func waitForExit(timeoutSeconds: Double = 10) async -> Int32? {
+    /// Waits for exit up to `timeoutSeconds` (generous: a starved child can take tens of seconds to be run at all);
+    /// returns the exit status, or nil if it is still running.
+    func waitForExit(timeoutSeconds: Double = 120) async -> Int32? {
         await ChildExit.wait(process, timeout: .milliseconds(Int(timeoutSeconds * 1000)))?.status
     }
 
