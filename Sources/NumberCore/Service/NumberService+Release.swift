@@ -75,14 +75,16 @@ struct KeyedRelease {
         // A release another request asked for (after this key's was withdrawn) is not this key's.
         guard record.askedForRelease(of: number) else { return nil }
         guard number.status == .released, let releasedAt = number.releasedAt else { throw .requestInProgress(key) }
-        // The refund as the release computed it at its request (its release time): of a paid cycle's whole days
-        // left, nothing for a number released past due; the amount as credited (one cut to fit the balance).
+        // The refund as the release computed it, at its request (not its record, which may be a midnight or a
+        // reconciliation later: the days said would not be those of the first answer and the ledger line): of a
+        // paid cycle's whole days left, nothing for a number released past due; the amount as credited (one cut to
+        // fit the balance).
         let transaction = number.refundTransactionId.flatMap { state.transaction($0) }
         var refund =
             NumberService.paidCycleEnd(number) != nil
             ? BillingCalendar.proratedRefund(
                 monthlyFee: number.monthlyFee, cycleStart: number.cycleStart, nextBillingDate: number.nextBillingDate,
-                releaseAt: releasedAt)
+                releaseAt: number.releaseRequestedAt ?? releasedAt)
             : BillingCalendar.Refund(amount: 0, remainingDays: 0, daysInCycle: 0)
         refund.amount = transaction?.amount ?? 0
         var result = NumberService.releaseResult(

@@ -108,6 +108,30 @@ struct ReleaseIdempotencyTests {
         try await h.check()
     }
 
+    /// The refund is the request's (the customer stopped paying when they asked); a retry rebuilt the days remaining
+    /// at the release's record instead, so across a midnight between the two its answer said a day fewer than the
+    /// first answer and the ledger line.
+    @Test("a release recorded a day after its request replays the request's days", arguments: StoreKind.allCases)
+    func replayKeepsTheRequestsDays(kind: StoreKind) async throws {
+        var (h, account, numbers) = try await Self.setUp(kind)
+        h.provider.inject(.hangThenDo(gate: "delete"), on: .release)
+        let (service, accountId, numberId) = (h.service, account.id, numbers[0].id)
+        let running = Task {
+            try await service.release(accountId: accountId, numberId: numberId, idempotencyKey: "r-1")
+        }
+        await h.provider.waitUntilReached("delete")
+        h.clock.advance(by: 86_400)
+        h.provider.resume("delete")
+        let first = try await running.value
+        #expect(first.transaction?.description == first.description)
+        if kind == .file { try await h.restart() }
+        let retry = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
+        #expect(retry.replayed && retry.refund == first.refund && retry.transaction == first.transaction)
+        #expect(retry.remainingDays == first.remainingDays, "\(retry.remainingDays) vs \(first.remainingDays)")
+        #expect(retry.description == first.description && retry.daysInCycle == first.daysInCycle)
+        try await h.check()
+    }
+
     @Test(
         "a release in doubt: REQUEST_IN_PROGRESS until reconciliation records it, then its result",
         arguments: StoreKind.allCases)
@@ -122,12 +146,16 @@ struct ReleaseIdempotencyTests {
             _ = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
         }
         #expect(retry?.reason == .requestInProgress)
-        // The DELETE landed after all; reconciliation records the release and its refund.
+        // The DELETE landed after all; reconciliation records the release and its refund, three days later.
         try await h.provider.release(sid: numbers[0].providerSid)
+        h.clock.advance(by: 3 * 86_400)
         #expect(await h.service.reconcile().releasesCompleted == [numbers[0].id])
         let replay = try await h.service.release(accountId: account.id, numberId: numbers[0].id, idempotencyKey: "r-1")
         #expect(replay.replayed && replay.refund > 0 && replay.transaction != nil)
         #expect(replay.transaction?.id == h.service.durableState().numbers[numbers[0].id]?.refundTransactionId)
+        // The days are the request's, as the refund and its ledger line are (they were the record's, 3 fewer).
+        #expect(replay.description == replay.transaction?.description, "\(replay.description)")
+        #expect(replay.refund == numbers[0].monthlyFee * Int64(replay.remainingDays) / Int64(replay.daysInCycle))
         try await h.check()
     }
 
