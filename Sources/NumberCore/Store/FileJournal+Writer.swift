@@ -119,9 +119,9 @@ extension FileJournal {
                     // No room (a full disk, a quota, the file size limit): the write itself was refused, nothing was
                     // handed to writeback yet. Once the part written is cut off and that is synced, the segment is
                     // exactly what was acknowledged and the journal can go on; a sync's failure never can (above).
-                    if failure.isNoRoom, cutOff() { return .noRoom(failure) }
-                    _ = cutOff()
-                    return .failed(failure)
+                    // One cut either way: a sync that failed is not tried again.
+                    let cut = cutOff()
+                    return failure.isNoRoom && cut ? .noRoom(failure) : .failed(failure)
                 }
                 do {
                     try fileSystem.fdatasync(handle)

@@ -41,9 +41,12 @@ struct FaultInjectionTests {
         if fault.cutOffFails {
             fileSystem.addRule(.init(.truncate, pathContains: "journal-", repeats: true, action: .fail(errno: EIO)))
         }
+        let truncatesBefore = fileSystem.count(.truncate)
         let results = await Self.appendTwenty(to: journal)
         #expect(recorder.recorded.count == 1)
         #expect(recorder.recorded.first?.errno == fault.errno)
+        // The cut-off is tried once: after its own failure nothing is tried again (it was, for a write with no room).
+        #expect(fileSystem.count(.truncate) - truncatesBefore == 1)
         let successes = results.compactMap { try? $0.get() }
         // With a write fault the first batch fails, so nobody of the 20 may succeed; with a sync fault the same.
         #expect(successes.isEmpty, "acknowledged \(successes) after a failed \(fault.operation)")
