@@ -202,6 +202,12 @@ extension FileJournal {
     /// Starts a new segment and deletes segments covered by the oldest kept snapshot, for each request.
     func serveSegmentRequests(_ requests: [SegmentRequest]) {
         for request in requests {
+            // Stopped by an earlier request of these (or a write): no file is touched after the stop.
+            if let failure = shared.withLock({ $0.failure }) {
+                request.continuation.resume(
+                    throwing: JournalError(.failed, "the journal stopped after a failed \(failure)"))
+                continue
+            }
             switch rotateSegment() {
             case .rotated: break
             case .noRoom(let failure):

@@ -487,6 +487,41 @@ extension FaultInjectionTests {
 }
 
 extension FaultInjectionTests {
+    /// Two snapshots' segment requests served together: the first's rotation fails and stops the journal; the second
+    /// used to rotate (and delete segments) after the stop all the same, and its snapshot was reported a success.
+    @Test("after a rotation that stops the journal, the next request waiting with it touches no file")
+    func noFileWorkAfterARotationStop() async throws {
+        let directory = TempDirectory()
+        defer { directory.remove() }
+        let fileSystem = FaultInjectingFileSystem()
+        let recorder = FatalRecorder()
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: recorder.options(fileSystem: fileSystem), initialState: ToyState(),
+            apply: toyApply)
+        let journal = opened.journal
+        for index in 1...3 { _ = try await journal.append([.deposit(account: "a", cents: Int64(index))]) }
+        // The writer is held in a slow write (3 s) while both snapshots are written and queue their requests; then
+        // it serves them together, and the first one's new segment cannot be created.
+        fileSystem.addRule(.init(.write, pathContains: "journal-", action: .delay(milliseconds: 3000)))
+        fileSystem.addRule(.init(.open, pathContains: "journal-", action: .fail(errno: EIO)))
+        let segments = {
+            try FileManager.default.contentsOfDirectory(atPath: directory.url.path).filter { $0.hasPrefix("journal-") }
+        }
+        let segmentsBefore = try segments()
+        let append = Task { try await journal.append([.note("held")]) }
+        try await waitUntil { fileSystem.count(.write) > 0 }
+        let older = Task { try await journal.writeSnapshot(ToyState(), throughSeq: 2) }
+        let newer = Task { try await journal.writeSnapshot(ToyState(), throughSeq: 3) }
+        let (first, second) = (await older.result, await newer.result)
+        _ = await append.result
+        #expect(recorder.recorded.count == 1)
+        #expect((try? first.get()) == nil && (try? second.get()) == nil)
+        #expect(try segments() == segmentsBefore, "no segment made (nor any deleted) after the stop")
+        await journal.close()
+    }
+}
+
+extension FaultInjectionTests {
     /// Twenty notes appended at once (`n0`…`n19`), each one's seq or error.
     static func appendTwenty(to journal: ToyFileJournal) async -> [Result<UInt64, JournalError>] {
         await withTaskGroup(of: Result<UInt64, JournalError>.self) { group in
