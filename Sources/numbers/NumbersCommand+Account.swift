@@ -681,6 +681,10 @@ struct Keys: AsyncParsableCommand {
 }
 
 extension Keys.Revoke {
+    /// Pages of 500 keys looked through for the key to revoke, per owner (the account, then the admin keys): 1000,
+    /// more than numberd keeps (`apiKeysMax` 100 000 and 10 000 revoked ones).
+    static let keyPagesMax = 1000
+
     /// `id` among `account`'s keys or the admin keys (every page: an account named by NUMBERS_ACCOUNT must not stop
     /// an admin key's revocation), or API_KEY_NOT_FOUND naming the account, nothing revoked: another account's key.
     /// An account that does not exist (a NUMBERS_ACCOUNT left from another numberd, a typo) has no keys: the admin keys
@@ -689,7 +693,16 @@ extension Keys.Revoke {
         var accountExists = true
         for owner in [account, ""] {
             var token = ""
+            var pages = 0
             repeat {
+                // A server that hands out a next page for ever would keep the search going for ever.
+                pages += 1
+                guard pages <= keyPagesMax else {
+                    throw CLIError(
+                        code: 1,
+                        message: "error: numberd listed more than \(keyPagesMax) pages of keys (\(keyPagesMax * 500), "
+                            + "past any numberd's key limit) while looking for \(id): nothing revoked")
+                }
                 let page: ListApiKeysResponse
                 do {
                     page = try await client.listApiKeys(

@@ -109,4 +109,36 @@ struct KeysRevokeCommandTests {
         }
         #expect(revoked.all == ["KEY_ADMIN", "KEY_ADMIN", "KEY_A1"])
     }
+
+    /// Found by the limits audit: the search followed next-page tokens for as long as the server handed them out.
+    @Test("the key search looks through at most 1000 pages an owner: found on the 1000th, refused after (exit 1)")
+    func pagesBounded() async throws {
+        let revoked = Recorded<String>()
+        let listed = Recorded<String>()
+        var router = RPCRouter()
+        router.register(NumbersMethods.listApiKeys) { request, _ in
+            listed.append(request.pageToken)
+            // A next page for ever; KEY_EDGE on the 1000th (token "999").
+            let page = Int(request.pageToken) ?? 0
+            let keys = page == 999 ? [ApiKey(id: "KEY_EDGE", accountId: "ACC_1", scope: .account)] : []
+            return ListApiKeysResponse(apiKeys: keys, nextPageToken: "\(page + 1)")
+        }
+        router.register(NumbersMethods.revokeApiKey) { request, _ in
+            revoked.append(request.keyId)
+            return RevokeApiKeyResponse(
+                apiKey: ApiKey(id: request.keyId, accountId: "ACC_1", scope: .account, revokedAt: Date()))
+        }
+        try await withStubServer(router: router) { server in
+            let connection = UnknownOutcomeTests.connection(server)
+            let found = try await runNumbers(["keys", "revoke", "KEY_EDGE", "--yes"] + connection, input: "")
+            #expect(found.status == 0, "\(found)")
+            #expect(listed.all.count == 1000)
+            let endless = try await runNumbers(["keys", "revoke", "KEY_NONE", "--yes"] + connection, input: "")
+            #expect(endless.status == 1, "\(endless)")
+            #expect(endless.stderr.contains("more than 1000 pages of keys"), "\(endless.stderr)")
+            #expect(endless.stderr.contains("nothing revoked"), "\(endless.stderr)")
+            #expect(listed.all.count == 2000)
+        }
+        #expect(revoked.all == ["KEY_EDGE"])
+    }
 }

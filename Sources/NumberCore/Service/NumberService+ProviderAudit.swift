@@ -328,6 +328,8 @@ extension NumberService {
     /// reported `trunk_missing` at every audit).
     private func auditTrunks() async throws -> (differences: [ProviderAuditReport.Difference], listed: Int) {
         let recordedBefore = try coordinator.read { state in state.trunks.values.map { ($0.id, $0.providerTrunkSid) } }
+        // Each listed trunk's SID and the numberd trunk id its name starts with, if any: the names themselves (as long
+        // as Twilio sends them) are not kept.
         var listed: [String: String?] = [:]
         var pages = 0
         try await provider.listTrunks { trunks in
@@ -339,7 +341,7 @@ extension NumberService {
                 throw ProviderAuditError(
                     description: "the provider account has more than \(config.audit.numbersMax) trunks")
             }
-            for trunk in trunks { listed[trunk.sid] = trunk.friendlyName }
+            for trunk in trunks { listed[trunk.sid] = trunk.friendlyName.flatMap(Self.numberdTrunkId) }
         }
         let listedKeys = Set(listed.keys.map(Trunk.sidKey))
         let differences = try coordinator.read { state in
@@ -353,8 +355,8 @@ extension NumberService {
                 )
             }
             let inFlight = local.withLock { $0.trunksInFlight }
-            for (sid, name) in listed where !recordedKeys.contains(Trunk.sidKey(sid)) && !inFlight.contains(sid) {
-                guard let id = name.flatMap(Self.numberdTrunkId), !inFlight.contains(id) else { continue }
+            for (sid, id) in listed where !recordedKeys.contains(Trunk.sidKey(sid)) && !inFlight.contains(sid) {
+                guard let id, !inFlight.contains(id) else { continue }
                 found.append(
                     ProviderAuditReport.Difference(
                         kind: .trunkUnrecorded, phoneNumber: "", providerSid: sid, trunkId: id))

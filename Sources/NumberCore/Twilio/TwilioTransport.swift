@@ -90,19 +90,35 @@ struct TwilioTransport: Sendable {
         }
     }
 
-    /// Latency and outcome per method and resource (the path's last named part: `IncomingPhoneNumbers`,
-    /// `Local`, `Countries`, `Trunks`...), never the SIDs, numbers or country codes in it (a bounded label set).
+    /// Latency and outcome per method and resource (``resource(of:)``).
     private func record(_ call: Call, outcome: String, since started: ContinuousClock.Instant) {
-        let path = call.url.split(separator: "?").first.map(String.init) ?? call.url
+        let elapsed = started.duration(to: .now)
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        CoreMetrics.recordProviderCall(
+            method: "\(call.method)", resource: Self.resource(of: call.url), outcome: outcome, seconds: seconds,
+            factory: metrics)
+    }
+
+    /// The resources numberd asks Twilio for: the metrics' `resource` label takes one of these or `other`.
+    static let resources: Set<String> = [
+        "Accounts", "IncomingPhoneNumbers", "Local", "Mobile", "TollFree", "Countries", "Trunks", "PhoneNumbers",
+        "OriginationUrls",
+    ]
+
+    /// A URL's resource: the path's last named part (`IncomingPhoneNumbers`, `Local`, `Countries`, `Trunks`...), never
+    /// the SIDs, numbers or country codes in it, and `other` for any name but ``resources``: a next page's path comes
+    /// from Twilio's answer, and each new word there would have been a metric series of its own (the label set stays
+    /// bounded whatever Twilio sends).
+    static func resource(of url: String) -> String {
+        let path = url.split(separator: "?").first.map(String.init) ?? url
         let parts: [Substring] = path.split(separator: "/")
         let named = parts.last { part in
             part.count > 2 && part.first?.isUppercase == true && !part.contains(where: \.isNumber)
         }
-        let resource = named.map { String($0.prefix { $0 != "." }) } ?? "other"
-        let elapsed = started.duration(to: .now)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        CoreMetrics.recordProviderCall(
-            method: "\(call.method)", resource: resource, outcome: outcome, seconds: seconds, factory: metrics)
+        guard let name = named.map({ String($0.prefix { $0 != "." }) }), resources.contains(name) else {
+            return "other"
+        }
+        return name
     }
 
     private func performWithRetries(_ call: Call) async throws(ProviderError) -> Answer {
