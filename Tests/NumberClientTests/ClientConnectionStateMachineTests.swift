@@ -144,11 +144,13 @@ struct ClientConnectionStateMachineTests {
         #expect(machine.received(Frame(type: .trailers, streamID: 1)) == .none)
     }
 
-    /// The protocol review: a response frame on a stream never opened (above the last the client opened, or even)
-    /// was dropped as if its call had been cancelled; FRAMING.md §3 makes it a connection error.
-    @Test("a MESSAGE or TRAILERS on a stream never opened fails the connection with GOAWAY PROTOCOL_ERROR")
+    /// The protocol review: a response frame on a stream never opened above the last the client opened was dropped
+    /// as if its call had been cancelled; FRAMING.md §3 makes it a connection error. One not above it (an even id
+    /// among them) is ignored, as §3 says and the server does: it was a connection error too, failing every open call
+    /// as possibly run.
+    @Test("a MESSAGE or TRAILERS on a stream never opened above the last opened fails the connection; below, ignored")
     func frameOnStreamNeverOpened() {
-        for (id, type) in [(5 as UInt32, FrameType.trailers), (2, .message), (1001, .message)] {
+        for (id, type) in [(5 as UInt32, FrameType.trailers), (4, .message), (1001, .message)] {
             var machine = ClientConnectionStateMachine()
             for _ in 0..<2 { _ = machine.startCall(headers: ByteBuffer(), message: ByteBuffer()) }
             guard case .closeWithGoAway(let away, let failed) = machine.received(Frame(type: type, streamID: id))
@@ -159,6 +161,12 @@ struct ClientConnectionStateMachineTests {
             #expect(away.code == .protocolError && away.message.contains("never opened"), "\(away)")
             #expect(failed.map(\.0) == [1, 3], "the open calls fail, as possibly run")
         }
+        // Even ids not above the last opened: no call has them, and nothing is failed for them.
+        var evenBelow = ClientConnectionStateMachine()
+        for _ in 0..<2 { _ = evenBelow.startCall(headers: ByteBuffer(), message: ByteBuffer()) }
+        #expect(evenBelow.received(Frame(type: .message, streamID: 2)) == .none)
+        #expect(evenBelow.received(Frame(type: .trailers, streamID: 2)) == .none)
+        #expect(evenBelow.openCallCount == 2)
         // One opened and cancelled since: its late frames are ignored.
         var machine = ClientConnectionStateMachine()
         _ = machine.startCall(headers: ByteBuffer(), message: ByteBuffer())
@@ -179,6 +187,15 @@ struct ClientConnectionStateMachineTests {
         #expect(away.code == .frameTooLarge && away.lastStreamID == 0)
         #expect(failed.map(\.0) == [1])
         #expect(machine.phase == .closed)
+        // The rest of the read, after another connection error or this one: no second GOAWAY.
+        #expect(machine.framingError(FramingError(.unknownFrameType, "bad type")) == .none)
+        var afterFlood = ClientConnectionStateMachine()
+        _ = afterFlood.startCall(headers: ByteBuffer(), message: ByteBuffer())
+        guard case .closeWithGoAway = afterFlood.received(Frame(type: .message, streamID: 9)) else {
+            Issue.record("no GOAWAY for a stream never opened")
+            return
+        }
+        #expect(afterFlood.framingError(FramingError(.frameTooLarge, "big")) == .none)
     }
 
     @Test("request sizes are checked against the server's SETTINGS, and the protocol's defaults until they arrive")

@@ -148,6 +148,26 @@ struct ClientIdleRetireTests {
         _ = try channel.finish(acceptAlreadyClosed: true)
     }
 
+    /// Found by the client review: the idle timer kept the deadline of the SETTINGS it was armed under.
+    @Test(
+        "a later SETTINGS changing IDLE_TIMEOUT_MS while idle moves the retirement: lowered, or set from 0",
+        arguments: [UInt32(300_000), 0])
+    func laterSettingsMoveTheRetirement(from firstTimeout: UInt32) throws {
+        let (_, channel, loop, status) = try Self.connected(idleMilliseconds: firstTimeout)
+        loop.advanceTime(by: .seconds(1))
+        try channel.writeInbound(
+            ClientDeadlineTests.bytes(
+                Frame(
+                    type: .settings, streamID: 0,
+                    payload: ConnectionSettings(idleTimeoutMilliseconds: 10_000).payload())))
+        // Idle since the connect, 1.01 s ago: 9 s of a 10 s timeout from then.
+        loop.advanceTime(by: .seconds(8) - .milliseconds(10) - .nanoseconds(1))
+        #expect(channel.isActive && status.isAlive && !status.wasRetiredIdle, "not before")
+        loop.advanceTime(by: .nanoseconds(1))
+        #expect(!status.isAlive && status.wasRetiredIdle, "retired at 9 s, not at the old timeout's")
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
     @Test("a server without an idle timeout: never retired for idleness")
     func noIdleTimeout() throws {
         let (_, channel, loop, status) = try Self.connected(idleMilliseconds: 0)

@@ -78,6 +78,9 @@ extension ShuttingDownRetryTests {
         let client = KeyedRetryTests.client(port: server.port, retry: KeyedRetryTests.quickRetries())
         let response = try await client.createTrunk(CreateTrunkRequest(accountId: "ACC_1", name: "main"))
         #expect(response.trunk.id == "TRK_1" && server.calls.count == 2)
+        // The connection stays: it takes calls again once one of its own ends (it was retired, a new one made, and
+        // the server counted as going away).
+        #expect(server.callConnections == [0, 0], "\(server.callConnections)")
         await client.close()
         await server.stop()
         var attempts = CallAttempts(retryClass: .unsafe, idempotencyKey: nil, policy: KeyedRetryTests.quickRetries())
@@ -87,6 +90,21 @@ extension ShuttingDownRetryTests {
         }
         // Its deadline passing before the retry is sent: nothing was started.
         #expect(attempts.deadlinePassed().details["outcome"] == "not-started", "\(attempts.deadlinePassed())")
+    }
+
+    /// Found by the client review: the doubling trapped once the bound passed 2^62 ns under a `backoffMax` meant as no
+    /// cap.
+    @Test("the backoff doubles up to a backoffMax near Int64.max nanoseconds without trapping, and stays there")
+    func backoffWithoutACap() {
+        let policy = NumbersClientConfiguration.RetryPolicy(
+            attemptsMax: 100, initialBackoff: .seconds(1), backoffMax: .nanoseconds(.max))
+        var attempts = CallAttempts(retryClass: .idempotent, idempotencyKey: nil, policy: policy)
+        var retries = 0
+        while case .retry(let backoff, _) = attempts.failed(.connectFailed(message: "refused")) {
+            #expect(backoff >= .zero && backoff <= TimeAmount.nanoseconds(.max))
+            retries += 1
+        }
+        #expect(retries == 99)
     }
 
     /// A call refused by a GOAWAY (above its last stream) was marked sent: a deadline or cancellation before its

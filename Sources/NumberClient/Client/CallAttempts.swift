@@ -161,8 +161,7 @@ struct CallAttempts {
     /// it, and an answer about this attempt alone (see `StatusCode.refusesTheRequest`) leaves the outcome unknown.
     private mutating func answered(_ error: RPCError) -> Decision {
         if Self.wasNeverStarted(error) {
-            // Each but TOO_MANY_STREAMS is followed by the connection's end (a drain's, at a restart).
-            if error.reason != "TOO_MANY_STREAMS" { serverGoingAway = true }
+            if Self.endsTheConnection(error) { serverGoingAway = true }
             var unstarted = error
             unstarted.details["outcome"] = "not-started"
             return transportFailed(unstarted, retryable: true)
@@ -217,6 +216,12 @@ struct CallAttempts {
         }
     }
 
+    /// Whether a never-started answer (``wasNeverStarted(_:)``) is followed by the connection's end (a drain's, at a
+    /// restart): each is but `TOO_MANY_STREAMS`, after which the connection takes calls again once one of its own ends.
+    static func endsTheConnection(_ error: RPCError) -> Bool {
+        wasNeverStarted(error) && error.reason != "TOO_MANY_STREAMS"
+    }
+
     /// Whether an answer leaves open whether the request was carried out: `DEADLINE_EXCEEDED` or `CANCELLED` once
     /// it was sent (the server finishes what it started when the caller stops waiting; those made before sending say
     /// `outcome=not-started`), `UNAVAILABLE` / `OUTCOME_UNKNOWN` (the provider's answer was lost), `ABORTED` /
@@ -268,7 +273,9 @@ struct CallAttempts {
     /// The delay before the next attempt: full jitter over a bound that doubles up to `backoffMax`.
     private mutating func nextBackoff() -> TimeAmount {
         let jittered = TimeAmount.nanoseconds(Int64.random(in: 0...max(1, backoff.nanoseconds)))
-        backoff = min(backoff * 2, policy.backoffMax)
+        // Doubled without passing `backoffMax`, whatever that is (a `backoffMax` near `Int64.max` nanoseconds, meant as
+        // no cap, trapped the doubling once the bound passed 2^62 ns).
+        backoff = backoff.nanoseconds > policy.backoffMax.nanoseconds / 2 ? policy.backoffMax : backoff * 2
         return jittered
     }
 }

@@ -398,8 +398,10 @@ public final class NumbersClient: Sendable {
             let error =
                 RPCError(status: status)
                 ?? RPCError(code: .internal, message: "an OK status without a response", reason: "MALFORMED_RESPONSE")
-            // The server takes no more calls on this connection: the retry of this one goes to another.
-            if CallAttempts.wasNeverStarted(error) { connection.retire(reason: error.message) }
+            // The server takes no more calls on this connection: the retry of this one goes to another. Not for
+            // TOO_MANY_STREAMS: the connection is sound (its calls end, and it takes more), and retiring it counted as
+            // the server going away.
+            if CallAttempts.endsTheConnection(error) { connection.retire(reason: error.message) }
             return .failure(.status(error))
         case .connectionFailure(let text, let unstarted):
             return .failure(.connectionLost(message: text, unstarted: unstarted))

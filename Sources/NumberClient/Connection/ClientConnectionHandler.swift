@@ -175,6 +175,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let wasProbing = isProbing
         let callsMaxBefore = state.serverSettings.maxConcurrentStreams
+        let idleTimeoutBefore = state.serverSettings.idleTimeoutMilliseconds
         liveness?.received(now: context.eventLoop.now)
         let failure = frameReader.read(unwrapInboundIn(data)) { frame in perform(state.received(frame)) }
         if let framing = failure as? FramingError {
@@ -194,6 +195,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             if wasProbing || raised {
                 drainQueue()
                 if !isProbing { usable.probeAnswered() }
+            }
+            // A later SETTINGS changed IDLE_TIMEOUT_MS while the idle clock runs: its timer is set again for it (it
+            // kept the old deadline: a lowered timeout met the server's close first, one set from 0 armed none).
+            if state.serverSettings.idleTimeoutMilliseconds != idleTimeoutBefore, let since = idleSince {
+                idleTimer?.cancel()
+                idleTimer = nil
+                if let after = idleRetireAfter { armIdleTimer(since + after, context: context) }
             }
             // The server's first SETTINGS: idle from now until the first call.
             noteIfIdle(context: context)

@@ -233,10 +233,10 @@ struct ClientConnectionStateMachine {
         }
     }
 
-    /// The GOAWAY for a response frame on a stream this client never opened (an even id, or one above the last it
-    /// opened); nil for one it opened (maybe cancelled since: its late frames are ignored).
+    /// The GOAWAY for a response frame on a stream above the last this client opened (FRAMING.md §3); nil for one not
+    /// above it: opened (maybe cancelled since: its late frames are ignored) or never (an even id), ignored either way.
     private func neverOpened(_ frame: Frame) -> GoAway? {
-        guard frame.streamID % 2 == 0 || frame.streamID > lastOpenedStreamID else { return nil }
+        guard frame.streamID > lastOpenedStreamID else { return nil }
         return GoAway(
             lastStreamID: 0, code: .protocolError,
             message: "\(frame.type) on stream \(frame.streamID), which this client never opened")
@@ -245,7 +245,9 @@ struct ClientConnectionStateMachine {
     /// The frames the server sent cannot be read (FRAMING.md §3: a connection error): every open call fails as
     /// possibly run, and GOAWAY tells the server why.
     mutating func framingError(_ error: FramingError) -> Action {
-        failAll(GoAway(lastStreamID: 0, code: error.goAwayCode, message: error.message))
+        // The rest of a read after the connection ended (a connection error earlier in it): it was failed once.
+        if case .closed = phase { return .none }
+        return failAll(GoAway(lastStreamID: 0, code: error.goAwayCode, message: error.message))
     }
 
     /// A call's outcome from its TRAILERS payload, an `RpcStatus` (FRAMING.md §4; empty is every field at its
