@@ -10,7 +10,8 @@ enum Parameters {
         }
     }
 
-    /// A non-negative integer, nil when absent; anything else is a 400.
+    /// A non-negative integer of at most 9 digits (999 999 999: every page number and size numberd or a client can
+    /// mean, and no overflow in the page arithmetic), nil when absent; anything else is a 400.
     static func int(_ params: FormParameters, _ name: String) throws(TwilioError) -> Int? {
         guard let raw = params[name] else { return nil }
         guard let value = Int(raw), value >= 0, raw.count <= 9 else {

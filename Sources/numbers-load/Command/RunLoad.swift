@@ -36,8 +36,8 @@ struct RunLoad: AsyncParsableCommand {
     var allowProviderCharges = false
     @Option(
         help: """
-            Weights of search, purchase, list, get, balance: each run of as many operations as the weights add up to \
-            holds each one its weight's times, interleaved (per worker in closed loop).
+            Weights of search, purchase, list, get, balance (adding up to 1...10000): each run of as many operations \
+            as the weights add up to holds each one its weight's times, interleaved (per worker in closed loop).
             """)
     var mix = "list=40,balance=40,get=20"
     @Option(parsing: .unconditional, help: "Seconds measured (0.1...3600).") var duration: Double = 10

@@ -7,7 +7,8 @@ struct FsyncProbe {
     var seconds: Double
     /// Bytes per write (about one purchase record of the journal).
     static let recordBytes = 512
-    /// Writes at most, whatever the time.
+    /// Writes at most, whatever the time (1 000 000: 512 MB of file, far past what any disk syncs in a probe's
+    /// seconds; the rate is the writes made over the time they took either way).
     static let writesMax = 1_000_000
 
     /// Writes per second. Stops early once `stop` says so (the run interrupted: Ctrl-C during the probe left its file

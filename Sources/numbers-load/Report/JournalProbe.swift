@@ -3,8 +3,9 @@ import Foundation
 /// The newest committed sequence number of a numberd journal directory (`<data-dir>/store`), read from the last
 /// line of the newest segment, so a run can report how many records (group-commit members) it appended.
 enum JournalProbe {
-    /// Bytes read from the end of a segment to find its last line.
-    static let tailBytesMax = 1 << 20
+    /// Bytes read from the end of a segment to find its last line: 2 MiB, past the longest line a journal holds (a
+    /// record's events up to numberd's `recordBytesMax`, 1 MiB, and its framing).
+    static let tailBytesMax = 2 << 20
 
     /// The highest seq in `directory`, nil if it holds no journal.
     static func lastSeq(directory: String) -> UInt64? {

@@ -57,3 +57,14 @@ struct WorkloadMixPicksTests {
         #expect(Set(firsts) == [.list, .balance, .get], "\(firsts)")
     }
 }
+
+extension WorkloadMixPicksTests {
+    @Test("the weights add up to at most 10,000 (the cycle's length): 10,000 is taken, 10,001 refused")
+    func totalWeightEdge() throws {
+        let edge = try WorkloadMix(parsing: "list=5000,balance=5000")
+        var picks = WorkloadMix.Picks(edge)
+        #expect(counts((0..<10_000).map { _ in picks.next() }) == [.list: 5000, .balance: 5000])
+        #expect(throws: (any Error).self) { try WorkloadMix(parsing: "list=5000,balance=5001") }
+        #expect(throws: (any Error).self) { try WorkloadMix(parsing: "list=10001") }
+    }
+}
