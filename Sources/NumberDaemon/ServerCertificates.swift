@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NumberAPI
 import NumberTLS
 import Synchronization
 
@@ -71,9 +72,33 @@ final class ServerCertificates: Sendable {
         self.contextMadeAt = Mutex(uptime())
     }
 
-    /// What `paths` hold now, nil for one that cannot be read.
-    private static func contents(_ paths: [String]) -> [[UInt8]?] {
-        paths.map { path in (try? Data(contentsOf: URL(fileURLWithPath: path))).map { [UInt8]($0) } }
+    /// The largest TLS file (`--tls-cert`, `--tls-key`, `--client-ca`) numberd reads: 8 MiB, as a CA file.
+    static let tlsFileBytesMax = NumberdConfiguration.caFileBytesMax
+
+    /// What `paths` hold now, nil for one that cannot be opened (OpenSSL's own open of it then says why). Opened with
+    /// `O_NONBLOCK` and read only when a regular file, at most ``tlsFileBytesMax``: a FIFO or a device at a watched
+    /// path held the hourly check's thread (and a start) for ever, and a huge file was read whole each hour. Throws for
+    /// such a file.
+    static func contents(_ paths: [String]) throws(TLSError) -> [[UInt8]?] {
+        try paths.map { path throws(TLSError) -> [UInt8]? in
+            let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+            guard descriptor >= 0 else { return nil }
+            defer { close(descriptor) }
+            var status = stat()
+            guard fstat(descriptor, &status) == 0 else { return nil }
+            guard status.st_mode & S_IFMT == S_IFREG else {
+                throw TLSError(code: .invalidConfiguration, message: "\(path) is not a regular file")
+            }
+            let bytesMax = tlsFileBytesMax
+            guard status.st_size <= bytesMax, let bytes = readBounded(descriptor, limit: bytesMax + 1),
+                bytes.count <= bytesMax
+            else {
+                throw TLSError(
+                    code: .invalidConfiguration,
+                    message: "\(path) is larger than \(bytesMax >> 20) MiB: not a certificate, key or CA file")
+            }
+            return bytes
+        }
     }
 
     /// When the certificate new connections get ends (seconds since 1970), nil if the context has none to read.
@@ -134,7 +159,7 @@ final class ServerCertificates: Sendable {
             try serverContext(configuration, directory, watched: $0)
         }
         let watched = watchedFiles(configuration)
-        let contents = Self.contents(watched)
+        let contents = try Self.contents(watched)
         let context = try makeContext(contents)
         if case .operatorFiles(let chain) = source {
             try checkOperatorCertificate(context, path: chain, nowSeconds: nowSeconds, atStart: true, logger: logger)
@@ -216,7 +241,7 @@ final class ServerCertificates: Sendable {
             // Also when nothing was renewed now: a renewal whose new context failed to compile is retried here.
             var renewed = context.current.certificate?.sha256Fingerprint != check.server.sha256Fingerprint
             if renewed {
-                let files = Self.contents(watchedFiles)
+                let files = try Self.contents(watchedFiles)
                 install(try makeContext(files), files: files)
                 logger.info(
                     "new connections use the renewed server certificate",
@@ -244,10 +269,10 @@ final class ServerCertificates: Sendable {
     /// expired or not valid yet is not served: the one served stays, and the next check tries again. Whether it
     /// reloaded.
     private func reloadIfFilesChanged(nowSeconds: Int64) -> Bool {
-        let files = Self.contents(watchedFiles)
-        guard !watchedFiles.isEmpty, files != watchedContents.withLock({ $0 }) else { return false }
         let named = watchedFiles.first ?? "?"
         do {
+            let files = try Self.contents(watchedFiles)
+            guard !watchedFiles.isEmpty, files != watchedContents.withLock({ $0 }) else { return false }
             guard let fresh = try usableContext(from: files, nowSeconds: nowSeconds) else { return false }
             install(fresh, files: files)
             logger.notice(

@@ -691,6 +691,61 @@ struct CertificateRenewalTests {
         }
     }
 
+    /// Found by the limits audit: the watched TLS files were read whole, blocking, each check: a FIFO put at
+    /// `--tls-cert` held the check's thread for ever (and a start), a huge file was read whole each time.
+    @Test(
+        "a FIFO or an oversized file at --tls-cert: the check does not wait on it and keeps serving; a start refuses it"
+    )
+    func unusableFileAtTheCertificatePath() async throws {
+        let files = try OperatorFiles(validity: .leafDefaults)
+        defer { try? FileManager.default.removeItem(atPath: files.folder) }
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "certs") { _ in CapturingLogHandler(lines: lines) }
+        let original = try Data(contentsOf: URL(fileURLWithPath: files.chain))
+        // The checks that found the file unusable for `reason` so far.
+        let refusals = { (reason: String) in
+            lines.all.filter {
+                $0.message.contains("cannot be used yet") && $0.metadata["error"]?.contains(reason) == true
+            }
+            .count
+        }
+        let waitForRefusals = { (reason: String, count: Int) async throws -> Bool in
+            let deadline = ContinuousClock.now + .seconds(90)
+            while refusals(reason) < count, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return refusals(reason) >= count
+        }
+        try await files.serve(logger: logger) { running, client in
+            try await Self.expectHealthyCall(client)
+            let first = try await Self.serial(files.chain)
+            try FileManager.default.removeItem(atPath: files.chain)
+            #expect(mkfifo(files.chain, 0o600) == 0)
+            // Checked again and again (every second), never stuck: still serving the certificate it had.
+            #expect(try await waitForRefusals("is not a regular file", 2))
+            #expect(try await presentedSerial(port: running.port) == first)
+            try await Self.expectHealthyCall(client)
+            // One byte over 8 MiB: refused by its size.
+            try FileManager.default.removeItem(atPath: files.chain)
+            try Data(count: ServerCertificates.tlsFileBytesMax + 1).write(to: URL(fileURLWithPath: files.chain))
+            #expect(try await waitForRefusals("is larger than 8 MiB", 1))
+            #expect(try await presentedSerial(port: running.port) == first)
+            try original.write(to: URL(fileURLWithPath: files.chain))
+        }
+        // A start with a FIFO there fails at once, naming it (it waited for a writer for ever).
+        try FileManager.default.removeItem(atPath: files.chain)
+        #expect(mkfifo(files.chain, 0o600) == 0)
+        var configuration = NumberdConfiguration(dataDirectory: files.folder + "/data")
+        configuration.listen.port = 0
+        configuration.metricsListen = nil
+        configuration.tlsCertificate = (files.chain, files.key)
+        let error = await #expect(throws: TLSError.self) {
+            let numberd = try await Numberd.prepare(configuration, logger: quietLogger)
+            await numberd.close()
+        }
+        #expect(error?.message.contains("\(files.chain) is not a regular file") == true, "\(String(describing: error))")
+    }
+
     @Test("an expired operator certificate refuses the start with a clear error, and leaves the directory usable")
     func expiredOperatorCertificateRefusesTheStart() async throws {
         let files = try OperatorFiles(validity: .expired)

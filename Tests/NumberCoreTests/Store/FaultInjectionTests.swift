@@ -28,13 +28,7 @@ struct FaultInjectionTests {
     func failStop(fault: Fault) async throws {
         let directory = TempDirectory()
         defer { directory.remove() }
-        let fileSystem = FaultInjectingFileSystem()
-        let recorder = FatalRecorder()
-        let opened = try ToyFileJournal.open(
-            directory: directory.url, options: recorder.options(fileSystem: fileSystem), initialState: ToyState(),
-            apply: toyApply)
-        let journal = opened.journal
-        for index in 1...3 { _ = try await journal.append([.deposit(account: "a", cents: Int64(index))]) }
+        let (journal, fileSystem, recorder) = try await Self.openedWithThreeRecords(in: directory)
         // The next journal write/sync fails; it is slow to fail so that more appenders wait behind it.
         fileSystem.addRule(.init(.fdatasync, pathContains: "journal-", action: .delay(milliseconds: 100)))
         fileSystem.addRule(.init(fault.operation, pathContains: "journal-", action: .fail(errno: fault.errno)))
@@ -493,13 +487,7 @@ extension FaultInjectionTests {
     func noFileWorkAfterARotationStop() async throws {
         let directory = TempDirectory()
         defer { directory.remove() }
-        let fileSystem = FaultInjectingFileSystem()
-        let recorder = FatalRecorder()
-        let opened = try ToyFileJournal.open(
-            directory: directory.url, options: recorder.options(fileSystem: fileSystem), initialState: ToyState(),
-            apply: toyApply)
-        let journal = opened.journal
-        for index in 1...3 { _ = try await journal.append([.deposit(account: "a", cents: Int64(index))]) }
+        let (journal, fileSystem, recorder) = try await Self.openedWithThreeRecords(in: directory)
         // The writer is held in a slow write (3 s) while both snapshots are written and queue their requests; then
         // it serves them together, and the first one's new segment cannot be created.
         fileSystem.addRule(.init(.write, pathContains: "journal-", action: .delay(milliseconds: 3000)))
@@ -522,6 +510,20 @@ extension FaultInjectionTests {
 }
 
 extension FaultInjectionTests {
+    /// A journal in `directory` on a fault-injecting file system whose fail-stops `recorder` records, holding three
+    /// acknowledged deposits (seqs 1...3).
+    static func openedWithThreeRecords(
+        in directory: TempDirectory
+    ) async throws -> (ToyFileJournal, FaultInjectingFileSystem, FatalRecorder) {
+        let fileSystem = FaultInjectingFileSystem()
+        let recorder = FatalRecorder()
+        let opened = try ToyFileJournal.open(
+            directory: directory.url, options: recorder.options(fileSystem: fileSystem), initialState: ToyState(),
+            apply: toyApply)
+        for index in 1...3 { _ = try await opened.journal.append([.deposit(account: "a", cents: Int64(index))]) }
+        return (opened.journal, fileSystem, recorder)
+    }
+
     /// Twenty notes appended at once (`n0`…`n19`), each one's seq or error.
     static func appendTwenty(to journal: ToyFileJournal) async -> [Result<UInt64, JournalError>] {
         await withTaskGroup(of: Result<UInt64, JournalError>.self) { group in
@@ -544,13 +546,7 @@ extension FaultInjectionTests {
     func fileSizeLimitStartsANewSegment() async throws {
         let directory = TempDirectory()
         defer { directory.remove() }
-        let fileSystem = FaultInjectingFileSystem()
-        let recorder = FatalRecorder()
-        let opened = try ToyFileJournal.open(
-            directory: directory.url, options: recorder.options(fileSystem: fileSystem), initialState: ToyState(),
-            apply: toyApply)
-        let journal = opened.journal
-        for index in 1...3 { _ = try await journal.append([.deposit(account: "a", cents: Int64(index))]) }
+        let (journal, fileSystem, recorder) = try await Self.openedWithThreeRecords(in: directory)
         fileSystem.addRule(
             .init(.write, pathContains: "journal-", action: .partialWriteThenFail(bytes: 20, errno: EFBIG)))
         #expect(try await journal.append([.note("fits anew")]) == 4)
