@@ -264,6 +264,14 @@ extension CoreState {
         return account
     }
 
+    /// Refuses UNAUTHENTICATED when the key a call was authorized by (`keyId`; nil: a call of numberd's own) has been
+    /// revoked (or purged) since: a call that waited for its turn at the provider is not carried out for a key revoked
+    /// meanwhile, the documented answer to a leaked key.
+    func requireUnrevokedKey(_ keyId: String?) throws(NumberError) {
+        guard let keyId else { return }
+        guard let key = apiKeys[keyId], key.revokedAt == nil else { throw NumberError.invalidCredentials }
+    }
+
     /// The account if it exists and is active.
     func requireActiveAccount(_ accountId: String) throws(NumberError) -> Account {
         let account = try requireAccount(accountId)

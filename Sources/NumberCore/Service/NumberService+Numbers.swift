@@ -182,7 +182,8 @@ extension NumberService {
     /// number whose grace period is over is refused FAILED_PRECONDITION / NUMBER_NOT_ACTIVE before anything is sent
     /// (``refuseIfGraceOver(_:graceOverIfMarkedBy:)``).
     public func setTrunk(
-        accountId: String, numberId: String, trunkId: String?, evenIfSuspended: Bool = false
+        accountId: String, numberId: String, trunkId: String?, evenIfSuspended: Bool = false,
+        authorizedBy: String? = nil
     ) async throws(NumberError) -> NumberListing {
         // A caller gone before anything started starts nothing (from here on the change runs to its end).
         guard !Task.isCancelled else { throw Self.cancelledBeforeStart }
@@ -210,7 +211,8 @@ extension NumberService {
         return try await withProviderChangeSlot(accountId) { () async throws(NumberError) -> NumberListing in
             try await self.carriedThrough { () async throws(NumberError) -> NumberListing in
                 try await self.routeNumber(
-                    accountId: accountId, numberId: numberId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
+                    accountId: accountId, numberId: numberId, trunkId: trunkId, evenIfSuspended: evenIfSuspended,
+                    authorizedBy: authorizedBy)
             }
         }
     }
@@ -223,11 +225,12 @@ extension NumberService {
     /// changes of one number, or a change racing the deletion of its trunk, used to leave the provider and our state
     /// on different trunks.
     private func routeNumber(
-        accountId: String, numberId: String, trunkId: String?, evenIfSuspended: Bool
+        accountId: String, numberId: String, trunkId: String?, evenIfSuspended: Bool, authorizedBy: String?
     ) async throws(NumberError) -> NumberListing {
         let trunkId = trunkId?.isEmpty == true ? nil : trunkId
         let (number, trunk) = try await claimRoute(
-            accountId: accountId, numberId: numberId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
+            accountId: accountId, numberId: numberId, trunkId: trunkId, evenIfSuspended: evenIfSuspended,
+            authorizedBy: authorizedBy)
         // Whether this call's request may still land (sent without an answer), even if the provider shows it made:
         // that may be where the number was before, the request still on its way. Only then does the in-flight horizon
         // start again from this call's end (``endRoute(_:mayLandLate:)``).
@@ -367,12 +370,14 @@ extension NumberService {
     /// every later change or release of the number and keep billing's grace release off it. A past-due number whose
     /// grace period is over is not claimed (``refuseIfGraceOver(_:graceOverIfMarkedBy:)``).
     private func claimRoute(
-        accountId: String, numberId: String, trunkId: String?, evenIfSuspended: Bool
+        accountId: String, numberId: String, trunkId: String?, evenIfSuspended: Bool, authorizedBy: String?
     ) async throws(NumberError) -> (number: OwnedNumber, trunk: Trunk?) {
         var claimedHere = false
         let graceOver = graceOverIfMarkedBy(at: now())
         do throws(NumberError) {
             return try await coordinator.perform { state throws(NumberError) in
+                // Its key revoked while it waited for its turn: not sent.
+                try state.requireUnrevokedKey(authorizedBy)
                 _ = try evenIfSuspended ? state.requireAccount(accountId) : state.requireActiveAccount(accountId)
                 let number = try state.requireUsableNumber(numberId, of: accountId)
                 try Self.refuseIfGraceOver(number, graceOverIfMarkedBy: graceOver)

@@ -383,9 +383,7 @@ extension NumberService {
                 {
                     return ([], Opened(replay: try state.replay(record, key: key, fingerprint: fingerprint)))
                 }
-                if let keyId = request.authorizedBy, state.apiKeys[keyId].map({ $0.revokedAt != nil }) ?? true {
-                    throw NumberError.invalidCredentials
-                }
+                try state.requireUnrevokedKey(request.authorizedBy)
                 let account = try state.requireActiveAccount(request.accountId)
                 if request.replayOnly { throw .idempotencyKeyGone(request.idempotencyKey) }
                 guard account.currency == quote.currency else {

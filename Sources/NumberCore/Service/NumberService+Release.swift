@@ -224,9 +224,7 @@ extension NumberService {
                 }
                 // The caller's key, checked again where the release is decided (as a purchase's is): it may have been
                 // revoked while the call waited for its turn at the provider.
-                if let keyId = actor?.apiKeyId, state.apiKeys[keyId].map({ $0.revokedAt != nil }) ?? true {
-                    throw NumberError.invalidCredentials
-                }
+                try state.requireUnrevokedKey(actor?.apiKeyId)
                 if !evenIfSuspended { _ = try state.requireActiveAccount(accountId) }
                 let number = try state.requireUsableNumber(numberId, of: accountId)
                 let billed = Self.billedBeforeRelease(number, in: state, config: self.config, now: now)

@@ -15,7 +15,8 @@ extension NumberService {
     /// takes none: its routing is the operator's; it must exist at the provider, not made by numberd
     /// (``requireProviderTrunk(_:)``, asked holding one of the account's provider slots as a creation is).
     public func createTrunk(
-        accountId: String, name: String, providerTrunkSid: String, originationSipUri: String = ""
+        accountId: String, name: String, providerTrunkSid: String, originationSipUri: String = "",
+        authorizedBy: String? = nil
     ) async throws(NumberError) -> Trunk {
         let limits = config.limits
         let name = try Validation.name(name, field: "name", max: limits.nameLengthMax)
@@ -29,7 +30,8 @@ extension NumberService {
             try await withProviderChangeSlot(accountId) { () async throws(NumberError) in
                 try await self.requireProviderTrunk(sid)
             }
-            return try await recordTrunk(accountId: accountId, name: name, sid: sid, id: nil)
+            return try await recordTrunk(
+                accountId: accountId, name: name, sid: sid, id: nil, authorizedBy: authorizedBy)
         }
         // Check everything that can be checked before creating anything at the provider, and choose the trunk's id:
         // its name at the provider, which finds the trunk again when the provider's answer is lost.
@@ -67,7 +69,7 @@ extension NumberService {
         return try await withProviderChangeSlot(accountId) { () async throws(NumberError) -> Trunk in
             try await self.carriedThrough { () async throws(NumberError) -> Trunk in
                 try await self.createManagedTrunk(
-                    accountId: accountId, name: name, id: id, origination: origination)
+                    accountId: accountId, name: name, id: id, origination: origination, authorizedBy: authorizedBy)
             }
         }
     }
@@ -75,8 +77,10 @@ extension NumberService {
     /// Creates the trunk `id` at the provider, sets where it sends its calls (`origination`) and records it, once the
     /// caller holds one of its account's provider slots; deletes it there again if either of the last two fails.
     private func createManagedTrunk(
-        accountId: String, name: String, id: String, origination: String
+        accountId: String, name: String, id: String, origination: String, authorizedBy: String?
     ) async throws(NumberError) -> Trunk {
+        // Its key revoked while it waited for its turn: nothing is created.
+        try coordinator.read { state throws(NumberError) in try state.requireUnrevokedKey(authorizedBy) }
         local.withLock { _ = $0.trunksInFlight.insert(id) }
         defer { local.withLock { _ = $0.trunksInFlight.remove(id) } }
         let providerName = Self.providerTrunkName(id: id, name: name)
@@ -84,7 +88,8 @@ extension NumberService {
         try await addProviderOrigination(trunkSid: sid, sipUri: origination, name: providerName)
         do throws(NumberError) {
             return try await recordTrunk(
-                accountId: accountId, name: name, sid: sid, id: id, originationSipUri: origination)
+                accountId: accountId, name: name, sid: sid, id: id, originationSipUri: origination,
+                authorizedBy: authorizedBy)
         } catch {
             // A concurrent change (or a store with no room) refused it after the provider made the trunk: don't
             // leave it there. Left there after all, "nothing was changed" is no longer true.
@@ -220,12 +225,14 @@ extension NumberService {
     /// Records the trunk `sid` (made at the provider by numberd when `id` is given, under that id if still free, with
     /// the origination numberd set on it).
     private func recordTrunk(
-        accountId: String, name: String, sid: String, id: String?, originationSipUri: String? = nil
+        accountId: String, name: String, sid: String, id: String?, originationSipUri: String? = nil,
+        authorizedBy: String?
     ) async throws(NumberError) -> Trunk {
         let limits = config.limits
         let managed = id != nil
         let now = now()
         return try await coordinator.perform { state throws(NumberError) in
+            try state.requireUnrevokedKey(authorizedBy)
             try Self.checkNewTrunk(state, accountId, name, limits, creating: managed ? 1 : 0)
             // A SIP trunk registered by its SID is nobody else's: another account's trunk must not receive this
             // account's calls. (A trunk the provider just made is new; were it not, it is not deleted by the caller.)
@@ -356,7 +363,7 @@ extension NumberService {
     /// `evenIfSuspended` (an administrator's call) deletes a suspended account's trunk too, as its numbers can be
     /// taken off it and released, without making the account active again.
     public func deleteTrunk(
-        accountId: String, trunkId: String, evenIfSuspended: Bool = false
+        accountId: String, trunkId: String, evenIfSuspended: Bool = false, authorizedBy: String? = nil
     ) async throws(NumberError) {
         // A caller gone before anything started (its deadline passed, it cancelled) starts nothing: from here on the
         // deletion runs to its end. An account looping CreateTrunk and DeleteTrunk with a 1 ms deadline left every
@@ -371,7 +378,8 @@ extension NumberService {
         let delete = { () async throws(NumberError) -> Void in
             try await self.carriedThrough { () async throws(NumberError) -> Void in
                 try await self.deleteRecordedTrunk(
-                    accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
+                    accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended, authorizedBy: authorizedBy
+                )
             }
         }
         guard managed else { return try await delete() }
@@ -379,14 +387,17 @@ extension NumberService {
     }
 
     private func deleteRecordedTrunk(
-        accountId: String, trunkId: String, evenIfSuspended: Bool
+        accountId: String, trunkId: String, evenIfSuspended: Bool, authorizedBy: String?
     ) async throws(NumberError) {
         // A trunk numberd made at the provider is still there from its record's removal until its DELETE is done: the
         // audit leaves it out meanwhile (marked in the decision, so no audit read falls between the two).
         var marked: String?
         defer { if let marked { local.withLock { _ = $0.trunksInFlight.remove(marked) } } }
         let recorded = try coordinator.read { state throws(NumberError) in
-            try self.deletableTrunk(state, accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
+            // Its key revoked while it waited for its turn: nothing is deleted.
+            try state.requireUnrevokedKey(authorizedBy)
+            return try self.deletableTrunk(
+                state, accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
         }
         if recorded.providerManaged == true { try await refuseIfProviderRoutes(to: recorded) }
         var deleted: Trunk?
@@ -396,6 +407,7 @@ extension NumberService {
         // Each round ends that many or deletes; a new routing to the trunk meanwhile refuses the deletion (TRUNK_IN_USE).
         while deleted == nil {
             deleted = try await coordinator.perform { state throws(NumberError) in
+                try state.requireUnrevokedKey(authorizedBy)
                 let trunk = try self.deletableTrunk(
                     state, accountId: accountId, trunkId: trunkId, evenIfSuspended: evenIfSuspended)
                 let naming = state.adoptionRoutes.values.filter { $0.trunkId == trunkId }.map(\.phoneNumber).sorted()

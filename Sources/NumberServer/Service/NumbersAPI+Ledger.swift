@@ -85,7 +85,7 @@ extension NumbersAPI {
             {
                 try await service.createTrunk(
                     accountId: accountId, name: request.name, providerTrunkSid: request.providerTrunkSid,
-                    originationSipUri: request.originationSipUri)
+                    originationSipUri: request.originationSipUri, authorizedBy: caller.key.id)
             }
             if !request.providerTrunkSid.isEmpty {
                 audit(
@@ -109,7 +109,8 @@ extension NumbersAPI {
         router.register(NumbersMethods.deleteTrunk) { request, context in
             let caller = try authorize(context, .write, accountId: request.accountId)
             try await service.deleteTrunk(
-                accountId: caller.accountId, trunkId: request.trunkId, evenIfSuspended: caller.key.scope == .admin)
+                accountId: caller.accountId, trunkId: request.trunkId, evenIfSuspended: caller.key.scope == .admin,
+                authorizedBy: caller.key.id)
             auditIfAdmin(
                 context, caller, "trunk deleted", ["account": "\(caller.accountId)", "trunk": "\(request.trunkId)"])
             return DeleteTrunkResponse()

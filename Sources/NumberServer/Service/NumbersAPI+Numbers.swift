@@ -128,7 +128,7 @@ extension NumbersAPI {
             let listing = try await auditingUnknownOutcome(context, caller, "number's trunk set", audited) {
                 try await service.setTrunk(
                     accountId: accountId, numberId: request.numberId, trunkId: trunkId,
-                    evenIfSuspended: caller.key.scope == .admin)
+                    evenIfSuspended: caller.key.scope == .admin, authorizedBy: caller.key.id)
             }
             auditIfAdmin(context, caller, "number's trunk set", audited)
             return UpdateNumberResponse(number: PhoneNumber(listing.number, trunkName: listing.trunkName))

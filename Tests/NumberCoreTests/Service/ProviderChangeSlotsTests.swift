@@ -249,6 +249,51 @@ struct ProviderChangeSlotsTests {
         try await h.check()
     }
 
+    /// Found by the authorization review: only a release and a purchase looked at their key again once their turn
+    /// came; a trunk change, a trunk creation and a trunk deletion queued by a leaked key were carried out after its
+    /// revocation (calls rerouted to the holder's SIP endpoint).
+    @Test(
+        "a key revoked while its trunk change, trunk creation or trunk deletion waits for its turn: nothing is sent",
+        arguments: ["setTrunk", "createTrunk", "deleteTrunk"])
+    func keyRevokedWhileTrunkWorkWaits(operation: String) async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.providerChangesInFlightPerAccountMax = 1
+        let h = try await Harness(.memory, config: config)
+        let account = try await h.account(funds: 100_000)
+        let numbers = try await h.buy(Array(Self.phones[0..<2]), for: account.id).numbers
+        let trunk = try await h.service.createTrunk(
+            accountId: account.id, name: "pbx", providerTrunkSid: "", originationSipUri: "sip:pbx.example.com")
+        let key = try await h.service.createApiKey(name: "leaked", scope: .account, accountId: account.id).key
+        let callsBefore = [FakeProvider.Operation.setTrunk, .createTrunk, .deleteTrunk].map { h.provider.calls($0) }
+        let first = try await Self.holdingTheSlot(h, account.id, numbers[0].id)
+        let (service, accountId, numberId, keyId) = (h.service, account.id, numbers[1].id, key.id)
+        let waiting = Task { () async throws -> Void in
+            switch operation {
+            case "setTrunk":
+                _ = try await service.setTrunk(
+                    accountId: accountId, numberId: numberId, trunkId: trunk.id, authorizedBy: keyId)
+            case "createTrunk":
+                _ = try await service.createTrunk(
+                    accountId: accountId, name: "attacker", providerTrunkSid: "",
+                    originationSipUri: "sip:attacker.example", authorizedBy: keyId)
+            default:
+                try await service.deleteTrunk(accountId: accountId, trunkId: trunk.id, authorizedBy: keyId)
+            }
+        }
+        try await waitUntil { h.service.providerChanges.counts(account.id) == (holding: 1, waiting: 1) }
+        _ = try await h.service.revokeApiKey(keyId: key.id)
+        h.provider.resume("release")
+        _ = try await first.value
+        let refused = await numberError { try await waiting.value }
+        #expect(refused?.reason == .invalidCredentials, "\(String(describing: refused))")
+        #expect(
+            [FakeProvider.Operation.setTrunk, .createTrunk, .deleteTrunk].map { h.provider.calls($0) } == callsBefore)
+        let state = h.service.durableState()
+        #expect(state.numbers[numbers[1].id]?.trunkId == nil && state.numbers[numbers[1].id]?.routeRequest == nil)
+        #expect(state.trunks.values.map(\.id) == [trunk.id], "no trunk made, none deleted")
+        try await h.check()
+    }
+
     /// A change to the trunk a number is recorded on used to be answered at once, without the provider: a number the
     /// provider routed elsewhere (a change of unknown outcome before a restart) stayed there. It is sent to the
     /// provider now, in its turn like any change (recorded as a request before it is sent, settled by its answer).
