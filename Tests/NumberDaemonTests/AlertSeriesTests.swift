@@ -25,10 +25,8 @@ struct AlertSeriesTests {
         let registry = PrometheusCollectorRegistry()
         try await withNumberd(metrics: registry) { _ in
             let lines = Self.lines(registry)
-            // The labels in the order the registry prints them: the order numberd gives them.
+            Self.checkReloadSeries(lines)
             for line in [
-                #"numberd_config_reloads_total{outcome="invalid"} 0"#,
-                #"numberd_config_reloads_total{outcome="no_file"} 0"#,
                 #"numberd_backups_total{outcome="failed"} 0"#,
                 #"numberd_backups_total{outcome="written"} 0"#,
                 #"numberd_twilio_credentials_reloads_total{outcome="refused"} 0"#,
@@ -39,6 +37,14 @@ struct AlertSeriesTests {
                 #expect(lines.contains(Substring(line)), "\(line) in \(lines)")
             }
         }
+    }
+
+    /// A start's reload series, also when a SIGHUP another suite sent this process (every in-process numberd traps
+    /// it) reloaded this numberd in between: present, at 0 or 1 for `no_file`.
+    static func checkReloadSeries(_ lines: [Substring]) {
+        #expect(lines.contains(#"numberd_config_reloads_total{outcome="invalid"} 0"#), "\(lines)")
+        let noFile = #"numberd_config_reloads_total{outcome="no_file"} "#
+        #expect(lines.contains { $0 == noFile + "0" || $0 == noFile + "1" }, "\(lines)")
     }
 
     @Test("the audit's success timestamp: absent until an audit succeeded; never set by one asked for with audits off")

@@ -27,11 +27,6 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     private let connections: ConnectionSet?
     /// A request on this connection carried the account's credentials.
     private var authenticated = false
-    /// The end of the last response (whether the connection is kept alive after it), held while the connection's
-    /// writes wait past the high watermark: NIO's HTTP pipeline handler reads nothing more and hands on no further
-    /// request until the end is written, so a client that pipelines requests and does not read their answers has at
-    /// most one response queued past the watermark (they piled up without bound: a 1 MB page each).
-    private var heldEnd: Bool?
 
     init(engine: SimulatorEngine, requestDeadline: RequestDeadlineHandler, connections: ConnectionSet? = nil) {
         self.engine = engine
@@ -183,27 +178,10 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
                 wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))),
                 promise: nil)
         }
-        guard context.channel.isWritable else {
-            heldEnd = keepAlive
-            context.flush()
-            return
-        }
-        writeEnd(keepAlive: keepAlive, context: context)
-    }
-
-    private func writeEnd(keepAlive: Bool, context: ChannelHandlerContext) {
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive {
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, let keepAlive = heldEnd {
-            heldEnd = nil
-            writeEnd(keepAlive: keepAlive, context: context)
-        }
-        context.fireChannelWritabilityChanged()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -386,35 +386,3 @@ import Testing
         }
     }
 }
-
-extension SimulatorLimitsTests {
-    /// Found by the limits audit: a client that pipelined requests for large pages and read none of the answers had
-    /// every one of them answered into the connection's outbound buffer, without bound.
-    @Test func aClientThatDoesNotReadIsAnsweredOnlyAsItReads() async throws {
-        var configuration = SimulatorConfiguration.defaults
-        configuration.limits.searchResultsMax = 1000
-        configuration.limits.connectionIdleTimeoutMilliseconds = 600_000
-        try await withSimulator(configuration) { sim in
-            // Pages of 1,000 numbers (hundreds of KB each), 40 of them asked for at once.
-            let path = TwilioAPI.hostedPath("\(sim.api)/AvailablePhoneNumbers/US/Local.json?PageSize=1000")
-            let request = "GET \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\n\r\n"
-            let asked = 40
-            let searches = { sim.engine.requestLog.filter { $0.path.contains("AvailablePhoneNumbers") }.count }
-            let connection = try await RawConnection.open(port: sim.port, reading: false)
-            try await connection.send(String(repeating: request, count: asked))
-            // Answered while the socket buffers take the answers, then held: a few, not all 40.
-            let settled = ContinuousClock.now + .seconds(3)
-            var seen = -1
-            while ContinuousClock.now < settled || searches() != seen {
-                seen = searches()
-                try await Task.sleep(for: .milliseconds(500))
-            }
-            #expect(seen >= 1 && seen < asked / 2, "\(seen) of \(asked) answered with nothing read")
-            // Reading, it gets every answer.
-            try await connection.startReading()
-            let text = try await connection.waitForResponses(asked)
-            #expect(text.components(separatedBy: "HTTP/1.1 200 OK\r\n").count - 1 == asked)
-            await connection.close()
-        }
-    }
-}

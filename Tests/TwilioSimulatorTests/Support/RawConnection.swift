@@ -46,19 +46,12 @@ final class RawConnection: Sendable {
         self.state = state
     }
 
-    /// Connects to 127.0.0.1:`port`; when not `reading`, nothing is read (and the socket's receive buffer is small)
-    /// until ``startReading()``: a client that does not read its answers.
-    static func open(port: Int, reading: Bool = true) async throws -> RawConnection {
+    /// Connects to 127.0.0.1:`port`.
+    static func open(port: Int) async throws -> RawConnection {
         let group = MultiThreadedEventLoopGroup.singleton
         let state = State(closed: group.next().makePromise())
         do {
-            var bootstrap = ClientBootstrap(group: group)
-            if !reading {
-                bootstrap = bootstrap.channelOption(.autoRead, value: false)
-                    .channelOption(.socketOption(.so_rcvbuf), value: 4096)
-            }
-            let channel =
-                try await bootstrap
+            let channel = try await ClientBootstrap(group: group)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(Collector(state: state))
@@ -77,12 +70,6 @@ final class RawConnection: Sendable {
 
     /// Whether the connection has closed, by either side.
     var isClosed: Bool { state.isClosed.withLock { $0 } }
-
-    /// Reads from now on (a connection opened not `reading`).
-    func startReading() async throws {
-        try await channel.setOption(.autoRead, value: true).get()
-        channel.read()
-    }
 
     /// Writes `text` as is.
     func send(_ text: String) async throws {
