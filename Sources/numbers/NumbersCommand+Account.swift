@@ -210,8 +210,9 @@ struct StatementCommand: AsyncParsableCommand {
             The period is a calendar month in UTC (--month 2026-11; the current month so far without any option), or \
             --from and --to: dates (2026-11-01, midnight UTC) or times (2026-11-01T09:30:00Z); --to is the first \
             instant after the period (numberd stamps to the millisecond: a finer fraction is rounded up to the next, \
-            which takes in the same transactions). A transaction is in it by its time. Closing = opening + credits - debits; \
-            `numbers transactions` lists the entries themselves.
+            which takes in the same transactions). A transaction is in it by its time. Closing = opening + credits - debits \
+            (the debits line shows them as the negative change they are, so the lines add up; --json gives both as \
+            amounts of 0 or more); `numbers transactions` lists the entries themselves.
             """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var period: PeriodOptions
@@ -265,7 +266,7 @@ struct Funds: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument(help: Funds.amountHelp) var amount: String
         @Option(help: Funds.currencyHelp) var currency: String
-        @Option var description: String?
+        @Option(help: "The transaction's description in the ledger (default: Funds added).") var description: String?
         @Option(name: .customLong("idempotency-key"), help: UnknownOutcome.keyHelp) var idempotencyKey: String?
 
         func run() async throws {
@@ -372,7 +373,7 @@ struct Trunks: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "numbers trunks create --name NAME (--origination sip:… | --sid TK…)")
         @OptionGroup var global: GlobalOptions
-        @Option var name: String
+        @Option(help: "The trunk's name, unique in the account.") var name: String
         @Option(
             help: """
                 Where Twilio sends the trunk's inbound calls: your PBX or SIP server's URI, \
@@ -464,7 +465,7 @@ struct Accounts: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "numbers accounts create --name NAME [--currency USD]")
         @OptionGroup var global: GlobalOptions
-        @Option var name: String
+        @Option(help: "The account's name.") var name: String
         @Option(
             help: """
                 The account's currency: the one numberd's Twilio account is billed in (USD for the simulator); in \
@@ -568,10 +569,11 @@ struct Keys: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "numbers keys create [--scope account|read-only|admin] --name NAME (--account for account keys)")
+            abstract: "numbers keys create [--scope account|read-only|admin] [--name NAME] (--account for account keys)"
+        )
         @OptionGroup var global: GlobalOptions
         @Option var scope: ScopeOption = .account
-        @Option var name: String = "cli"
+        @Option(help: "A name for the key, to tell it apart in `numbers keys list`.") var name: String = "cli"
 
         /// An admin key acts on every account: `--account` with it was dropped without a word, and an operator could
         /// think the key was held to that account. (NUMBERS_ACCOUNT, set for other commands, is left alone; the result

@@ -28,9 +28,9 @@ struct Search: AsyncParsableCommand {
             leading + anchors it at the number's start, country code first (+1415, +4420).
             """)
     var contains: String?
-    @Option var region: String?
-    @Option var locality: String?
-    @Option(name: .customLong("postal-code")) var postalCode: String?
+    @Option(help: "Only numbers in this region, state or province (CA).") var region: String?
+    @Option(help: "Only numbers in this locality (a city: San Francisco).") var locality: String?
+    @Option(name: .customLong("postal-code"), help: "Only numbers of this postal code (94105).") var postalCode: String?
     @Option(help: "local, toll-free or mobile.") var type: NumberKind = .local
     @Flag(help: "Only numbers with voice.") var voice = false
     @Flag(help: "Only numbers with SMS.") var sms = false

@@ -9,6 +9,9 @@ enum Question {
     static func confirm(_ question: String, refusal: String) throws {
         FileHandle.standardError.write(Data("\(question) Type 'yes' to go on: ".utf8))
         let answer = Interruption.shared.answer(refusal: refusal)
+        // The question's line ends here when no terminal echoed the answer's newline (an answer piped in, or the end
+        // of input): what follows on stderr — the refusal, `--json`'s error object — gets a line of its own.
+        if answer == nil || isatty(STDIN_FILENO) == 0 { FileHandle.standardError.write(Data("\n".utf8)) }
         guard answer?.trimmingCharacters(in: .whitespaces).lowercased() == "yes" else {
             throw CLIError(code: 1, message: "\(refusal) (pass --yes to skip the question)")
         }

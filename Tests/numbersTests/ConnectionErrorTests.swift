@@ -72,6 +72,28 @@ struct ConnectionErrorTests {
         }
     }
 
+    /// Found walking the CLI: a name that does not resolve, and a server with another CA, were said with Swift's type
+    /// names (`SocketAddressError.UnknownHost: …`, `TLSError.certificateVerificationFailed: …`).
+    @Test("a host that does not resolve, or a server whose certificate the CA did not issue: exit 7, no type names")
+    func resolveAndVerifyFailures() async throws {
+        try await withStubServer(router: RPCRouter()) { server in
+            let unresolved = try await runNumbers(
+                ["health", "--server", "nosuchhost.invalid:7443", "--ca", server.caFile, "--timeout", "30"])
+            #expect(unresolved.status == 7, "\(unresolved)")
+            #expect(unresolved.stderr.contains("cannot resolve nosuchhost.invalid: "), "\(unresolved.stderr)")
+            #expect(!unresolved.stderr.contains("SocketAddressError"), "\(unresolved.stderr)")
+            let other = try CertificateAuthority.generate()
+            let caFile = FileManager.default.temporaryDirectory.appendingPathComponent("other-ca-\(UUID()).pem").path
+            try other.certificatePEM.write(toFile: caFile, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: caFile) }
+            let untrusted = try await runNumbers(
+                ["health", "--server", "127.0.0.1:\(server.port)", "--ca", caFile, "--timeout", "30"])
+            #expect(untrusted.status == 7, "\(untrusted)")
+            #expect(!untrusted.stderr.contains("TLSError"), "\(untrusted.stderr)")
+            #expect(untrusted.stderr.contains("certificate"), "\(untrusted.stderr)")
+        }
+    }
+
     /// A data directory for one test, named in `NUMBERD_DATA_DIR`; removed by the caller.
     static func dataDirectory() -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("numbers-data-\(UUID())").path

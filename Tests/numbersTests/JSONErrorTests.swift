@@ -50,4 +50,23 @@ struct JSONErrorTests {
             #expect((error["message"] as? String)?.contains("nothing was sent") == true, "\(error)")
         }
     }
+
+    /// Found walking the CLI: after a question answered from a pipe, the JSON error shared the question's line.
+    @Test("a question declined from a pipe or at the end of input: the JSON error is a line of its own")
+    func afterAQuestion() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.listApiKeys) { _, _ in ListApiKeysResponse(apiKeys: [ApiKey(id: "KEY_1")]) }
+        try await withStubServer(router: router) { server in
+            for input in ["no\n", ""] {
+                let run = try await runNumbers(
+                    ["keys", "revoke", "KEY_1", "--json"] + Self.connection(server), input: input)
+                #expect(run.status == 1, "\(run)")
+                let lines = run.stderr.split(separator: "\n").filter { !$0.hasPrefix("numbers: warning") }
+                try #require(lines.count == 2, "\(run.stderr)")
+                #expect(lines[0].hasSuffix("Type 'yes' to go on: "), "\(lines[0])")
+                let object = try JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any]
+                #expect((object?["error"] as? [String: Any])?["exitCode"] as? Int == 1, "\(lines[1])")
+            }
+        }
+    }
 }

@@ -679,10 +679,21 @@ public final class NumbersClient: Sendable {
         return reasons.isEmpty ? "no address to connect to" : reasons.joined(separator: "; ")
     }
 
-    /// An `IOError` as the system's words for its errno; any other error as it describes itself.
-    private static func systemReason(_ error: any Error) -> String {
-        guard let error = error as? IOError else { return "\(error)" }
-        return String(cString: strerror(error.errnoCode))
+    /// An `IOError` as the system's words for its errno, a failed name look-up as the resolver's, a TLS failure as its
+    /// message and OpenSSL's reasons (their descriptions began with the Swift type's name, which the CLI printed: `TLSError.handshakeFailed: …`,
+    /// `SocketAddressError.UnknownHost: …`); any other error as it describes itself.
+    static func systemReason(_ error: any Error) -> String {
+        switch error {
+        case let error as IOError:
+            return String(cString: strerror(error.errnoCode))
+        case let error as SocketAddressError.UnknownHost:
+            return error.errorDescription
+        case let error as TLSError:
+            let reasons = error.openSSLErrors.isEmpty ? "" : " [\(error.openSSLErrors.joined(separator: "; "))]"
+            return error.message + reasons
+        default:
+            return "\(error)"
+        }
     }
 
     /// An executor over the event loop of a connection of this client (connecting if none is open yet): tasks

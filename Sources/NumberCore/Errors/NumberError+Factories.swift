@@ -192,7 +192,9 @@ extension NumberError {
 
     /// A page token that does not decode or belongs to another query.
     static func invalidPageToken() -> NumberError {
-        NumberError(.invalidArgument, .invalidPageToken, "page token is malformed or belongs to another query")
+        NumberError(
+            .invalidArgument, .invalidPageToken, "page token is malformed or belongs to another query",
+            details: ["field": "pageToken"])
     }
 
     /// A page token longer than any numberd makes: refused before it is decoded. Still `INVALID_PAGE_TOKEN` (start
