@@ -560,7 +560,9 @@ public struct PurchaseNumbersResponse: Codable, Sendable, Hashable {
     /// Field 5, `balance_after`.
     public var balanceAfter: Int64
     /// The first purchase's result, answered again to a retry under its idempotency key: nothing was bought or charged
-    /// now, and balance_after is the balance after that first purchase.
+    /// now, and the transactions, total_charged and balance_after are that first purchase's. Each number is shown as it
+    /// is now (its trunk, status and next billing date since: moved, released or renewed meanwhile), as GetNumber shows
+    /// it.
     public var replayed: Bool
 
     /// Creates the message; omitted fields take their proto3 defaults.
@@ -2140,7 +2142,7 @@ public struct AdoptNumberRequest: Codable, Sendable, Hashable {
 
 /// `numbers.v1.AdoptNumberResponse`.
 public struct AdoptNumberResponse: Codable, Sendable, Hashable {
-    /// the account's number now: ACTIVE, purchased_at now, its fees as charged
+    /// the account's number: ACTIVE, purchased_at now (a replay: as it is now)
     public var number: PhoneNumber
     /// the charge (TRANSACTION_KIND_PURCHASE)
     public var transaction: Transaction
