@@ -541,10 +541,16 @@ struct CLIError: Error, CustomStringConvertible {
 }
 
 extension AsyncParsableCommand {
-    /// Runs the command body, turning a `CLIError` into its message on stderr and its exit code.
+    /// Runs the command body, turning a `CLIError` into its message on stderr and its exit code. A usage error the body
+    /// finds (a key file that cannot be used, `--cert` without `--cert-key`: known only once it runs) is one too, exit
+    /// 64: with `--json` it was text, and under the root command's usage.
     func reporting(_ body: () async throws -> Void) async throws {
         do {
-            try await body()
+            do {
+                try await body()
+            } catch let error as ValidationError {
+                throw CLIError(code: ExitCode.validationFailure.rawValue, message: "Error: \(error.message)")
+            }
         } catch let error as CLIError {
             let text = CLIError.json.load(ordering: .relaxed) ? error.jsonLine : error.message
             try? FileHandle.standardError.write(contentsOf: Data((text + "\n").utf8))

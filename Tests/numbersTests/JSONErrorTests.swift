@@ -69,4 +69,25 @@ struct JSONErrorTests {
             }
         }
     }
+
+    /// Found walking the CLI: a usage error found once the command ran (a key file that cannot be read) was text under
+    /// the root command's usage, `--json` or not.
+    @Test("a key file that cannot be read, with --json: exit 64, one JSON line naming it; without, one text line")
+    func usageErrorAfterParsing() async throws {
+        try await withStubServer(router: RPCRouter()) { server in
+            let connection = ["--server", "127.0.0.1:\(server.port)", "--ca", server.caFile]
+            let missing = "/nonexistent-\(UUID()).key"
+            let run = try await runNumbers(["balance", "--key-file", missing, "--json"] + connection)
+            #expect(run.status == 64, "\(run)")
+            let lines = run.stderr.split(separator: "\n").filter { !$0.hasPrefix("numbers: warning") }
+            try #require(lines.count == 1, "\(run.stderr)")
+            let object = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any]
+            let error = try #require(object?["error"] as? [String: Any], "\(run.stderr)")
+            #expect(error["exitCode"] as? Int == 64)
+            #expect((error["message"] as? String)?.contains(missing) == true, "\(error)")
+            let text = try await runNumbers(["balance", "--key-file", missing] + connection)
+            #expect(text.status == 64 && !text.stderr.contains("Usage: numbers <subcommand>"), "\(text)")
+            #expect(text.stderr.contains(missing), "\(text.stderr)")
+        }
+    }
 }
