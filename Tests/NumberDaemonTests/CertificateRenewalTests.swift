@@ -533,6 +533,18 @@ struct CertificateRenewalTests {
             try [chain, key].map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
         }
 
+        /// The error a numberd start with these files (`--tls-cert`, a data directory in the folder) is refused with.
+        func refusedStart(sourceLocation: SourceLocation = #_sourceLocation) async -> TLSError? {
+            var configuration = NumberdConfiguration(dataDirectory: folder + "/data")
+            configuration.listen.port = 0
+            configuration.metricsListen = nil
+            configuration.tlsCertificate = (chain, key)
+            return await #expect(throws: TLSError.self, sourceLocation: sourceLocation) {
+                let numberd = try await Numberd.prepare(configuration, logger: quietLogger)
+                await numberd.close()
+            }
+        }
+
         /// numberd serving these files (`--tls-cert`), checking them every second, with a client configuration that
         /// trusts their CA.
         func serve(
@@ -735,14 +747,7 @@ struct CertificateRenewalTests {
         // A start with a FIFO there fails at once, naming it (it waited for a writer for ever).
         try FileManager.default.removeItem(atPath: files.chain)
         #expect(mkfifo(files.chain, 0o600) == 0)
-        var configuration = NumberdConfiguration(dataDirectory: files.folder + "/data")
-        configuration.listen.port = 0
-        configuration.metricsListen = nil
-        configuration.tlsCertificate = (files.chain, files.key)
-        let error = await #expect(throws: TLSError.self) {
-            let numberd = try await Numberd.prepare(configuration, logger: quietLogger)
-            await numberd.close()
-        }
+        let error = await files.refusedStart()
         #expect(error?.message.contains("\(files.chain) is not a regular file") == true, "\(String(describing: error))")
     }
 
@@ -752,14 +757,7 @@ struct CertificateRenewalTests {
         defer { try? FileManager.default.removeItem(atPath: files.folder) }
         let before = try files.bytes()
         let directory = files.folder + "/data"
-        var configuration = NumberdConfiguration(dataDirectory: directory)
-        configuration.listen.port = 0
-        configuration.metricsListen = nil
-        configuration.tlsCertificate = (files.chain, files.key)
-        let error = await #expect(throws: TLSError.self) {
-            let numberd = try await Numberd.prepare(configuration, logger: quietLogger)
-            await numberd.close()
-        }
+        let error = await files.refusedStart()
         #expect(error?.code == .invalidConfiguration)
         #expect(error?.message.contains(files.chain) == true, "\(String(describing: error))")
         #expect(error?.message.contains("expired at") == true, "\(String(describing: error))")
