@@ -44,11 +44,11 @@ public struct TLSError: Error, Sendable, Hashable, CustomStringConvertible {
         self.openSSLErrors = openSSLErrors
     }
 
-    /// `code: message (openssl errors)`.
-    public var description: String {
-        if openSSLErrors.isEmpty {
-            return "TLSError.\(code): \(message)"
-        }
-        return "TLSError.\(code): \(message) [\(openSSLErrors.joined(separator: "; "))]"
+    /// The message and OpenSSL's errors, `message [error; error]`: the failure in words, for a user (no type name).
+    public var detail: String {
+        openSSLErrors.isEmpty ? message : "\(message) [\(openSSLErrors.joined(separator: "; "))]"
     }
+
+    /// `TLSError.code: message [openssl errors]`.
+    public var description: String { "TLSError.\(code): \(detail)" }
 }

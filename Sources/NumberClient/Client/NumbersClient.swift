@@ -680,19 +680,14 @@ public final class NumbersClient: Sendable {
     }
 
     /// An `IOError` as the system's words for its errno, a failed name look-up as the resolver's, a TLS failure as its
-    /// message and OpenSSL's reasons (their descriptions began with the Swift type's name, which the CLI printed: `TLSError.handshakeFailed: …`,
-    /// `SocketAddressError.UnknownHost: …`); any other error as it describes itself.
+    /// ``TLSError/detail`` (their descriptions begin with the Swift type's name, which the CLI printed:
+    /// `TLSError.handshakeFailed: …`, `SocketAddressError.UnknownHost: …`); any other error as it describes itself.
     static func systemReason(_ error: any Error) -> String {
         switch error {
-        case let error as IOError:
-            return String(cString: strerror(error.errnoCode))
-        case let error as SocketAddressError.UnknownHost:
-            return error.errorDescription
-        case let error as TLSError:
-            let reasons = error.openSSLErrors.isEmpty ? "" : " [\(error.openSSLErrors.joined(separator: "; "))]"
-            return error.message + reasons
-        default:
-            return "\(error)"
+        case let error as IOError: String(cString: strerror(error.errnoCode))
+        case let error as SocketAddressError.UnknownHost: error.errorDescription
+        case let error as TLSError: error.detail
+        default: "\(error)"
         }
     }
 
