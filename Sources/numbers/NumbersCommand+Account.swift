@@ -683,8 +683,10 @@ struct Keys: AsyncParsableCommand {
 }
 
 extension Keys.Revoke {
-    /// Pages of 500 keys looked through for the key to revoke, per owner (the account, then the admin keys): 1000,
-    /// more than numberd keeps (`apiKeysMax` 100 000 and 10 000 revoked ones).
+    /// Keys asked for a page while looking for the key to revoke: 500, numberd's largest page.
+    static let keyPageSize = 500
+    /// Pages looked through for it, per owner (the account, then the admin keys): 1000, more than numberd keeps
+    /// (`apiKeysMax` 100 000 and 10 000 revoked ones).
     static let keyPagesMax = 1000
 
     /// `id` among `account`'s keys or the admin keys (every page: an account named by NUMBERS_ACCOUNT must not stop
@@ -702,13 +704,14 @@ extension Keys.Revoke {
                 guard pages <= keyPagesMax else {
                     throw CLIError(
                         code: 1,
-                        message: "error: numberd listed more than \(keyPagesMax) pages of keys (\(keyPagesMax * 500), "
+                        message:
+                            "error: numberd listed more than \(keyPagesMax) pages of keys (\(keyPagesMax * keyPageSize), "
                             + "past any numberd's key limit) while looking for \(id): nothing revoked")
                 }
                 let page: ListApiKeysResponse
                 do {
                     page = try await client.listApiKeys(
-                        ListApiKeysRequest(accountId: owner, pageSize: 500, pageToken: token))
+                        ListApiKeysRequest(accountId: owner, pageSize: Int32(keyPageSize), pageToken: token))
                 } catch let error as RPCError where !owner.isEmpty && error.reason == "ACCOUNT_NOT_FOUND" {
                     accountExists = false
                     break
