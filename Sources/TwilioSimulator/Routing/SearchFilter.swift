@@ -14,8 +14,8 @@ struct SearchFilter {
     var includeBeta = true
     var region: String?
     var locality: String?
-    /// `InPostalCode`: one code, or those of a phone number's numbering area.
-    var postalCodes: [String]?
+    /// `InPostalCode`: one code, or those of a phone number's numbering area, in lower case (compared so).
+    var postalCodes: Set<String>?
     var lata: String?
     var rateCenter: String?
     var near: (latitude: Double, longitude: Double, miles: Double)?
@@ -58,7 +58,8 @@ struct SearchFilter {
         rateCenter = place("InRateCenter", \.rateCenter)
         if let text = params["InPostalCode"] {
             let area = text.hasPrefix("+") ? locate(text) : nil
-            postalCodes = area.map(\.postalCodes).flatMap { $0.isEmpty ? nil : $0 } ?? [text]
+            let codes = area.map(\.postalCodes).flatMap { $0.isEmpty ? nil : $0 } ?? [text]
+            postalCodes = Set(codes.map { $0.lowercased() })
         }
         if rateCenter != nil && lata == nil {
             throw .invalidParameter("InRateCenter", "requires InLata")
@@ -104,7 +105,7 @@ struct SearchFilter {
         if let locality, area.locality?.lowercased() != locality.lowercased() { return false }
         if let lata, area.lata != lata { return false }
         if let rateCenter, area.rateCenter?.lowercased() != rateCenter.lowercased() { return false }
-        if let postalCodes, !area.postalCodes.contains(where: { Self.contains(postalCodes, $0) }) {
+        if let postalCodes, !area.postalCodes.contains(where: { postalCodes.contains($0.lowercased()) }) {
             return false
         }
         return true
@@ -134,7 +135,7 @@ struct SearchFilter {
     private func matchesPlace(_ n: AvailableNumber) -> Bool {
         if let region, n.region?.lowercased() != region.lowercased() { return false }
         if let locality, n.locality?.lowercased() != locality.lowercased() { return false }
-        if let postalCodes, !(n.postalCode.map { Self.contains(postalCodes, $0) } ?? false) { return false }
+        if let postalCodes, !(n.postalCode.map { postalCodes.contains($0.lowercased()) } ?? false) { return false }
         if let lata, n.lata != lata { return false }
         if let rateCenter, n.rateCenter?.lowercased() != rateCenter.lowercased() { return false }
         if let near {
@@ -144,11 +145,6 @@ struct SearchFilter {
             return SearchFilter.miles(near.latitude, near.longitude, lat, lon) <= near.miles
         }
         return true
-    }
-
-    /// Whether `codes` holds `code`, ignoring case.
-    private static func contains(_ codes: [String], _ code: String) -> Bool {
-        codes.contains { $0.lowercased() == code.lowercased() }
     }
 
     /// Great-circle distance in miles (haversine).
