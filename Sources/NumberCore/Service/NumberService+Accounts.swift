@@ -319,12 +319,20 @@ extension NumberService {
     /// ``NumberServiceConfig/Limits/statementsInFlightMax`` in all run at once, the others waiting their turn
     /// (RESOURCE_EXHAUSTED / STATEMENTS_BUSY past the waiting limits): a long period of a long ledger costs CPU in
     /// proportion, and any read key may ask for one.
-    public func statement(accountId: String, start: Date, end: Date) async throws(NumberError) -> Statement {
-        try await statement(accountId: accountId, start: start, end: end, chunk: Self.statementChunk)
+    /// `authorizedBy` is the id of the key the call was authorized by (nil: numberd's own): a statement that waited
+    /// for its turn is not read for a key revoked meanwhile (UNAUTHENTICATED / INVALID_CREDENTIALS).
+    public func statement(
+        accountId: String, start: Date, end: Date, authorizedBy: String? = nil
+    ) async throws(NumberError) -> Statement {
+        try await statement(
+            accountId: accountId, start: start, end: end, authorizedBy: authorizedBy, chunk: Self.statementChunk)
     }
 
-    /// ``statement(accountId:start:end:)`` summing `chunk` entries per read (tests cross chunk bounds with small ones).
-    func statement(accountId: String, start: Date, end: Date, chunk: Int) async throws(NumberError) -> Statement {
+    /// ``statement(accountId:start:end:authorizedBy:)`` summing `chunk` entries per read (tests cross chunk bounds
+    /// with small ones).
+    func statement(
+        accountId: String, start: Date, end: Date, authorizedBy: String? = nil, chunk: Int
+    ) async throws(NumberError) -> Statement {
         precondition(chunk > 0, "a statement reads at least one entry at a time")
         guard end > start else { throw .invalid("end_time", "end_time must be after start_time") }
         _ = try coordinator.read { state throws(NumberError) in try state.requireAccount(accountId) }
@@ -335,6 +343,7 @@ extension NumberService {
         // The period's entries and the balance before them, as of the read that fixes the ledger's length: nothing
         // stamped after it is counted.
         let (account, asOf, range, balances) = try coordinator.read { state throws(NumberError) in
+            try state.requireUnrevokedKey(authorizedBy)
             let account = try state.requireAccount(accountId)
             let ledger = state.transactions[accountId] ?? []
             // A ledger out of order is searched in its ordered tail when every entry before it is before the period.
@@ -424,7 +433,7 @@ private struct StatementSums {
     }
 }
 
-/// An account's statement for a period (``NumberService/statement(accountId:start:end:)``).
+/// An account's statement for a period (``NumberService/statement(accountId:start:end:authorizedBy:)``).
 public struct Statement: Sendable, Hashable {
     /// One kind of transaction in the period.
     public struct Line: Sendable, Hashable {

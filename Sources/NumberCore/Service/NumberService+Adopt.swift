@@ -34,6 +34,10 @@ public struct AdoptionRequest: Sendable, Hashable {
     public var maxSetupFee: Int64?
     /// Who asked (the admin key's id): the charge names it.
     public var actor: LedgerActor?
+    /// The id of the key the call was authorized by (nil: numberd's own): an adoption is not carried on for a key
+    /// revoked while it waited for the provider (the price, the look-up, the routing), INVALID_CREDENTIALS at its next
+    /// decision.
+    public var authorizedBy: String?
     /// The key in the account's idempotency space (shared with its purchases, credits, adjustments and releases): a
     /// repeat of the request under it is answered with the adoption it recorded (``AdoptionResult/replayed``), or
     /// `REQUEST_IN_PROGRESS` while that one runs; the same key with other parameters is `IDEMPOTENCY_KEY_REUSED`.
@@ -45,7 +49,7 @@ public struct AdoptionRequest: Sendable, Hashable {
     public init(
         accountId: String, phoneNumber: String, country: String, type: NumberType = .local, trunkId: String? = nil,
         charge: Charge, maxMonthlyFee: Int64? = nil, maxSetupFee: Int64? = nil, actor: LedgerActor? = nil,
-        idempotencyKey: String? = nil
+        authorizedBy: String? = nil, idempotencyKey: String? = nil
     ) {
         self.accountId = accountId
         self.phoneNumber = phoneNumber
@@ -56,6 +60,7 @@ public struct AdoptionRequest: Sendable, Hashable {
         self.maxMonthlyFee = maxMonthlyFee
         self.maxSetupFee = maxSetupFee
         self.actor = actor
+        self.authorizedBy = authorizedBy
         self.idempotencyKey = idempotencyKey
     }
 
@@ -391,6 +396,9 @@ extension NumberService {
         _ request: AdoptionRequest, quote: PricingPolicy.Quote?, in state: CoreState
     ) throws(NumberError) -> Account {
         let phone = request.phoneNumber
+        // The admin key that asked, not revoked since (a decision after a wait at the provider: the price, the
+        // look-up, the routing).
+        try state.requireUnrevokedKey(request.authorizedBy)
         let account = try state.requireActiveAccount(request.accountId)
         if let quote, account.currency != quote.currency {
             throw .priceCurrencyMismatch(account: account.currency, price: quote.currency)

@@ -100,7 +100,7 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// Most releases, trunk changes, and trunk creations and deletions waiting for such a slot in all, refused the
         /// same way past it. 0...1 000 000. Default 4 096.
         public var providerChangesWaitingMax: Int = 4096
-        /// Most statements of one account read at once (``NumberService/statement(accountId:start:end:)``: a long period
+        /// Most statements of one account read at once (``NumberService/statement(accountId:start:end:authorizedBy:)``: a long period
         /// of a long ledger costs CPU in proportion, and any read key may ask): the next waits its turn. 1...100.
         /// Default 1.
         public var statementsInFlightPerAccountMax: Int = 1

@@ -25,7 +25,7 @@ public struct CoreState: Codable, Sendable, Hashable {
     /// a snapshot is read). A decision stamps a transaction no earlier than its account's last
     /// (``ledgerStamp(_:_:)``), so only ledgers written before it did are here, and their tails grow in order; a
     /// statement searches a ledger, or a tail whose period starts after everything before it, by time
-    /// (``NumberService/statement(accountId:start:end:)``).
+    /// (``NumberService/statement(accountId:start:end:authorizedBy:)``).
     public internal(set) var unsortedLedgers: [String: LedgerDisorder] = [:]
     /// Open purchase intents by id.
     public internal(set) var intents: [String: PurchaseIntent] = [:]

@@ -128,7 +128,7 @@ extension NumbersAPI {
                 accountId: accountId, phoneNumber: request.phoneNumber, country: request.country.uppercased(),
                 type: try request.type.core(field: "type"), trunkId: request.trunkId, charge: try request.charge.core(),
                 maxMonthlyFee: request.maxMonthlyFee, maxSetupFee: request.maxSetupFee, actor: .apiKey(caller.key.id),
-                idempotencyKey: context.metadata["idempotency-key"])
+                authorizedBy: caller.key.id, idempotencyKey: context.metadata["idempotency-key"])
             let audited: Logger.Metadata = [
                 "account": "\(accountId)", "phone_number": "\(request.phoneNumber)",
                 "charge": "\(adoption.charge.rawValue)", "trunk": "\(request.trunkId?.nonEmpty ?? "none")",

@@ -60,14 +60,16 @@ extension NumbersAPI {
 
         // Async: a long ledger is summed a chunk at a time off the event loop (``NumberService/statement``).
         router.register(NumbersMethods.getStatement) { request, context in
-            let accountId = try authorize(context, .read, accountId: request.accountId).accountId
+            let caller = try authorize(context, .read, accountId: request.accountId)
             guard let start = request.startTime, let end = request.endTime else {
                 let field = request.startTime == nil ? "start_time" : "end_time"
                 throw RPCError(
                     code: .invalidArgument, message: "\(field) is required", reason: "INVALID_FIELD",
                     details: ["field": field])
             }
-            return GetStatementResponse(try await service.statement(accountId: accountId, start: start, end: end))
+            return GetStatementResponse(
+                try await service.statement(
+                    accountId: caller.accountId, start: start, end: end, authorizedBy: caller.key.id))
         }
 
         router.register(NumbersMethods.createTrunk) { request, context in

@@ -890,6 +890,37 @@ struct AdoptNumberTests {
         try await h.check(leftForTheAudit: [other])
     }
 
+    /// A review found an admin key revoked while its adoption was at the provider still had the adoption carried out
+    /// and recorded: every decision after a wait checks the key again, so the number is neither routed nor charged.
+    @Test("an adoption whose admin key is revoked while it looks the number up is refused, nothing routed or charged")
+    func keyRevokedWhileAdopting() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account(funds: 10_000)
+        let trunk = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(0xa))
+        let key = try await h.service.createApiKey(name: "leaked", scope: .admin, accountId: nil).key
+        let other = try await h.service.createApiKey(name: "kept", scope: .admin, accountId: nil).key
+        Self.boughtInConsole(h, Self.phone, sid: 1)
+        h.provider.inject(.hangThenDo(gate: "look-up"), on: .lookUp, phoneNumber: Self.phone)
+        var request = Self.request(account.id, Self.phone, trunkId: trunk.id, actor: .apiKey(key.id))
+        request.authorizedBy = key.id
+        let (service, adoptionRequest) = (h.service, request)
+        let adoption = Task { try await service.adoptNumber(adoptionRequest) }
+        await h.provider.waitUntilReached("look-up")
+        _ = try await h.service.revokeApiKey(keyId: key.id)
+        h.provider.resume("look-up")
+        let refused = await numberError { _ = try await adoption.value }
+        #expect(refused?.reason == .invalidCredentials, "\(String(describing: refused))")
+        #expect(h.provider.calls(.setTrunk) == 0 && h.provider.owned(Self.phone)?.trunkSid == nil, "not routed")
+        #expect(h.service.durableState().phoneOwners[Self.phone] == nil)
+        #expect(try Self.balance(h.service, account.id) == 10_000)
+        // Another admin's adoption of it is taken.
+        request.authorizedBy = other.id
+        request.actor = .apiKey(other.id)
+        let adopted = try await h.service.adoptNumber(request)
+        #expect(adopted.number.trunkId == trunk.id && h.provider.calls(.setTrunk) == 1)
+        try await h.check()
+    }
+
     @Test(
         "a purchase of the number is refused while an adoption of it runs, and so is another adoption of it",
         arguments: StoreKind.allCases)

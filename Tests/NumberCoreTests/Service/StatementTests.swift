@@ -73,6 +73,34 @@ struct StatementTests {
         #expect(second.transactionCount == 1 && second.openingBalance == 0 && second.closingBalance == 100)
     }
 
+    /// A review found a statement that waited for its turn (the account's statements at their limit) read for a key
+    /// revoked meanwhile: the revocation is the answer to a leaked key, and calls that waited past it are refused.
+    @Test("a statement that waited for its turn is not read for a key revoked meanwhile")
+    func keyRevokedWhileWaiting() async throws {
+        var config = NumberServiceConfig.defaults
+        config.limits.statementsInFlightPerAccountMax = 1
+        let h = try await Harness(.memory, config: config)
+        let account = try await h.account(funds: 100)
+        let key = try await h.service.createApiKey(name: "leaked", scope: .readOnly, accountId: account.id).key
+        let (start, end) = (h.clock.now(), h.clock.now().addingTimeInterval(1))
+        #expect(await h.service.statements.take(account.id) == .taken, "the one slot held")
+        let (service, accountId, keyId) = (h.service, account.id, key.id)
+        let waiting = Task {
+            try await service.statement(accountId: accountId, start: start, end: end, authorizedBy: keyId)
+        }
+        try await waitUntil { h.service.statements.counts(account.id) == (holding: 1, waiting: 1) }
+        _ = try await h.service.revokeApiKey(keyId: key.id)
+        h.service.statements.give(account.id)
+        let refused = await numberError { _ = try await waiting.value }
+        #expect(refused?.reason == .invalidCredentials, "\(String(describing: refused))")
+        #expect(h.service.statements.counts(account.id) == (holding: 0, waiting: 0), "its slot given back")
+        // Another key of the account reads it.
+        let other = try await h.service.createApiKey(name: "kept", scope: .readOnly, accountId: account.id).key
+        let statement = try await h.service.statement(
+            accountId: account.id, start: start, end: end, authorizedBy: other.id)
+        #expect(statement.closingBalance == 100)
+    }
+
     /// A decision reads the clock before it waits for the decision lock, so one that read it later can go first: its
     /// transaction is stamped no earlier than the account's last, and the ledger stays in time order for the statement's
     /// search by time.
