@@ -11,6 +11,23 @@ enum Format {
     /// `100` USD → `1.00 USD` (ISO 4217 minor units, the table the server prices with).
     static func money(_ minor: Int64, _ currency: String) -> String { CurrencyMinorUnits.format(minor, currency) }
 
+    /// `error: ` and numberd's status as `RPCError` describes it, but with the amounts in its metadata in major units
+    /// of the `currency` beside them (`required=1.33 … currency=USD`, not `required=133`: the message before says
+    /// "1.33 USD", and a reader took 133 for dollars). `--json` keeps numberd's minor units.
+    static func error(_ error: RPCError) -> String {
+        let currency = error.details["currency"]
+        return "error: "
+            + error.description { key, value in
+                guard let currency, moneyDetails.contains(key), let minor = Int64(value) else { return value }
+                return CurrencyMinorUnits.amount(minor, currency)
+            }
+    }
+
+    /// The metadata keys numberd sends amounts in, minor units of its `currency` key (proto/ERRORS.md).
+    static let moneyDetails: Set<String> = [
+        "required", "available", "shortfall", "setupFee", "monthlyFee", "maxMonthlyFee", "maxSetupFee", "renewalCharge",
+    ]
+
     /// Parses `25`, `25.5` or `25.50` into minor units of `currency`; nil if it is not such a number.
     static func minorUnits(_ text: String, currency: String) -> Int64? {
         CurrencyMinorUnits.parse(text, currency: currency)

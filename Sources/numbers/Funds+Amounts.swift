@@ -69,7 +69,7 @@ extension Funds {
 
     /// The line for an amount refused as over numberd's limit, the limit in `currency`.
     static func overLimit(_ error: RPCError, currency: String) -> String {
-        guard let max = error.details["max"].flatMap({ Int64($0) }) else { return "error: \(error)" }
+        guard let max = error.details["max"].flatMap({ Int64($0) }) else { return Format.error(error) }
         return "error: \(error.code) (LIMIT_EXCEEDED): the amount is larger than \(Format.money(max, currency)), the "
             + "most one call may credit or debit; nothing was done"
     }

@@ -195,7 +195,7 @@ struct Buy: AsyncParsableCommand {
         }
         let flags = fees.map { $0.split(separator: " ").first.map(String.init) ?? $0 }
         return """
-            error: \(error)
+            \(Format.error(error))
             \(price) is \(fees[0]) a month and \(fees[1]) setup; \(undone) or charged. \
             \(action): --max-monthly-fee \(flags[0]) --max-setup-fee \(flags[1]) --currency \(currency)
             """
@@ -551,7 +551,7 @@ extension Release {
             // release an earlier run made under the key may be running or done — the key's advice, and its status.
             throw CLIError(
                 code: CLIError.outcomeUnknown,
-                message: "error: \(error)\nthis run's dry run changed nothing; an earlier run under the key may "
+                message: "\(Format.error(error))\nthis run's dry run changed nothing; an earlier run under the key may "
                     + "have released the number.\n" + UnknownOutcome.advice(idempotencyKey: key, account: accountId),
                 status: error)
         }

@@ -280,7 +280,7 @@ struct GlobalOptions: ParsableArguments {
             // Only making the client throws one: a connection's TLS failure reaches here as CONNECT_FAILED.
             throw Self.unusableTLSFiles(error, trustRoots: configuration.trustRoots)
         } catch let error as RPCError {
-            var message = "error: \(error)"
+            var message = Format.error(error)
             // A keyed call's advice (its key) was added inside.
             if error.details["outcome"] == "unknown", error.details["idempotencyKey"] == nil, let unkeyedAdvice {
                 message += "\n" + unkeyedAdvice

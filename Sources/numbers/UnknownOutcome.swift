@@ -60,7 +60,8 @@ enum UnknownOutcome {
         } catch let error as RPCError where covers(error) {
             throw CLIError(
                 code: CLIError.exitCode(for: error),
-                message: "error: \(error)\n" + advice(idempotencyKey: idempotencyKey, account: account), status: error)
+                message: "\(Format.error(error))\n" + advice(idempotencyKey: idempotencyKey, account: account),
+                status: error)
         }
     }
 
@@ -99,7 +100,7 @@ enum UnknownOutcome {
                 guard asked < polls.asksMax else {
                     throw CLIError(
                         code: CLIError.outcomeUnknown,
-                        message: "error: \(error)\n" + advice(idempotencyKey: idempotencyKey, account: account),
+                        message: "\(Format.error(error))\n" + advice(idempotencyKey: idempotencyKey, account: account),
                         status: error)
                 }
                 do {

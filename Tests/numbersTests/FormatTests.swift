@@ -30,6 +30,30 @@ struct FormatTests {
         #expect(Format.timestamp(Date(timeIntervalSince1970: -0.25)) == "1969-12-31T23:59:59.750Z")
     }
 
+    /// An operator's walk read `required=133` after "1.33 USD required" as 133 dollars: numberd's metadata carries
+    /// minor units (for programs, and `--json` keeps them), and the human line now shows them as the message does.
+    @Test("an error's amounts are shown in major units of its currency; other metadata and --json as numberd sent them")
+    func errorAmounts() {
+        let short = RPCError(
+            code: .failedPrecondition, message: "insufficient balance: 1.33 USD required, 1.00 USD available",
+            reason: "INSUFFICIENT_BALANCE",
+            details: ["required": "133", "available": "100", "shortfall": "33", "currency": "USD"])
+        #expect(
+            Format.error(short)
+                == "error: FAILED_PRECONDITION (INSUFFICIENT_BALANCE): insufficient balance: 1.33 USD required, "
+                + "1.00 USD available; available=1.00 currency=USD required=1.33 shortfall=0.33")
+        let yen = RPCError(
+            code: .failedPrecondition, message: "", reason: "PRICE_CHANGED",
+            details: ["renewalCharge": "1500", "currency": "JPY", "numberId": "NUM_1", "maxSetupFee": ""])
+        #expect(Format.error(yen).hasSuffix("; currency=JPY maxSetupFee= numberId=NUM_1 renewalCharge=1500"))
+        let kwd = RPCError(code: .failedPrecondition, message: "m", details: ["shortfall": "-1250", "currency": "KWD"])
+        #expect(Format.error(kwd).hasSuffix("; currency=KWD shortfall=-1.250"))
+        // No currency beside them, or not an amount: as sent.
+        let limit = RPCError(code: .resourceExhausted, message: "m", details: ["max": "100", "required": "5"])
+        #expect(Format.error(limit) == "error: RESOURCE_EXHAUSTED: m; max=100 required=5")
+        #expect(CLIError(code: 5, message: Format.error(short), status: short).jsonLine.contains(#""required":"133""#))
+    }
+
     /// Found walking the CLI: "30 shown, 30 found" for an area code with thousands of numbers, 30 being all Twilio
     /// answers with. A total that is a lower bound is printed as one.
     @Test("search prints a total that is a lower bound with a plus, an exact one as it is")

@@ -54,6 +54,9 @@ struct PriceLimitFlagTests {
             #expect(refused.status == 5, "\(refused)")
             #expect(refused.stderr.contains("PRICE_CHANGED"), "\(refused.stderr)")
             #expect(refused.stderr.contains("1.40 USD a month and 0.00 USD setup"), "\(refused.stderr)")
+            // numberd's metadata in the currency's major units, as its message and the flags say amounts.
+            let metadata = "currency=USD maxMonthlyFee=1.33 maxSetupFee=0.00 monthlyFee=1.40 setupFee=0.00"
+            #expect(refused.stderr.contains(metadata), "\(refused.stderr)")
             let flags = "--max-monthly-fee 1.40 --max-setup-fee 0.00 --currency USD"
             #expect(refused.stderr.contains(flags), "\(refused.stderr)")
             #expect(!refused.stderr.contains("--idempotency-key"), "a refusal is a known outcome: \(refused.stderr)")

@@ -22,12 +22,19 @@ public struct RPCError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// "FAILED_PRECONDITION (INSUFFICIENT_BALANCE): balance too low; available=50 required=200 shortfall=150".
-    public var description: String {
+    public var description: String { description { _, value in value } }
+
+    /// ``description`` with each detail's value as `shown` writes it (given its key and value): a program's own
+    /// rendering for people, such as amounts in major units.
+    public func description(showing shown: (_ key: String, _ value: String) -> String) -> String {
         var text = code.name
         if !reason.isEmpty { text += " (\(reason))" }
         text += ": \(message)"
         if !details.isEmpty {
-            text += "; " + details.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            text +=
+                "; "
+                + details.sorted { $0.key < $1.key }.map { "\($0.key)=\(shown($0.key, $0.value))" }.joined(
+                    separator: " ")
         }
         return text
     }

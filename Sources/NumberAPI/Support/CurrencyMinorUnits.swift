@@ -19,15 +19,19 @@ public enum CurrencyMinorUnits {
 
     /// `100` USD → `1.00 USD`, `1500` JPY → `1500 JPY`, `-1250` KWD → `-1.250 KWD` (the code in upper case).
     public static func format(_ minor: Int64, _ currency: String) -> String {
-        let currency = currency.uppercased()
+        "\(amount(minor, currency)) \(currency.uppercased())"
+    }
+
+    /// ``format(_:_:)`` without the code: `100` USD → `1.00`, `1500` JPY → `1500`, `-1250` KWD → `-1.250`.
+    public static func amount(_ minor: Int64, _ currency: String) -> String {
         let digits = digits(currency)
         let sign = minor < 0 ? "-" : ""
         let magnitude = minor.magnitude
-        guard digits > 0 else { return "\(sign)\(magnitude) \(currency)" }
+        guard digits > 0 else { return "\(sign)\(magnitude)" }
         let scale = power(digits)
         let fraction = String(magnitude % scale)
         let padding = String(repeating: "0", count: digits - fraction.count)
-        return "\(sign)\(magnitude / scale).\(padding)\(fraction) \(currency)"
+        return "\(sign)\(magnitude / scale).\(padding)\(fraction)"
     }
 
     /// Parses a non-negative amount written in major units (`25`, `25.5`, `25.50`) into minor units of `currency`;
