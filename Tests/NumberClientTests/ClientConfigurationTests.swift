@@ -27,6 +27,7 @@ struct ClientConfigurationTests {
         BadValue(field: "handshakeTimeout") { $0.handshakeTimeout = .zero },
         BadValue(field: "defaultTimeout") { $0.defaultTimeout = .seconds(-1) },
         BadValue(field: "queuedCallsMax") { $0.queuedCallsMax = -1 },
+        BadValue(field: "poolWaitingCallsMax") { $0.poolWaitingCallsMax = 0 },
         BadValue(field: "retry.attemptsMax") { $0.retry.attemptsMax = 0 },
         BadValue(field: "retry.initialBackoff") { $0.retry.initialBackoff = .milliseconds(-1) },
         BadValue(field: "retry.backoffMax") { $0.retry.backoffMax = .milliseconds(10) },

@@ -358,6 +358,9 @@ public final class NumbersClient: Sendable {
                 connection = try await self.connection(deadline: deadline)
             } catch let error as ConnectError {
                 return .failure(.connectFailed(message: error.message, serverWentAway: error.afterServerWentAway))
+            } catch let full as RPCError where full.reason == "CLIENT_QUEUE_FULL" {
+                // The pool's line is full: an answer of this client's, unsent, as a connection's full queue gives.
+                return .failure(.status(full))
             }
             let outcome = try await attempt(
                 on: connection, path: path, metadata: metadata, headers: &headers, message: message,
@@ -444,6 +447,13 @@ public final class NumbersClient: Sendable {
                 // call in line may.
                 if !forCall, woken != nil { wakeFirstForRoom() }
                 return connection
+            case .full:
+                throw RPCError(
+                    code: .resourceExhausted,
+                    message:
+                        "more than \(configuration.poolWaitingCallsMax) calls wait for a connection; it was not sent",
+                    reason: "CLIENT_QUEUE_FULL",
+                    details: ["outcome": "not-started", "limit": "\(configuration.poolWaitingCallsMax)"])
             case .failed:
                 var error =
                     failure ?? ConnectError(message: "cannot connect to \(configuration.host):\(configuration.port)")
@@ -545,6 +555,8 @@ public final class NumbersClient: Sendable {
             }
         }
         if let awaited {
+            // A call new to the line past its limit is refused, unsent; one that waited before keeps its place.
+            if waiter == nil, state.waiters.count >= configuration.poolWaitingCallsMax { return .full }
             // Room on any connection, often there before the attempt ends, wakes it too.
             let (entry, promise) = enqueue(&state, attempt: awaited, waiter: waiter, first: wokenForRoom)
             return .wait(entry, promise)
@@ -771,6 +783,8 @@ public final class NumbersClient: Sendable {
         /// Wait, in the pool's line, for an attempt to end or for room on a connection, until the promise completes;
         /// then pick again.
         case wait(Waiter, EventLoopPromise<Woken>)
+        /// It would wait, but ``NumbersClientConfiguration/poolWaitingCallsMax`` calls wait already.
+        case full
         /// The attempt the call waited for failed, and nothing else can carry it.
         case failed
     }

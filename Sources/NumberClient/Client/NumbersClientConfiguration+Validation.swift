@@ -40,6 +40,9 @@ extension NumbersClientConfiguration {
         try Self.check(handshakeTimeout > .zero, "handshakeTimeout", "\(handshakeTimeout): must be positive")
         try Self.check(defaultTimeout > .zero, "defaultTimeout", "\(defaultTimeout): must be positive")
         try Self.check(queuedCallsMax >= 0, "queuedCallsMax", "\(queuedCallsMax): must not be negative (0: none waits)")
+        try Self.check(
+            poolWaitingCallsMax >= 1, "poolWaitingCallsMax",
+            "\(poolWaitingCallsMax): must be at least 1 (a call waits for the first connection)")
         do throws(ConfigurationError) {
             try retry.validate()
         } catch {

@@ -45,6 +45,13 @@ public struct NumbersClientConfiguration: Sendable {
     public var queuedCallsMax = Self.queuedCallsMaxDefault
     /// The default ``queuedCallsMax``.
     public static let queuedCallsMaxDefault = 10_000
+    /// Calls the pool holds while they wait for a connection being made (none up yet, or every one at the server's
+    /// concurrent-call limit while the pool grows: see ``connectionPoolSize``). Each waits at most until its own
+    /// deadline; one more fails at once with `RESOURCE_EXHAUSTED` / `CLIENT_QUEUE_FULL`, never sent and not retried.
+    /// At least 1. Default 100 000.
+    public var poolWaitingCallsMax = Self.poolWaitingCallsMaxDefault
+    /// The default ``poolWaitingCallsMax``.
+    public static let poolWaitingCallsMaxDefault = 100_000
     /// Retries of calls that are safe to retry.
     public var retry: RetryPolicy
     /// How a connection that no longer carries anything is noticed and dropped.
