@@ -386,3 +386,102 @@ import Testing
         }
     }
 }
+
+/// A client that pipelines requests and does not read the answers: the simulator answered every one into the
+/// connection's outbound buffer (a page of 1,000 numbers is about half a megabyte), read or not. A response's end now
+/// waits for the connection to drain below its write watermark, and the HTTP pipeline hands over the next request only
+/// after it.
+@Suite struct SimulatorBackpressureTests {
+    /// A blocking loopback socket with a small receive window (set before connecting, so the window is small from the
+    /// handshake on).
+    static func smallWindowSocket(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        var window: Int32 = 4096
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, socklen_t(MemoryLayout<Int32>.size))
+        // A read waits at most this long: a lost answer fails the test instead of holding it.
+        var wait = timeval(tv_sec: 120, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        try #require(connected == 0, "connect: \(errno)")
+        return fd
+    }
+
+    @Test("pipelined pages unread are not all answered into memory; all are answered once the client reads")
+    func unreadPipelinedPages() async throws {
+        let pages = 40
+        var configuration = SimulatorConfiguration.defaults
+        // Pages of 1,000 numbers (Twilio answers a search with 30 at most; the simulator's list pages hold 1,000).
+        configuration.limits.searchResultsMax = 1000
+        try await withSimulator(configuration) { sim in
+            let fd = try Self.smallWindowSocket(port: sim.port)
+            defer { close(fd) }
+            let path = TwilioAPI.hostedPath("\(sim.api)/AvailablePhoneNumbers/US/Local.json?PageSize=1000")
+            let request = "GET \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\n\r\n"
+            let all = Array(String(repeating: request, count: pages).utf8)
+            let sent = all.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            try #require(sent == all.count)
+            // Until the count has not moved for a second (it used to go on to all of them; a page takes a debug
+            // build tens of milliseconds to make), at most two minutes.
+            var answered = 0
+            var still = 0
+            let cutOff = ContinuousClock.now + .seconds(120)
+            while still < 10, answered < pages, ContinuousClock.now < cutOff {
+                try await Task.sleep(for: .milliseconds(100))
+                let now = sim.engine.requestLog.count
+                still = now == answered && now > 0 ? still + 1 : 0
+                answered = now
+            }
+            #expect(answered >= 1 && answered < pages / 2, "\(answered) of \(pages) pages answered unread")
+
+            // Read: every page is answered, whole and in order.
+            var received: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            let expected = pages
+            var complete = 0
+            while complete < expected {
+                let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                try #require(count > 0, "read ended after \(complete) answers: \(count), errno \(errno)")
+                received += chunk[0..<count]
+                complete = Self.completeResponses(received)
+            }
+            #expect(sim.engine.requestLog.count == pages)
+            #expect(received.count > pages * 100_000, "pages of 1,000 numbers: \(received.count) bytes")
+        }
+    }
+
+    /// How many whole `200 OK` responses (head and `Content-Length` body) `bytes` holds from its start.
+    static func completeResponses(_ bytes: [UInt8]) -> Int {
+        let separator = Array("\r\n\r\n".utf8)
+        var position = 0
+        var count = 0
+        while let headEnd = find(separator, in: bytes, from: position) {
+            let head = String(decoding: bytes[position..<headEnd], as: UTF8.self)
+            guard head.hasPrefix("HTTP/1.1 200 OK"),
+                let line = head.split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("content-length:") }),
+                let length = Int(line.split(separator: ":")[1].trimmingCharacters(in: .whitespaces))
+            else { return count }
+            let end = headEnd + separator.count + length
+            guard end <= bytes.count else { return count }
+            count += 1
+            position = end
+        }
+        return count
+    }
+
+    private static func find(_ needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {
+        guard haystack.count >= needle.count, start <= haystack.count - needle.count else { return nil }
+        for index in start...(haystack.count - needle.count) where haystack[index] == needle[0] {
+            if Array(haystack[index..<index + needle.count]) == needle { return index }
+        }
+        return nil
+    }
+}
