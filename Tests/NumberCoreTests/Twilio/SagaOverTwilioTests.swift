@@ -188,8 +188,10 @@ struct SagaOverTwilioTests {
 
     @Test("an orphan DELETE that may still land keeps purchases of the number off until a look-up settles it")
     func orphanReleaseInDoubtBlocksPurchases() async throws {
+        // A total timeout under the stall's, long enough for every other request of a loaded full run (1.5 s once
+        // timed out the purchase's own compensating DELETE, the intent left open).
         try await withServiceOverTwilio(configure: {
-            $0.http.timeouts.totalMilliseconds = 1_500
+            $0.http.timeouts.totalMilliseconds = 10_000
             $0.retry.attemptsMax = 2
         }) { twilio, service, clock, store in
             let account = try await Self.account(service)
@@ -199,7 +201,7 @@ struct SagaOverTwilioTests {
             // Seen in a search again (the customer's listing is older than `listingTTLSeconds` by now).
             service.remember([listing])
             // The sweep finds it now; its DELETE gets no answer (still queued at Twilio, as far as anyone knows).
-            twilio.engine.addFault(FaultRule(endpoint: .releaseNumber, kind: .stall(milliseconds: 5_000), times: 2))
+            twilio.engine.addFault(FaultRule(endpoint: .releaseNumber, kind: .stall(milliseconds: 60_000), times: 2))
             #expect(await service.sweepOrphans().pending == [phone])
             #expect(twilio.engine.ownedNumbers.map(\.number.phoneNumber) == [phone])
             // Bought now, Twilio would answer 201 for the number it still holds (§8.7) and the purchase would commit;
