@@ -27,9 +27,9 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     private let connections: ConnectionSet?
     /// A request on this connection carried the account's credentials.
     private var authenticated = false
-    /// A response whose head and body are flushed but whose end waits for the connection to drain below its write
-    /// watermark (``send(_:keepAlive:context:)``): whether the connection is kept alive after it.
-    private var heldEnd: Bool?
+    /// A whole request not yet handled because the client has not read the answers before it (the connection is
+    /// past its write watermark): handled once the connection drains (``channelWritabilityChanged(context:)``).
+    private var waiting: HTTPRequestHead?
 
     init(engine: SimulatorEngine, requestDeadline: RequestDeadlineHandler, connections: ConnectionSet? = nil) {
         self.engine = engine
@@ -80,6 +80,14 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func complete(_ requestHead: HTTPRequestHead, context: ChannelHandlerContext) {
+        // A client that pipelines requests and does not read the answers (a page of 1,000 numbers is ~0.5 MB) is not
+        // answered into memory: the next request waits for the connection to drain. Until its answer is written the
+        // HTTP pipeline reads no further request. Not busy meanwhile: a client silent for the idle timeout is closed.
+        guard context.channel.isWritable else {
+            waiting = requestHead
+            busy = false
+            return
+        }
         var request = SimulatorRequest(
             method: requestHead.method.rawValue, target: requestHead.uri,
             headers: requestHead.headers.map { ($0.name, $0.value) }, body: body)
@@ -138,7 +146,10 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func write(_ action: TransportAction, keepAlive: Bool, context: ChannelHandlerContext) {
-        if case .respond = action { busy = false }
+        if case .respond = action {
+            busy = false
+            requestDeadline.requestAnswered()
+        }
         guard context.channel.isActive else { return }
         switch action {
         case .respond(let response):
@@ -178,24 +189,6 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
                 wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))),
                 promise: nil)
         }
-        // Flushed before writability is asked: unflushed bytes count against the watermark too, and an end held
-        // behind them would never be sent.
-        context.flush()
-        guard context.channel.isWritable else {
-            // The client is not reading what was sent (a page of 1,000 numbers is ~0.5 MB): the response's end, which
-            // lets the HTTP pipeline hand over the next request it holds, waits until the socket drains, so requests
-            // pipelined behind it are not all answered into memory.
-            heldEnd = keepAlive
-            return
-        }
-        end(keepAlive: keepAlive, context: context)
-    }
-
-    /// Sends the end of the response being written, closing the connection after it unless `keepAlive`. The request
-    /// deadline's clock is told first: writing the end may hand the next pipelined request over at once, and that
-    /// request's clock starts here, not while the end waited for the client to read.
-    private func end(keepAlive: Bool, context: ChannelHandlerContext) {
-        requestDeadline.requestAnswered()
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive {
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
@@ -203,9 +196,10 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, let keepAlive = heldEnd {
-            heldEnd = nil
-            end(keepAlive: keepAlive, context: context)
+        if context.channel.isWritable, let requestHead = waiting {
+            waiting = nil
+            busy = true
+            complete(requestHead, context: context)
         }
         context.fireChannelWritabilityChanged()
     }

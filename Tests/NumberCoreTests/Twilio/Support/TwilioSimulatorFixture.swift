@@ -116,7 +116,9 @@ final class TwilioSimulatorFixture: Sendable {
                 api: simulator.url(for: .api), pricing: simulator.url(for: .pricing),
                 trunking: simulator.url(for: .trunking)))
         configuration.http.tls.caFilePath = caFile
-        configuration.http.timeouts.totalMilliseconds = 5_000
+        // Past what a loaded full run makes a request wait (a simulator buy, its state synced, once took over 5 s):
+        // tests of a timeout set their own, under their stall.
+        configuration.http.timeouts.totalMilliseconds = 30_000
         configure(&configuration)
         let probe = ProviderProbe()
         return TwilioSimulatorFixture(
