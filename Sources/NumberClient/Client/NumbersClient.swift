@@ -555,7 +555,8 @@ public final class NumbersClient: Sendable {
             }
         }
         if let awaited {
-            // A call new to the line past its limit is refused, unsent; one that waited before keeps its place.
+            // A call new to the line past its limit is refused, unsent; one that waits again in the same attempt keeps
+            // its place (a retry after a failed connect is new to it).
             if waiter == nil, state.waiters.count >= configuration.poolWaitingCallsMax { return .full }
             // Room on any connection, often there before the attempt ends, wakes it too.
             let (entry, promise) = enqueue(&state, attempt: awaited, waiter: waiter, first: wokenForRoom)
@@ -704,7 +705,9 @@ public final class NumbersClient: Sendable {
     }
 
     /// An executor over the event loop of a connection of this client (connecting if none is open yet): tasks
-    /// that prefer it make their calls without thread hops. See `EventLoopTaskExecutor`.
+    /// that prefer it make their calls without thread hops. See `EventLoopTaskExecutor`. Throws `CONNECT_FAILED`,
+    /// `CANCELLED`, `CLIENT_CLOSED`, or `CLIENT_QUEUE_FULL` when it would wait in a full line
+    /// (``NumbersClientConfiguration/poolWaitingCallsMax``).
     public func preferredTaskExecutor() async throws -> EventLoopTaskExecutor {
         do {
             return EventLoopTaskExecutor(try await connection(deadline: nil, forCall: false).channel.eventLoop)

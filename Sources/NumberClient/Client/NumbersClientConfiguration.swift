@@ -47,7 +47,9 @@ public struct NumbersClientConfiguration: Sendable {
     public static let queuedCallsMaxDefault = 10_000
     /// Calls the pool holds while they wait for a connection being made (none up yet, or every one at the server's
     /// concurrent-call limit while the pool grows: see ``connectionPoolSize``). Each waits at most until its own
-    /// deadline; one more fails at once with `RESOURCE_EXHAUSTED` / `CLIENT_QUEUE_FULL`, never sent and not retried.
+    /// deadline; one more fails at once with `RESOURCE_EXHAUSTED` / `CLIENT_QUEUE_FULL`, never sent and not retried
+    /// (a call that waited before and retries after a failed connect joins the line anew, and may be refused so; a
+    /// keyed one whose earlier attempt may have run then says `outcome=unknown`, with its key).
     /// At least 1. Default 100 000.
     public var poolWaitingCallsMax = Self.poolWaitingCallsMaxDefault
     /// The default ``poolWaitingCallsMax``.

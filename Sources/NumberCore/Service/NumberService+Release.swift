@@ -265,6 +265,7 @@ extension NumberService {
                 var error = error
                 if !renewals.isEmpty {
                     error.details["renewalCharge"] = String(Self.charge(of: renewals))
+                    error.details["currency"] = number.currency
                     error.details["renewalTransactionIds"] = renewals.map(\.id).joined(separator: ",")
                 }
                 throw error

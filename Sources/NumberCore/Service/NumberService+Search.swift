@@ -28,9 +28,12 @@ public struct SearchResult: Sendable, Hashable {
 
 extension NumberService {
     /// Searches the provider's inventory and prices each result with our policy. With `accountId`, the price
-    /// must be in the account's currency.
-    public func search(_ query: ProviderSearchQuery, accountId: String? = nil) async throws(NumberError) -> SearchResult
-    {
+    /// must be in the account's currency. `authorizedBy`, the id of the key the call was authorized by (nil:
+    /// numberd's own), is checked again once the provider has answered: a search that waited there for a key revoked
+    /// meanwhile is refused INVALID_CREDENTIALS, nothing of it remembered for purchases.
+    public func search(
+        _ query: ProviderSearchQuery, accountId: String? = nil, authorizedBy: String? = nil
+    ) async throws(NumberError) -> SearchResult {
         let query = try validated(query)
         let currency = try accountId.map { id throws(NumberError) in try account(id).currency }
         let holder = accountId ?? ""
@@ -50,6 +53,7 @@ extension NumberService {
         } catch {
             throw NumberError.fromProvider(error, offering: .init(country: query.country, type: query.type))
         }
+        try coordinator.read { state throws(NumberError) in try state.requireUnrevokedKey(authorizedBy) }
         let textMax = config.limits.providerTextLengthMax
         // Not the numbers a purchase would refuse whatever it named: Twilio offers a number whose voided purchase may
         // still land (numberd watches it) or that numberd is releasing, and each search offered it again to a buyer

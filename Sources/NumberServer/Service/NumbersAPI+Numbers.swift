@@ -6,7 +6,7 @@ import NumberCore
 extension NumbersAPI {
     func registerNumbers(into router: inout RPCRouter) {
         router.register(NumbersMethods.searchNumbers) { request, context in
-            let accountId = try authorize(context, .read, accountId: request.accountId).accountId
+            let caller = try authorize(context, .read, accountId: request.accountId)
             let limit = request.limit == 0 ? service.config.limits.searchResultsDefault : Int(request.limit)
             let query = ProviderSearchQuery(
                 country: request.country.uppercased(), type: try request.type.core(field: "type"),
@@ -14,7 +14,7 @@ extension NumbersAPI {
                 region: request.region.nonEmpty,
                 locality: request.locality.nonEmpty, postalCode: request.postalCode.nonEmpty,
                 capabilities: request.requiredCapabilities.required, limit: limit)
-            let result = try await service.search(query, accountId: accountId)
+            let result = try await service.search(query, accountId: caller.accountId, authorizedBy: caller.key.id)
             return SearchNumbersResponse(
                 numbers: result.numbers.map { priced in
                     NumberAPI.AvailableNumber(

@@ -28,8 +28,16 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     /// A request on this connection carried the account's credentials.
     private var authenticated = false
     /// A whole request not yet handled because the client has not read the answers before it (the connection is
-    /// past its write watermark): handled once the connection drains (``channelWritabilityChanged(context:)``).
+    /// past its write watermark), or handed over while the answer before it was being written: handled once the
+    /// connection drains (``channelWritabilityChanged(context:)``), or after that write if it did not fill it.
     private var waiting: HTTPRequestHead?
+    /// Inside ``send(_:keepAlive:context:)``: NIO's HTTP pipeline hands the next pipelined request over as the answer's
+    /// end is written, before the flush — and under TLS the answer's bytes reach the connection, and count against its
+    /// watermark, only at that flush. Such a request waits until the write is done.
+    private var sending = false
+    /// A request was handled since the last idle tick: a connection whose request waits for the client to read is
+    /// closed only after a whole idle period without one.
+    private var progressed = false
 
     init(engine: SimulatorEngine, requestDeadline: RequestDeadlineHandler, connections: ConnectionSet? = nil) {
         self.engine = engine
@@ -82,12 +90,12 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     private func complete(_ requestHead: HTTPRequestHead, context: ChannelHandlerContext) {
         // A client that pipelines requests and does not read the answers (a page of 1,000 numbers is ~0.5 MB) is not
         // answered into memory: the next request waits for the connection to drain. Until its answer is written the
-        // HTTP pipeline reads no further request. Not busy meanwhile: a client silent for the idle timeout is closed.
-        guard context.channel.isWritable else {
+        // HTTP pipeline reads no further request.
+        guard !sending, context.channel.isWritable else {
             waiting = requestHead
-            busy = false
             return
         }
+        progressed = true
         var request = SimulatorRequest(
             method: requestHead.method.rawValue, target: requestHead.uri,
             headers: requestHead.headers.map { ($0.name, $0.value) }, body: body)
@@ -183,6 +191,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
         let head = HTTPResponseHead(
             version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
+        sending = true
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if !response.body.isEmpty {
             context.write(
@@ -190,24 +199,35 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
                 promise: nil)
         }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        sending = false
         if !keepAlive {
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
+        // A request handed over during the write: on the next turn of the loop (not deeper in this one's stack), if
+        // the write left room; else when the connection drains.
+        if waiting != nil {
+            context.eventLoop.assumeIsolated().execute { self.resumeWaiting(context: context) }
+        }
+    }
+
+    /// Handles the request that waits, if the connection has room for its answer.
+    private func resumeWaiting(context: ChannelHandlerContext) {
+        guard context.channel.isActive, context.channel.isWritable, let requestHead = waiting else { return }
+        waiting = nil
+        complete(requestHead, context: context)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, let requestHead = waiting {
-            waiting = nil
-            busy = true
-            complete(requestHead, context: context)
-        }
+        resumeWaiting(context: context)
         context.fireChannelWritabilityChanged()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // An idle keep-alive connection is closed after `connectionIdleTimeoutMilliseconds`.
+        // An idle keep-alive connection is closed after `connectionIdleTimeoutMilliseconds`, and so is one whose
+        // request has waited a whole idle period for its client to read, no request handled meanwhile.
         if event is IdleStateHandler.IdleStateEvent {
-            if !busy { context.close(promise: nil) }
+            if !busy || (waiting != nil && !progressed) { context.close(promise: nil) }
+            progressed = false
             return
         }
         context.fireUserInboundEventTriggered(event)

@@ -498,6 +498,8 @@ struct ReleaseAndBillingTests {
         h.provider.inject(.timeOut, on: .release)
         let lost = await numberError { _ = try await h.service.release(accountId: account.id, numberId: number.id) }
         #expect(lost?.reason == .outcomeUnknown && lost?.details["renewalCharge"] == "133")
+        // In the number's currency, which the error names beside it (the CLI shows it in major units).
+        #expect(lost?.details["currency"] == "USD")
         try await h.provider.release(sid: number.providerSid)
         h.clock.advance(by: 86_400 * 3)
         #expect(await h.service.reconcile().releasesCompleted == [number.id])

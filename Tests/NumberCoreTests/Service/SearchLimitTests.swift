@@ -34,6 +34,28 @@ struct SearchLimitTests {
         }
     }
 
+    /// The last call a revoked key could still have answered after waiting (the fifty-first session's reviews): a
+    /// search at the provider. Its answer now checks the key again, as statements, purchases and trunk work do.
+    @Test(
+        "a search that waited at the provider for a key revoked meanwhile is refused; the account's other key searches")
+    func keyRevokedWhileSearching() async throws {
+        let h = try await Harness(.memory)
+        let account = try await h.account()
+        let key = try await h.service.createApiKey(name: "leaked", scope: .readOnly, accountId: account.id).key
+        h.provider.stock(["+14155550100"])
+        h.provider.inject(.hangThenDo(gate: "search"), on: .search)
+        let (service, accountId, keyId) = (h.service, account.id, key.id)
+        let searching = Task { try await service.search(Self.query, accountId: accountId, authorizedBy: keyId) }
+        await h.provider.waitUntilReached("search")
+        _ = try await h.service.revokeApiKey(keyId: key.id)
+        h.provider.resume("search")
+        let refused = await numberError { _ = try await searching.value }
+        #expect(refused?.reason == .invalidCredentials, "\(String(describing: refused))")
+        let other = try await h.service.createApiKey(name: "kept", scope: .readOnly, accountId: account.id).key
+        let found = try await h.service.search(Self.query, accountId: account.id, authorizedBy: other.id)
+        #expect(found.numbers.map(\.number.phoneNumber) == ["+14155550100"])
+    }
+
     @Test("exactly the limit of searches runs at once; the next is refused; another account still searches")
     func searchesInFlightAtTheEdge() async throws {
         var config = NumberServiceConfig.defaults
