@@ -64,7 +64,11 @@ struct TransportTests {
     @Test("many calls in flight on one connection")
     func multiplexing() async throws {
         try await withTestServer(router: testRouter(), tls: tls) { _, port in
-            try await withNumbersClient(tls.clientConfiguration(port: port)) { client in
+            // 300 calls at once, three times the server's limit of 100 on a connection: the last ones wait in line,
+            // and a loaded full run once made them wait past the default 30 s deadline.
+            var configuration = tls.clientConfiguration(port: port)
+            configuration.defaultTimeout = .seconds(600)
+            try await withNumbersClient(configuration) { client in
                 try await withThrowingTaskGroup(of: String.self) { group in
                     for i in 0..<300 {
                         group.addTask {
