@@ -68,6 +68,10 @@ struct RunningNumberd {
     ) async throws -> HTTPResponse {
         var http = HTTPClientConfiguration.defaults
         http.tls.caFilePath = numberd.dataDirectory.caCertificate
+        // A test's own step, not numberd's: past what a loaded full run makes a TLS connect take (the default 10 s
+        // connect once ran out in a CI run's handshake).
+        http.timeouts.connectMilliseconds = 120_000
+        http.timeouts.totalMilliseconds = 180_000
         return try await withCurlHTTPClient(configuration: http) { client in
             try await client.execute(
                 HTTPRequest(

@@ -35,9 +35,12 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     /// end is written, before the flush — and under TLS the answer's bytes reach the connection, and count against its
     /// watermark, only at that flush. Such a request waits until the write is done.
     private var sending = false
-    /// A request was handled since the last idle tick: a connection whose request waits for the client to read is
-    /// closed only after a whole idle period without one.
+    /// A request was handled, answered or parked since the last idle tick: a connection whose request waits for the
+    /// client to read is closed only after a whole idle period without any of those.
     private var progressed = false
+    /// An answer said `Connection: close`: no request pipelined behind it is handled (its effects would be done and
+    /// its answer never delivered).
+    private var closing = false
 
     init(engine: SimulatorEngine, requestDeadline: RequestDeadlineHandler, connections: ConnectionSet? = nil) {
         self.engine = engine
@@ -91,11 +94,12 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         // A client that pipelines requests and does not read the answers (a page of 1,000 numbers is ~0.5 MB) is not
         // answered into memory: the next request waits for the connection to drain. Until its answer is written the
         // HTTP pipeline reads no further request.
+        guard !closing else { return }
+        progressed = true
         guard !sending, context.channel.isWritable else {
             waiting = requestHead
             return
         }
-        progressed = true
         var request = SimulatorRequest(
             method: requestHead.method.rawValue, target: requestHead.uri,
             headers: requestHead.headers.map { ($0.name, $0.value) }, body: body)
@@ -156,6 +160,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     private func write(_ action: TransportAction, keepAlive: Bool, context: ChannelHandlerContext) {
         if case .respond = action {
             busy = false
+            progressed = true
             requestDeadline.requestAnswered()
         }
         guard context.channel.isActive else { return }
@@ -185,6 +190,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
         // documents nothing either way): a client without the credentials gets no connection to hold, and the
         // ones numberd opens find a place.
         let keepAlive = requested && response.status != 401
+        if !keepAlive { closing = true }
         var headers = HTTPHeaders()
         for (name, value) in response.headers.sorted(by: { $0.key < $1.key }) { headers.add(name: name, value: value) }
         headers.add(name: "Content-Length", value: String(response.body.count))
@@ -212,7 +218,7 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
 
     /// Handles the request that waits, if the connection has room for its answer.
     private func resumeWaiting(context: ChannelHandlerContext) {
-        guard context.channel.isActive, context.channel.isWritable, let requestHead = waiting else { return }
+        guard !closing, context.channel.isActive, context.channel.isWritable, let requestHead = waiting else { return }
         waiting = nil
         complete(requestHead, context: context)
     }

@@ -116,9 +116,10 @@ final class TwilioSimulatorFixture: Sendable {
                 api: simulator.url(for: .api), pricing: simulator.url(for: .pricing),
                 trunking: simulator.url(for: .trunking)))
         configuration.http.tls.caFilePath = caFile
-        // Past what a loaded full run makes a request wait (a simulator buy, its state synced, once took over 5 s):
-        // tests of a timeout set their own, under their stall.
+        // Past what a loaded full run makes a request wait (a simulator buy, its state synced, once took over 5 s;
+        // a TLS connect of a daemon test's helper ran out its 5 s): tests of a timeout set their own, under their stall.
         configuration.http.timeouts.totalMilliseconds = 30_000
+        configuration.http.timeouts.connectMilliseconds = 30_000
         configure(&configuration)
         let probe = ProviderProbe()
         return TwilioSimulatorFixture(
@@ -135,6 +136,7 @@ final class TwilioSimulatorFixture: Sendable {
     func createTrunk(_ name: String) async throws -> String {
         var http = HTTPClientConfiguration.defaults
         http.tls.caFilePath = configuration.http.tls.caFilePath
+        http.timeouts = configuration.http.timeouts
         let credentials = BasicCredentials(
             username: simulator.credentials.accountSid, password: simulator.credentials.authToken)
         let response = try await withCurlHTTPClient(configuration: http) { client in
