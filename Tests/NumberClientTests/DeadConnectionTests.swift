@@ -43,7 +43,9 @@ struct DeadConnectionTests {
         // took until TCP gave up, minutes).
         #expect(elapsed < .seconds(120), "\(elapsed); \(failures)")
         #expect(server.callConnections.first == 0)
-        #expect(server.callConnections.last == 1, "\(server.callConnections)")
+        // On a later connection; a starved run can find the second one silent past its 1 s PING timeout too, and
+        // succeed on a third (seen once).
+        #expect((server.callConnections.last ?? 0) >= 1, "\(server.callConnections)")
         // A loaded machine may fail a call on the new connection at its 500 ms deadline too: only the dead one's count
         // is exact.
         #expect(server.callConnections.filter { $0 == 0 }.count == 1, "the dead connection read only its first call")
