@@ -807,6 +807,8 @@ public final class Numberd: Sendable {
                 accountSid: simulator.credentials.accountSid, authToken: simulator.credentials.authToken)
             var twilio = TwilioConfiguration(credentials: credentials, endpoints: .simulator(at: simulator.baseURL))
             twilio.http.tls.caFilePath = directory.caCertificate
+            // As for Twilio: the setting was taken and ignored here, so a test or a demo could not raise it.
+            twilio.http.timeouts.totalMilliseconds = configuration.twilioRequestTimeoutMilliseconds
             twilio.http.usesEnvironmentProxy = false  // it is on loopback
             twilio.regulatoryBundles = configuration.twilioBundles
             return try TwilioProvider(configuration: twilio, logger: logger)

@@ -26,7 +26,8 @@ struct ClientSocketOptionsTests {
     ) async throws -> ClientConnection {
         try await ClientConnection.connect(
             host: "127.0.0.1", port: server.port, tls: nil, serverHostname: "127.0.0.1", sessionCache: nil,
-            settings: .defaults, connectTimeout: .seconds(5), liveness: liveness,
+            // The SETTINGS wait past a loaded run's stall (5 s ran out once).
+            settings: .defaults, connectTimeout: .seconds(120), liveness: liveness,
             group: MultiThreadedEventLoopGroup.singleton
         ).get()
     }

@@ -28,6 +28,9 @@ struct RunningNumberd {
             host: "127.0.0.1", port: port, apiKey: key ?? adminKey,
             trustRoots: .file(numberd.dataDirectory.caCertificate), connectTimeout: .seconds(60), retry: .none)
         configuration.handshakeTimeout = .seconds(60)
+        // The call's deadline covers its wait for the connection too: 30 s left the first call less than the waits
+        // above. Tests of a deadline give their own.
+        configuration.defaultTimeout = .seconds(300)
         return configuration
     }
 
@@ -103,6 +106,9 @@ func withNumberd(
     // From accept to the client's SETTINGS, TLS handshake included: 10 s by default, which a loaded machine's
     // handshake has taken (the tests' clients wait 60 s for it too).
     configuration.connectionLimits.settingsTimeout = .seconds(60)
+    // The adapter's requests to the in-process simulator: 15 s by default, which a loaded full run's simulator
+    // (its state synced per change) has outlasted. Tests of a timeout set their own.
+    configuration.twilioRequestTimeoutMilliseconds = 120_000
     configure(&configuration)
     let numberd = try await Numberd.prepare(configuration, logger: logger, metrics: metrics, logLevel: logLevel)
     let group = ServiceGroup(services: numberd.services, logger: logger)

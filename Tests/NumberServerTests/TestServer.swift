@@ -24,8 +24,15 @@ struct TestTLS {
         serverContext = try TLSContext(configuration: configuration)
     }
 
+    /// A client of the test server. Its waits are past what a loaded full run makes a connection take (handshakes
+    /// of 15–26 s, a first minute with no CPU for the process): the call's deadline covers its connect too. Tests of
+    /// a deadline or a connect limit set their own.
     func clientConfiguration(port: Int, apiKey: String? = nil) -> NumbersClientConfiguration {
-        NumbersClientConfiguration(host: "127.0.0.1", port: port, apiKey: apiKey, trustRoots: authority.trustRoots)
+        var configuration = NumbersClientConfiguration(
+            host: "127.0.0.1", port: port, apiKey: apiKey, trustRoots: authority.trustRoots,
+            connectTimeout: .seconds(60), defaultTimeout: .seconds(300))
+        configuration.handshakeTimeout = .seconds(60)
+        return configuration
     }
 
     func rawClientContext() throws -> TLSContext {

@@ -86,6 +86,7 @@ func withServerAndClient<Result: Sendable>(
     // Generous (the handshake with the shared server included): a loaded machine can stall a request for seconds.
     // Tests of a timeout set their own.
     configuration.timeouts.totalMilliseconds = 60_000
+    configuration.timeouts.connectMilliseconds = 60_000
     configure(&configuration)
     return try await withCurlHTTPClient(configuration: configuration) { client in
         try await body(server, client)
