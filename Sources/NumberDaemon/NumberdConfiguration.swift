@@ -129,8 +129,9 @@ public struct NumberdConfiguration: Sendable {
     /// `NUMBERD_TWILIO_CA_FILE`, file `twilio-ca-file`; with Twilio credentials a file that cannot be read or holds no
     /// PEM certificate refuses the start (``checkCAFile(_:key:)``). Default nil.
     public var twilioCAFile: String?
-    /// The whole-request timeout of a Twilio call. Env `NUMBERD_TWILIO_TIMEOUT_MS`, file `twilio-timeout-ms`,
-    /// 100...120 000. Default 15 000 ms (``TwilioConfiguration/httpDefaults``).
+    /// The whole-request timeout of a Twilio call (or of one to the in-process simulator). Env
+    /// `NUMBERD_TWILIO_TIMEOUT_MS`, file `twilio-timeout-ms`, 100...120 000. Default 15 000 ms
+    /// (``TwilioConfiguration/httpDefaults``).
     public var twilioRequestTimeoutMilliseconds: Int
     /// Regulatory Bundles approved for the Twilio account, by ISO country and number type (`GB/toll_free`) or by
     /// country (`GB`, for its types without one of their own) → Bundle SID (`BU` + 32 hex), sent with every purchase of

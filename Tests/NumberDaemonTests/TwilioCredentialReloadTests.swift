@@ -111,6 +111,9 @@ extension HangUpSignalTests {
                         $0.provider = resolved.provider
                         $0.twilioBaseURL = resolved.twilioBaseURL
                         $0.twilioCAFile = resolved.twilioCAFile
+                        // As the environment resolves it (the default 15 s), not the daemon tests' longer one: the
+                        // promotion delay said is computed from it.
+                        $0.twilioRequestTimeoutMilliseconds = resolved.twilioRequestTimeoutMilliseconds
                         $0.twilioSecretSources = resolved.twilioSecretSources
                         $0.twilioCredentialEnvironment = resolved.twilioCredentialEnvironment
                     }
