@@ -420,10 +420,14 @@ extension NumberdChild.Launch {
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// A client of this numberd with `key`, trusting its CA, one attempt per call.
+    /// A client of this numberd with `key`, trusting its CA, one attempt per call. Its waits are past what a loaded
+    /// full run makes a child's calls take (a renewal storm's call ran out the default 30 s in a clean-clone CI run;
+    /// the call's deadline covers its connect and handshake too); tests of a deadline give their own.
     func client(_ key: String) -> NumbersClientConfiguration {
-        NumbersClientConfiguration(
+        var configuration = NumbersClientConfiguration(
             host: "127.0.0.1", port: port, apiKey: key, trustRoots: .file(dataDirectory + "/tls/ca.pem"),
-            retry: .none)
+            connectTimeout: .seconds(60), defaultTimeout: .seconds(300), retry: .none)
+        configuration.handshakeTimeout = .seconds(60)
+        return configuration
     }
 }
