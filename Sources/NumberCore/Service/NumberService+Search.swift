@@ -53,20 +53,20 @@ extension NumberService {
         } catch {
             throw NumberError.fromProvider(error, offering: .init(country: query.country, type: query.type))
         }
-        try coordinator.read { state throws(NumberError) in try state.requireUnrevokedKey(authorizedBy) }
         let textMax = config.limits.providerTextLengthMax
         // Not the numbers a purchase would refuse whatever it named: Twilio offers a number whose voided purchase may
         // still land (numberd watches it) or that numberd is releasing, and each search offered it again to a buyer
-        // refused NUMBER_UNAVAILABLE at every try (a load run's steady errors after a crash).
+        // refused NUMBER_UNAVAILABLE at every try (a load run's steady errors after a crash). In the same read, the
+        // key again: revoked while the provider answered, nothing is shown or remembered.
         let releasing = self.releasing.orphans
         let lateBuys = self.lateBuys(at: now())
-        let unsellable =
-            (try? coordinator.read { state throws(NumberError) in
-                Set(
-                    found.map(\.phoneNumber).filter {
-                        !state.mayOffer($0, to: holder, releasing: releasing, lateBuys: lateBuys)
-                    })
-            }) ?? []
+        let unsellable = try coordinator.read { state throws(NumberError) in
+            try state.requireUnrevokedKey(authorizedBy)
+            return Set(
+                found.map(\.phoneNumber).filter {
+                    !state.mayOffer($0, to: holder, releasing: releasing, lateBuys: lateBuys)
+                })
+        }
         let matching = found.lazy.filter {
             $0.capabilities.satisfies(query.capabilities) && $0.country == query.country
                 && (try? Validation.phoneNumber($0.phoneNumber)) != nil && !unsellable.contains($0.phoneNumber)
