@@ -200,6 +200,15 @@ final class NumberdChild: Sendable {
         /// is refused unless `NUMBERD_CLOCK_LEAD_MAX` allows it.
         var clockOffsetSeconds: Int?
 
+        /// The children's log (``standardError``'s default), appended to by every start.
+        var logPath: String { (dataDirectory as NSString).deletingLastPathComponent + "/numberd-child.log" }
+
+        /// The log's last `lines` lines, for a failure's message: the log goes with the directory the test removes.
+        func logTail(_ lines: Int = 15) -> String {
+            ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").suffix(lines)
+                .joined(separator: "\n")
+        }
+
         /// `numberd`'s arguments.
         var arguments: [String] {
             [
@@ -286,7 +295,7 @@ final class NumberdChild: Sendable {
         } else {
             process.standardOutput = FileHandle.nullDevice
         }
-        let log = (launch.dataDirectory as NSString).deletingLastPathComponent + "/numberd-child.log"
+        let log = launch.logPath
         let handle: FileHandle
         if let given = launch.standardError {
             handle = given

@@ -164,7 +164,7 @@ struct RenewalCrashStorm {
         let started = ContinuousClock.now
         var random = SplitMix64(seed: plan.seed)
         var report = Report()
-        let launch = NumberdChild.Launch(
+        var launch = NumberdChild.Launch(
             dataDirectory: root + "/data", port: try freeLoopbackPort(), simulatorURL: simulator.baseURL,
             simulatorCA: simulator.caPEMPath!, credentials: simulator.credentials,
             environment: [
@@ -176,6 +176,8 @@ struct RenewalCrashStorm {
                 // days unless told (`--clock-lead-max`).
                 "NUMBERD_CLOCK_LEAD_MAX": "10000000",
             ])
+        // Warnings too (a provider call that failed or was retried): a failure's message ends with the log's tail.
+        launch.logLevel = "warning"
         let phones = PhonePool(simulator: simulator)
 
         // Aging: no kill, no fault. A purchase left open here would be reconciled at a later start by a clock days
@@ -232,12 +234,9 @@ struct RenewalCrashStorm {
                 cycle: cycle)
             report.stormOperations += operations
             guard child.killedBySignal else {
-                // The log goes with the directory the test removes: its end is in the failure.
-                let log = (launch.dataDirectory as NSString).deletingLastPathComponent + "/numberd-child.log"
-                let tail = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").suffix(15)
                 throw HarnessError(
-                    "cycle \(cycle): numberd on a clock \(-offset / 86_400) days back ended before its kill "
-                        + "; its log ends:\n" + tail.joined(separator: "\n"))
+                    "cycle \(cycle): numberd on a clock \(-offset / 86_400) days back ended before its kill; its log "
+                        + "ends:\n" + launch.logTail())
             }
             if let ready {
                 readyMilliseconds = ready
@@ -332,41 +331,46 @@ struct RenewalCrashStorm {
             shifted.clockOffsetSeconds = offset
             let child = try await NumberdChild.start(shifted)
             aged.readyMilliseconds = child.readyMilliseconds
-            if index == 0 {
-                let opened = try await Self.open(
-                    roles, poorNumbers: plan.agingDays.count * plan.poorPerStart,
-                    admin: Self.setupClient(launch, try launch.adminKey()))
-                (aged.accounts, aged.charge, aged.fee) = (opened.accounts, opened.charge, opened.fee)
-            }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for account in aged.accounts {
-                    let count = account.role == .funded ? plan.fundedPerStart : plan.poorPerStart
-                    let configuration = Self.setupClient(launch, account.model.key)
-                    group.addTask { try await Self.buy(count, for: account.model, configuration, phones: phones) }
+            do {
+                if index == 0 {
+                    let opened = try await Self.open(
+                        roles, poorNumbers: plan.agingDays.count * plan.poorPerStart,
+                        admin: Self.setupClient(launch, try launch.adminKey()))
+                    (aged.accounts, aged.charge, aged.fee) = (opened.accounts, opened.charge, opened.fee)
                 }
-                try await group.waitForAll()
-            }
-            if index == plan.agingDays.count - 1 {
-                for account in aged.accounts where account.role == .funded {
-                    try await withNumbersClient(Self.setupClient(launch, account.model.key)) { client in
-                        for _ in 0..<plan.releasedWhileAging {
-                            // The oldest: bought 65 days back, weeks before its first billing date.
-                            guard let numberId = account.model.takeReleasable({ _ in 0 }) else { break }
-                            let released = try await client.releaseNumber(
-                                ReleaseNumberRequest(accountId: account.model.accountId, numberId: numberId),
-                                options: CallOptions(timeout: .seconds(60)))
-                            let refund = released.transaction?.amount ?? 0
-                            account.model.record(
-                                AccountModel.Release(numberId: numberId, heard: .acknowledged, refund: refund))
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for account in aged.accounts {
+                        let count = account.role == .funded ? plan.fundedPerStart : plan.poorPerStart
+                        let configuration = Self.setupClient(launch, account.model.key)
+                        group.addTask { try await Self.buy(count, for: account.model, configuration, phones: phones) }
+                    }
+                    try await group.waitForAll()
+                }
+                if index == plan.agingDays.count - 1 {
+                    for account in aged.accounts where account.role == .funded {
+                        try await withNumbersClient(Self.setupClient(launch, account.model.key)) { client in
+                            for _ in 0..<plan.releasedWhileAging {
+                                // The oldest: bought 65 days back, weeks before its first billing date.
+                                guard let numberId = account.model.takeReleasable({ _ in 0 }) else { break }
+                                let released = try await client.releaseNumber(
+                                    ReleaseNumberRequest(accountId: account.model.accountId, numberId: numberId))
+                                let refund = released.transaction?.amount ?? 0
+                                account.model.record(
+                                    AccountModel.Release(numberId: numberId, heard: .acknowledged, refund: refund))
+                            }
                         }
                     }
                 }
+            } catch {
+                // Which start, and what numberd logged (the log goes with the directory the test removes).
+                throw HarnessError(
+                    "aging, numberd on a clock \(days) days back: \(error); its log ends:\n" + launch.logTail())
             }
             let ending = await child.stop()
             guard ending == .exited(0) else {
                 throw HarnessError(
-                    "numberd on a clock \(days) days back did not stop cleanly (\(String(describing: ending))); see "
-                        + "numberd-child.log beside \(launch.dataDirectory)")
+                    "numberd on a clock \(days) days back did not stop cleanly (\(String(describing: ending))); its "
+                        + "log ends:\n" + launch.logTail())
             }
         }
         return aged
@@ -428,9 +432,10 @@ struct RenewalCrashStorm {
             while left > 0 {
                 let wanted = phones.take(min(left, 20))
                 guard !wanted.isEmpty else { throw HarnessError("the simulator has no numbers left to buy") }
+                // The launch's 300 s a call: four accounts' purchases of 20 at once, each number a buy at the simulator
+                // in the loaded test process, ran out a 60 s deadline in a clean-clone CI run.
                 let bought = try await client.purchaseNumbers(
-                    PurchaseNumbersRequest(accountId: model.accountId, country: "US", numbers: wanted, currency: "USD"),
-                    options: CallOptions(timeout: .seconds(60)))
+                    PurchaseNumbersRequest(accountId: model.accountId, country: "US", numbers: wanted, currency: "USD"))
                 model.record(
                     AccountModel.Purchase(
                         phones: wanted, heard: .acknowledged, numberIds: bought.numbers.map(\.number.id),
