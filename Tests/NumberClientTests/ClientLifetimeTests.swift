@@ -24,7 +24,7 @@ struct ClientLifetimeTests {
         }
         try await Self.callAndDrop(port: server.port)
         // Generous for a loaded machine: the close comes at once, or (before) never.
-        let deadline = ContinuousClock.now + .seconds(60)
+        let deadline = ContinuousClock.now + .seconds(300)
         while server.openConnections > 0, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -37,12 +37,12 @@ struct ClientLifetimeTests {
 extension ClientLifetimeTests {
     @Test("close() cuts a connection being made short: the call waiting for it fails CLIENT_CLOSED, not at its timeout")
     func closeCutsTheConnectShort() async throws {
-        // The server completes TLS and never greets: without the cut, the wait lasts the 60 s connect timeout.
+        // The server completes TLS and never greets: without the cut, the wait lasts the 300 s connect timeout.
         let server = try await FakeTLSServer.start(.neverSendsSettings)
-        let client = try ConnectionReadinessTests.client(server, connectTimeout: .seconds(60))
+        let client = try ConnectionReadinessTests.client(server, connectTimeout: .seconds(300))
         let call = Task {
             try await client.purchaseNumbers(
-                ConnectionReadinessTests.purchase, options: CallOptions(timeout: .seconds(120)))
+                ConnectionReadinessTests.purchase, options: CallOptions(timeout: .seconds(600)))
         }
         let deadline = ContinuousClock.now + .seconds(50)
         while server.handshakes == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
@@ -55,6 +55,7 @@ extension ClientLifetimeTests {
         #expect(error?.reason == "CLIENT_CLOSED", "\(String(describing: error))")
         #expect(error?.details["outcome"] == nil, "nothing was sent: \(String(describing: error))")
         #expect(server.headers.isEmpty)
-        #expect(took < .seconds(30), "the call waited \(took) for the connect after close()")
+        // At once (slack for a loaded machine), not at the connect timeout.
+        #expect(took < .seconds(200), "the call waited \(took) for the connect after close()")
     }
 }

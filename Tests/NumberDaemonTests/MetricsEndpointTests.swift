@@ -83,9 +83,9 @@ struct MetricsEndpointTests {
             let connection = try await TCPConnection.connect(port: port)
             try await connection.send("GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\n")
             // The bound is only slack for a loaded machine: without the timeout the connection stayed open.
-            let closedAfter = try #require(await connection.waitForClose(timeout: .seconds(90)))
+            let closedAfter = try #require(await connection.waitForClose(timeout: .seconds(300)))
             #expect(closedAfter >= .milliseconds(900), "closed after \(closedAfter)")
-            #expect(closedAfter <= .seconds(60), "closed after \(closedAfter)")
+            #expect(closedAfter <= .seconds(200), "closed after \(closedAfter)")
             #expect(connection.text.hasPrefix("HTTP/1.1 408"), "\(connection.text.prefix(200))")
         }
     }

@@ -351,13 +351,13 @@ struct ProtocolAbuseTests {
     }
 
     /// A drain that times out while its client does not read: the drain timeout's GOAWAY (`NO_ERROR`) cannot be
-    /// written, and its close used to wait for TLS `close_notify` too (5 s; 60 s on this test's server), so the
+    /// written, and its close used to wait for TLS `close_notify` too (5 s; 300 s on this test's server), so the
     /// connection outlived the drain by `goAwayFlushTimeout` plus that wait: 36 s for the documented 30. It is closed
     /// as for a limit now. Here a HEADERS whose MESSAGE never comes keeps the drain waiting for its timeout (1 s),
     /// behind answers that fill the buffers: the server lets go of the connection about 2 s after the drain began.
     @Test("a drain timeout lets go of a client that does not read 1 s after it, without waiting for close_notify")
     func drainTimeoutCloseOfNonReadingClient() async throws {
-        let tls = try TestTLS(closeNotifyTimeout: .seconds(60))
+        let tls = try TestTLS(closeNotifyTimeout: .seconds(300))
         let configuration = NumberServerConfiguration(
             port: 0, connection: .init(requestArrivalTimeout: .seconds(600)), drainTimeout: .seconds(1))
         let server = NumberServer(
@@ -378,14 +378,14 @@ struct ProtocolAbuseTests {
             #expect(server.connectionCount == 1)
             let drainStarted = ContinuousClock.now
             await services.triggerGracefulShutdown()
-            while server.connectionCount > 0, ContinuousClock.now < drainStarted + .seconds(90) {
+            while server.connectionCount > 0, ContinuousClock.now < drainStarted + .seconds(400) {
                 try await Task.sleep(for: .milliseconds(20))
             }
             let closedAfter = ContinuousClock.now - drainStarted
             print("non-reading client at the drain timeout: let go of after \(closedAfter)")
             #expect(server.connectionCount == 0)
-            // About 2 s; over 61 s when the close waited for close_notify too. Slack for a loaded machine below that.
-            #expect(closedAfter <= .seconds(30), "let go of after \(closedAfter)")
+            // About 2 s; over 301 s when the close waited for close_notify too. Slack for a loaded machine below that.
+            #expect(closedAfter <= .seconds(200), "let go of after \(closedAfter)")
             try? await connection.channel.close()
             try await tasks.next()
         }
@@ -788,13 +788,13 @@ struct ProtocolAbuseTests {
     }
 
     /// Connections holding part of a frame that close mid-frame, by their client or at the server's frame arrival
-    /// timeout (20 s here: the 20 connections, each a TLS handshake, must all hold their part before the first one's
-    /// runs out, which a starved test process took more than 3 s for): what they held goes back to the budget, to the
-    /// byte. Their 1 MiB frames need a server that takes requests of up to 4 MiB.
+    /// timeout (45 s here: the 20 connections, each a TLS handshake, must all hold their part before the first one's
+    /// runs out, which a starved test process took more than 3 s for, and a CI run's whole test 20 s): what they held
+    /// goes back to the budget, to the byte. Their 1 MiB frames need a server that takes requests of up to 4 MiB.
     @Test("bytes of partial frames go back to the budget when their connections close mid-frame, by either side")
     func partialFramesGoBack() async throws {
         let configuration = NumberServerConfiguration(
-            port: 0, connection: .init(settings: Self.largeRequests, frameArrivalTimeout: .seconds(20)))
+            port: 0, connection: .init(settings: Self.largeRequests, frameArrivalTimeout: .seconds(45)))
         try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { server, port in
             var connections: [RawConnection] = []
             var expected = 0
@@ -810,7 +810,7 @@ struct ProtocolAbuseTests {
             #expect(try await Self.partialFrameBytes(of: server, reaching: expected) == expected)
             for connection in connections.prefix(10) { try await connection.channel.close() }
             for connection in connections.suffix(10) {
-                #expect(await connection.waitForClose(timeout: .seconds(60)) != nil)
+                #expect(await connection.waitForClose(timeout: .seconds(180)) != nil)
                 #expect(try goAway(in: connection.frames())?.message == "a frame did not fully arrive in time")
             }
             #expect(try await Self.partialFrameBytes(of: server, reaching: 0) == 0)
@@ -896,7 +896,7 @@ struct ProtocolAbuseTests {
     @Test("a request that arrives within the request arrival timeout is served")
     func requestArrivesInTime() async throws {
         let configuration = NumberServerConfiguration(
-            port: 0, connection: .init(requestArrivalTimeout: .seconds(10)))
+            port: 0, connection: .init(requestArrivalTimeout: .seconds(60)))
         try await withTestServer(router: abuseRouter(), tls: tls, configuration: configuration) { _, port in
             let connection = try await RawConnection.connect(port: port, tls: tls)
             var bytes = clientStart()
@@ -909,7 +909,7 @@ struct ProtocolAbuseTests {
             rest.writeFrame(Frame(type: .message, flags: .endStream, streamID: 1))
             try writeCall(&rest, stream: 3, method: Self.health)
             try await connection.send(rest)
-            let frames = try await connection.waitForFrames(timeout: .seconds(30)) {
+            let frames = try await connection.waitForFrames(timeout: .seconds(120)) {
                 try trailerStatuses($0).count == 2
             }
             #expect(try trailerStatuses(frames)[1]?.code == 0)

@@ -21,9 +21,10 @@ struct ShutdownRefusalTests {
         running.cancel()
         _ = await running.result
         let error = await #expect(throws: RPCError.self) {
-            // Answered at once; without the answer it would wait out this deadline.
+            // Answered at once; without the answer it would wait out this deadline (DEADLINE_EXCEEDED), long enough
+            // for a machine busy with the whole suite.
             try await client.createTrunk(
-                CreateTrunkRequest(accountId: "ACC_1", name: "second"), options: CallOptions(timeout: .seconds(10)))
+                CreateTrunkRequest(accountId: "ACC_1", name: "second"), options: CallOptions(timeout: .seconds(120)))
         }
         await client.close()
         #expect(error?.code == .unavailable, "\(String(describing: error))")
@@ -53,7 +54,7 @@ struct ShutdownRefusalTests {
         }
         let call = Task {
             try await client.createTrunk(
-                CreateTrunkRequest(accountId: "ACC_1", name: "main"), options: CallOptions(timeout: .seconds(60)))
+                CreateTrunkRequest(accountId: "ACC_1", name: "main"), options: CallOptions(timeout: .seconds(300)))
         }
         // Generous: a CI run's start once starved the test process for 40 s.
         let deadline = ContinuousClock.now + .seconds(100)
@@ -72,7 +73,7 @@ struct ShutdownRefusalTests {
             return
         }
         #expect(error.reason == "CANCELLED" && error.message == "the server stopped the call", "\(error)")
-        #expect(took < .seconds(50), "answered, not ended by its own deadline: \(took)")
+        #expect(took < .seconds(250), "answered, not ended by its own deadline: \(took)")
     }
 
     /// A server over TLS whose CreateTrunk is `createTrunk`, running in the task returned, and a client of it that
@@ -90,7 +91,6 @@ struct ShutdownRefusalTests {
         let port = try await server.listeningAddress().port!
         var configuration = tls.clientConfiguration(port: port)
         configuration.retry = .none
-        configuration.defaultTimeout = .seconds(30)  // the first call, on a machine busy with the whole suite
         return (running, try NumbersClient(configuration: configuration))
     }
 }

@@ -119,14 +119,14 @@ struct SynchronousHandlerTests {
             // it must outlast a TLS handshake on a loaded machine: 2 s and then 3 s each once lost the call to it in a
             // full parallel run).
             let received = try frames(
-                in: try await rawExchange(port: port, tls: tls, send: send, timeout: .seconds(40)))
+                in: try await rawExchange(port: port, tls: tls, send: send, timeout: .seconds(120)))
             let elapsed = NIODeadline.now() - start
             #expect(received.contains { $0.type == .trailers && $0.streamID == 1 })
             let away = try #require(received.last { $0.type == .goAway })
             let goAway = try GoAway(payload: away.payload)
             #expect(goAway.message == "idle timeout")
             #expect(elapsed >= .seconds(10))
-            #expect(elapsed < .seconds(30))
+            #expect(elapsed < .seconds(100))  // closed by the idle timeout, not by the exchange's own end
         }
     }
 }

@@ -13,7 +13,7 @@ final class TestHTTPSServer: Sendable {
     /// closes). Long enough for the shared server to outlast the whole project's test run.
     static let lifetimeSeconds = 1_800
     /// Longest wait for the server to report its port.
-    static let startTimeoutMilliseconds = 15_000
+    static let startTimeoutMilliseconds = 60_000
 
     private init(port: Int, certificates: TestCertificates, process: SpawnedProcess, stdin: Pipe) {
         self.port = port
@@ -85,8 +85,8 @@ func withServerAndClient<Result: Sendable>(
     configuration.tls.caFilePath = server.certificates.caFile
     // Generous (the handshake with the shared server included): a loaded machine can stall a request for seconds.
     // Tests of a timeout set their own.
-    configuration.timeouts.totalMilliseconds = 60_000
-    configuration.timeouts.connectMilliseconds = 60_000
+    configuration.timeouts.totalMilliseconds = 120_000
+    configuration.timeouts.connectMilliseconds = 120_000
     configure(&configuration)
     return try await withCurlHTTPClient(configuration: configuration) { client in
         try await body(server, client)

@@ -135,13 +135,13 @@ import Testing
         try await withSimulator { sim in
             // A stall far longer than any scheduling delay of a loaded run (a full parallel test run once took 25 s
             // to see the 300-ms time-out act against a 30-s stall and a 20-s bound).
-            sim.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .stall(milliseconds: 120_000)))
+            sim.engine.addFault(FaultRule(endpoint: .buyNumber, kind: .stall(milliseconds: 600_000)))
             let number = try sim.firstAvailable()
             let start = ContinuousClock.now
             let reply = try await buy(sim, number, timeout: .milliseconds(300))
             #expect(reply == .timedOut)
             // The client gave up long before the stall would have ended.
-            #expect(ContinuousClock.now - start < .seconds(60))
+            #expect(ContinuousClock.now - start < .seconds(300))
             #expect(sim.engine.isAvailable(number))
         }
     }
@@ -160,7 +160,7 @@ import Testing
         let start = ContinuousClock.now
         try await sim.shutdown()
         #expect(try await reply == .closedWithoutResponse(reset: false))
-        #expect(ContinuousClock.now - start < .seconds(60))
+        #expect(ContinuousClock.now - start < .seconds(200))
     }
 
     @Test func concurrencyGateAnswers429() async throws {

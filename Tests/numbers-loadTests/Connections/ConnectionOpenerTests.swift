@@ -91,7 +91,7 @@ struct ConnectionsCommandTests {
         let took = NIODeadline.now() - start
         try await listener.close()
         // Unbounded, 100 attempts 2 at a time of 10 s each took over 8 minutes.
-        #expect(took < .seconds(60), "each attempt had its 10 s: \(took)")
+        #expect(took < .seconds(200), "each attempt had its 10 s: \(took)")
         #expect(result.channels.isEmpty)
         // At most one attempt per worker, cut at the deadline (a worker a loaded machine started late made none).
         let failed = result.failures.values.reduce(0, +)

@@ -19,11 +19,16 @@ func withStubServer(router: RPCRouter, _ body: (StubServer) async throws -> Void
     var configuration = TLSConfiguration.server(
         certificateChain: issued.certificateChain, privateKey: issued.privateKey)
     configuration.applicationProtocols = ["nrpc/1"]
+    // A `numbers` process started on a machine busy with the whole suite may take longer than the defaults (10 s) to
+    // finish its handshake and send its SETTINGS.
+    configuration.handshakeTimeout = .seconds(60)
+    var serverConfiguration = NumberServerConfiguration(port: 0)
+    serverConfiguration.connection.settingsTimeout = .seconds(60)
     let caFile = FileManager.default.temporaryDirectory.appendingPathComponent("numbers-ca-\(UUID()).pem").path
     try authority.certificatePEM.write(toFile: caFile, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(atPath: caFile) }
     let server = NumberServer(
-        configuration: NumberServerConfiguration(port: 0),
+        configuration: serverConfiguration,
         transport: .tls(try TLSContext(configuration: configuration)),
         router: router, logger: Logger(label: "numbers-test", factory: { _ in SwiftLogNoOpLogHandler() }))
     try await withThrowingTaskGroup(of: Void.self) { group in
