@@ -492,9 +492,7 @@ import Testing
         configuration.limits.connectionIdleTimeoutMilliseconds = 600_000
         try await Self.withSimulator(configuration, tls: tls) { sim, clientTLS in
             let client = try await StalledReader.open(port: sim.port, tls: clientTLS)
-            let path = TwilioAPI.hostedPath("\(sim.api)/AvailablePhoneNumbers/US/Local.json?PageSize=1000")
-            let request = "GET \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\n\r\n"
-            try await client.send(String(repeating: request, count: pages))
+            try await client.send(String(repeating: Self.pageRequest(sim), count: pages))
             // Until the count has not moved for 3 s (it used to go on to all of them; a page takes a debug build tens
             // of milliseconds to make), at most two minutes.
             var answered = 0
@@ -549,6 +547,74 @@ import Testing
             #expect(text.hasPrefix("HTTP/1.1 401 "), "\(text.prefix(300))")
             #expect(text.components(separatedBy: "HTTP/1.1 ").count == 2, "one answer: \(text.prefix(600))")
         }
+    }
+
+    /// The idle timeout and a request that waits for its client to read: a client that never reads again is closed
+    /// once an idle period passes with no request handled (its waiting request would otherwise keep the connection,
+    /// and what was answered into it, for ever: a waiting request's head has arrived, so the connection is busy).
+    @Test("a client that pipelines pages and never reads is closed by the idle timeout", arguments: [false, true])
+    func nonReaderClosedWhenIdle(tls: Bool) async throws {
+        var configuration = SimulatorConfiguration.defaults
+        configuration.limits.searchResultsMax = 1000
+        configuration.limits.connectionIdleTimeoutMilliseconds = 1_000
+        try await Self.withSimulator(configuration, tls: tls) { sim, clientTLS in
+            let client = try await StalledReader.open(port: sim.port, tls: clientTLS)
+            try await client.send(String(repeating: Self.pageRequest(sim), count: 40))
+            // Slack for a loaded machine: 1 to 2 idle periods after the last answer that fits.
+            let cutOff = ContinuousClock.now + .seconds(120)
+            while sim.openConnections > 0, ContinuousClock.now < cutOff { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(sim.openConnections == 0, "a client that does not read kept its connection")
+            #expect(sim.engine.requestLog.count < 40, "\(sim.engine.requestLog.count) of 40 pages answered unread")
+            try? await client.channel.close()
+        }
+    }
+
+    /// A client that reads, more slowly than the simulator answers, keeps its connection however long its pipelined
+    /// pages take: a request waiting at an idle tick does not close it when an answer was written since the last one
+    /// (each page it reads lets the next waiting request be handled).
+    @Test(
+        "a client that reads its pipelined pages slowly keeps its connection past idle periods",
+        arguments: [false, true])
+    func slowReaderKept(tls: Bool) async throws {
+        let pages = 32
+        var configuration = SimulatorConfiguration.defaults
+        configuration.limits.searchResultsMax = 1000
+        // A tick while pages still wait: the socket buffers hold some 10 s of this reading, so the last page is handled
+        // about 20 s after the first here (30 s to read them all, 60 s over TLS). Each tick finds a page handled since
+        // the one before: one every 1 to 2 s here, slack for a loaded machine.
+        configuration.limits.connectionIdleTimeoutMilliseconds = 15_000
+        try await Self.withSimulator(configuration, tls: tls) { sim, clientTLS in
+            let client = try await StalledReader.open(port: sim.port, tls: clientTLS)
+            try await client.send(String(repeating: Self.pageRequest(sim), count: pages))
+            let started = ContinuousClock.now
+            var responses = ResponseCounter()
+            let cutOff = ContinuousClock.now + .seconds(300)
+            var reads = 0
+            // Until all are read, or the connection ends (the server may close it once every answer is in the socket
+            // and the client has not sent a request for an idle period: what the socket holds is still delivered).
+            while responses.count < pages, client.channel.isActive, ContinuousClock.now < cutOff {
+                // One read of at most the small receive window, every 10 ms.
+                client.channel.read()
+                try await Task.sleep(for: .milliseconds(10))
+                reads += 1
+                if reads % 10 == 0 {
+                    responses.scan(client.bytes)
+                    try #require(responses.failure == nil, "\(responses.failure ?? "")")
+                }
+            }
+            responses.scan(client.bytes)
+            let took = ContinuousClock.now - started
+            print("slow reader (tls \(tls)): \(responses.count) of \(pages) pages in \(took)")
+            #expect(responses.count == pages, "\(responses.count) of \(pages) pages read in \(took)")
+            #expect(sim.engine.requestLog.count == pages)
+            try? await client.channel.close()
+        }
+    }
+
+    /// A GET of a page of 1,000 available numbers (with `searchResultsMax` 1000), about half a megabyte.
+    static func pageRequest(_ sim: TwilioSimulator) -> String {
+        let path = TwilioAPI.hostedPath("\(sim.api)/AvailablePhoneNumbers/US/Local.json?PageSize=1000")
+        return "GET \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: \(sim.authorization)\r\n\r\n"
     }
 
     /// Runs `body` with a simulator on `configuration`, serving TLS from a generated CA when `tls` (the client's
