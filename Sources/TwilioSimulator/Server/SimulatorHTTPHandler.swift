@@ -36,8 +36,13 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
     /// watermark, only at that flush. Such a request waits until the write is done.
     private var sending = false
     /// A request was handled, answered or parked since the last idle tick: a connection whose request waits for the
-    /// client to read is closed only after a whole idle period without any of those.
+    /// client to read is closed only after a whole idle period without any of those, in which its client did not read
+    /// either (``acknowledged``).
     private var progressed = false
+    /// The bytes of answers the client's TCP had acknowledged at the last idle tick (Linux: `TCP_INFO`'s
+    /// `tcpi_bytes_acked`), nil where not known: more since, and the client is reading, however slowly — socket buffers
+    /// of megabytes can take a slow reader longer than an idle period to drain before the next request is handled.
+    private var acknowledged: UInt64?
     /// An answer said `Connection: close`: no request pipelined behind it is handled (its effects would be done and
     /// its answer never delivered).
     private var closing = false
@@ -230,13 +235,40 @@ final class SimulatorHTTPHandler: ChannelInboundHandler, RemovableChannelHandler
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // An idle keep-alive connection is closed after `connectionIdleTimeoutMilliseconds`, and so is one whose
-        // request has waited a whole idle period for its client to read, no request handled meanwhile.
+        // request has waited a whole idle period for its client to read, no request handled meanwhile; but not while
+        // its client reads what it was answered (its answer may still be on its way: closed, the rest was lost).
         if event is IdleStateHandler.IdleStateEvent {
-            if !busy || (waiting != nil && !progressed) { context.close(promise: nil) }
+            let before = acknowledged
+            acknowledged = Self.acknowledgedBytes(context.channel)
+            let reading = before.map { before in acknowledged.map { $0 > before } ?? false } ?? false
+            if !reading && (!busy || (waiting != nil && !progressed)) { context.close(promise: nil) }
             progressed = false
             return
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    #if os(Linux)
+    /// `struct tcp_info` up to and including `tcpi_bytes_acked` (byte offset 120; Linux 4.1 and later), whose
+    /// declaration in Glibc's headers ends before it.
+    private typealias TCPInfoPrefix = (
+        UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+        UInt64, UInt64
+    )
+    #endif
+
+    /// The bytes the peer's TCP has acknowledged on `channel`'s socket, nil where that is not known (not Linux, not a
+    /// socket, the call failed). Called on the channel's event loop, where the socket option is read at once.
+    private static func acknowledgedBytes(_ channel: any Channel) -> UInt64? {
+        #if os(Linux)
+        guard let provider = channel as? any SocketOptionProvider else { return nil }
+        let info: EventLoopFuture<TCPInfoPrefix> = provider.unsafeGetSocketOption(level: .tcp, name: .tcp_info)
+        var acknowledged: UInt64?
+        info.assumeIsolated().whenSuccess { acknowledged = $0.15 }
+        return acknowledged
+        #else
+        return nil
+        #endif
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
