@@ -1,6 +1,7 @@
 import CProcessControl
 import Foundation
 import Logging
+import NumberAPI
 import NumberCore
 
 #if canImport(Glibc)
@@ -412,11 +413,9 @@ public struct BackupRestore: Sendable {
     /// A `provider.json`'s text; nil when it does not exist; a refusal when it cannot be read.
     private func readText(_ path: String) throws -> String? {
         do {
-            return try String(contentsOfFile: path, encoding: .utf8)
-        } catch let error as CocoaError where error.code == .fileReadNoSuchFile {
-            return nil
+            return try readBoundedText(path, bytesMax: DataDirectory.providerBindingBytesMax)
         } catch {
-            throw Refusal(description: "\(path) cannot be read: \(error.localizedDescription)")
+            throw Refusal(description: "\(error)")
         }
     }
 

@@ -65,9 +65,18 @@ public struct DataDirectory: Sendable {
     /// The latest time a numberd running on this directory saw (Unix seconds, one line).
     var clockMark: String { root + "/clock" }
 
+    /// The most numberd reads of its own small files, each of which it writes far smaller (`clock` a line of digits,
+    /// `downtimes` at most 100 short lines, `admin.key` a key, `provider.json` a few names): one grown past it is not
+    /// numberd's writing and reads as damaged, as one that is not a regular file does (a FIFO put at the path held
+    /// the start that opened it for ever).
+    static let clockMarkBytesMax = 64
+    static let downtimesBytesMax = 64 << 10
+    static let adminKeyBytesMax = 4 << 10
+    static let providerBindingBytesMax = 64 << 10
+
     /// The time in `clock`, if the file holds one.
     func readClockMark() -> Date? {
-        guard let text = try? String(contentsOfFile: clockMark, encoding: .utf8),
+        guard let text = try? readBoundedText(clockMark, bytesMax: Self.clockMarkBytesMax),
             let seconds = Int64(text.trimmingCharacters(in: .whitespacesAndNewlines))
         else { return nil }
         return Date(timeIntervalSince1970: TimeInterval(seconds))
@@ -85,8 +94,15 @@ public struct DataDirectory: Sendable {
     /// The downtimes in `downtimes`: none when the file is missing, nil when it cannot be read or holds anything but
     /// downtimes in time order.
     func readDowntimes() -> Downtimes? {
-        guard FileManager.default.fileExists(atPath: downtimes) else { return Downtimes() }
-        guard let text = try? String(contentsOfFile: downtimes, encoding: .utf8) else { return nil }
+        let text: String
+        do {
+            guard let read = try readBoundedText(downtimes, bytesMax: Self.downtimesBytesMax) else {
+                return Downtimes()
+            }
+            text = read
+        } catch {
+            return nil
+        }
         var intervals: [DateInterval] = []
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
             let fields = line.split(separator: " ")
@@ -201,9 +217,16 @@ public struct DataDirectory: Sendable {
     /// The local CA (to issue the server's and the simulator's certificates); throws when it is unreadable or its key
     /// does not match it.
     func authority() throws -> CertificateAuthority {
-        try CertificateAuthority(
-            certificatePEM: String(contentsOfFile: caCertificate, encoding: .utf8),
-            privateKeyPEM: String(contentsOfFile: caKey, encoding: .utf8))
+        try CertificateAuthority(certificatePEM: pem(caCertificate), privateKeyPEM: pem(caKey))
+    }
+
+    /// The PEM text of one of the TLS files under `tls/`, at most ``ServerCertificates/tlsFileBytesMax`` (as a
+    /// configured certificate, key or CA file); throws when it is missing or cannot be used.
+    func pem(_ path: String) throws(BoundedFileError) -> String {
+        guard let text = try readBoundedText(path, bytesMax: ServerCertificates.tlsFileBytesMax) else {
+            throw BoundedFileError(path: path, kind: .unreadable(errno: ENOENT))
+        }
+        return text
     }
 
     /// Takes group and other permissions off `admin.key` when it has any and this user owns it, and returns the mode
@@ -230,7 +253,8 @@ public struct DataDirectory: Sendable {
 
     /// The secret in `admin.key`, if the file exists and is readable.
     func readAdminKey() -> String? {
-        (try? String(contentsOfFile: adminKeyFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        (try? readBoundedText(adminKeyFile, bytesMax: Self.adminKeyBytesMax))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Writes the admin key secret in place of `admin.key` (mode 0600), atomically (``replaceFile(_:with:)``).

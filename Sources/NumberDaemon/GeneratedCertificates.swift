@@ -164,13 +164,13 @@ struct GeneratedCertificates: Sendable {
         } catch {
             // A sound ca.pem whose key is gone or encrypted: the operator's doing, not a crash's (a crash between a
             // regeneration's renames leaves a key that does not match, or no server certificate the CA issued).
-            if let certificatePEM = try? String(contentsOfFile: directory.caCertificate, encoding: .utf8),
+            if let certificatePEM = try? directory.pem(directory.caCertificate),
                 let summary = try? CertificateSummary(certificatePEM: certificatePEM)
             {
                 if !manager.fileExists(atPath: directory.caKey) {
                     return .keyUnusable(certificatePEM: certificatePEM, summary, "(\(directory.caKey)) is missing")
                 }
-                if let key = try? String(contentsOfFile: directory.caKey, encoding: .utf8), key.contains("ENCRYPTED") {
+                if let key = try? directory.pem(directory.caKey), key.contains("ENCRYPTED") {
                     return .keyUnusable(certificatePEM: certificatePEM, summary, "(\(directory.caKey)) is encrypted")
                 }
             }
@@ -186,8 +186,8 @@ struct GeneratedCertificates: Sendable {
         _ authorityPEM: String, _ authority: CertificateSummary, _ reason: String, nowSeconds: Int64
     ) -> Check? {
         guard Self.timeProblem(authority, nowSeconds: nowSeconds, windowSeconds: 0) == nil,
-            let certificatePEM = try? String(contentsOfFile: directory.serverCertificate, encoding: .utf8),
-            let privateKeyPEM = try? String(contentsOfFile: directory.serverKey, encoding: .utf8),
+            let certificatePEM = try? directory.pem(directory.serverCertificate),
+            let privateKeyPEM = try? directory.pem(directory.serverKey),
             let server = try? CertificateSummary(certificatePEM: certificatePEM),
             (try? CertificateAuthority.checkIssued(
                 certificatePEM: certificatePEM, privateKeyPEM: privateKeyPEM, by: authorityPEM)) != nil,
@@ -210,8 +210,8 @@ struct GeneratedCertificates: Sendable {
         // The pair on disk when it matches, is this CA's and is valid now (only within the renewal window).
         var servable: CertificateSummary?
         do {
-            let certificatePEM = try String(contentsOfFile: directory.serverCertificate, encoding: .utf8)
-            let privateKeyPEM = try String(contentsOfFile: directory.serverKey, encoding: .utf8)
+            let certificatePEM = try directory.pem(directory.serverCertificate)
+            let privateKeyPEM = try directory.pem(directory.serverKey)
             let summary = try CertificateSummary(certificatePEM: certificatePEM)
             try authority.checkIssued(certificatePEM: certificatePEM, privateKeyPEM: privateKeyPEM)
             guard

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NumberAPI
 import NumberCore
 import TwilioSimulator
 
@@ -107,8 +108,8 @@ public struct ProviderBinding: Codable, Equatable, Sendable, CustomStringConvert
         // A file that exists but cannot be read (EACCES, EIO) is unreadable, not missing: taken for missing, it would
         // be bound afresh to whatever account is configured.
         if FileManager.default.fileExists(atPath: path) {
-            let bound = FileManager.default.contents(atPath: path).flatMap {
-                try? JSONDecoder().decode(ProviderBinding.self, from: $0)
+            let bound = (try? readBoundedFile(path, bytesMax: DataDirectory.providerBindingBytesMax)).flatMap {
+                try? JSONDecoder().decode(ProviderBinding.self, from: Data($0))
             }
             if bound == self { return }
             guard let bound else {

@@ -75,29 +75,21 @@ final class ServerCertificates: Sendable {
     /// The largest TLS file (`--tls-cert`, `--tls-key`, `--client-ca`) numberd reads: 8 MiB, as a CA file.
     static let tlsFileBytesMax = NumberdConfiguration.caFileBytesMax
 
-    /// What `paths` hold now, nil for one that cannot be opened (OpenSSL's own open of it then says why). Opened with
-    /// `O_NONBLOCK` and read only when a regular file, at most ``tlsFileBytesMax``: a FIFO or a device at a watched
-    /// path held the hourly check's thread (and a start) for ever, and a huge file was read whole each hour. Throws for
-    /// such a file.
+    /// What `paths` hold now, nil for one that cannot be opened or read (OpenSSL's own open of it then says why). Read
+    /// by `readBoundedFile(_:bytesMax:)`, at most ``tlsFileBytesMax``: a FIFO or a device at a watched path held the
+    /// hourly check's thread (and a start) for ever, and a huge file was read whole each hour. Throws for such a file.
     static func contents(_ paths: [String]) throws(TLSError) -> [[UInt8]?] {
         try paths.map { path throws(TLSError) -> [UInt8]? in
-            let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-            guard descriptor >= 0 else { return nil }
-            defer { close(descriptor) }
-            var status = stat()
-            guard fstat(descriptor, &status) == 0 else { return nil }
-            guard status.st_mode & S_IFMT == S_IFREG else {
-                throw TLSError(code: .invalidConfiguration, message: "\(path) is not a regular file")
+            do throws(BoundedFileError) {
+                return try readBoundedFile(path, bytesMax: tlsFileBytesMax)
+            } catch {
+                switch error.kind {
+                case .unreadable, .notText: return nil
+                case .tooLarge:
+                    throw TLSError(code: .invalidConfiguration, message: "\(error): not a certificate, key or CA file")
+                case .notRegularFile: throw TLSError(code: .invalidConfiguration, message: "\(error)")
+                }
             }
-            let bytesMax = tlsFileBytesMax
-            guard status.st_size <= bytesMax, let bytes = readBounded(descriptor, limit: bytesMax + 1),
-                bytes.count <= bytesMax
-            else {
-                throw TLSError(
-                    code: .invalidConfiguration,
-                    message: "\(path) is larger than \(bytesMax >> 20) MiB: not a certificate, key or CA file")
-            }
-            return bytes
         }
     }
 

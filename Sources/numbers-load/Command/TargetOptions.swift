@@ -104,8 +104,9 @@ struct TargetOptions: ParsableArguments {
         struct Binding: Decodable {
             var kind: String
         }
-        guard let data = FileManager.default.contents(atPath: dataDirectory + "/provider.json") else { return nil }
-        return (try? JSONDecoder().decode(Binding.self, from: data))?.kind
+        // Bounded, and never a FIFO's wait: numberd's own limit for the file (64 KiB).
+        guard let bytes = try? readBoundedFile(dataDirectory + "/provider.json", bytesMax: 64 << 10) else { return nil }
+        return (try? JSONDecoder().decode(Binding.self, from: Data(bytes)))?.kind
     }
 
     /// The admin key: flag, environment (``givenKey(environment:)``), or the data directory's `admin.key` — the last
