@@ -178,6 +178,9 @@ struct RenewalCrashStorm {
             ])
         // Warnings too (a provider call that failed or was retried): a failure's message ends with the log's tail.
         launch.logLevel = "warning"
+        // What numberd counted (calls answered, Twilio requests, open intents, connections) goes into an aging
+        // failure's message too: a call that ran out its deadline there once left no line in the log.
+        launch.metricsListen = "127.0.0.1:\(try freeLoopbackPort())"
         let phones = PhonePool(simulator: simulator)
 
         // Aging: no kill, no fault. A purchase left open here would be reconciled at a later start by a clock days
@@ -362,9 +365,12 @@ struct RenewalCrashStorm {
                     }
                 }
             } catch {
-                // Which start, and what numberd logged (the log goes with the directory the test removes).
+                // Which start, what numberd counted and what it logged (the log goes with the directory the test
+                // removes).
+                let metrics = await Self.metricsSummary(launch)
                 throw HarnessError(
-                    "aging, numberd on a clock \(days) days back: \(error); its log ends:\n" + launch.logTail())
+                    "aging, numberd on a clock \(days) days back: \(error); its metrics:\n\(metrics)\nits log ends:\n"
+                        + launch.logTail())
             }
             let ending = await child.stop()
             guard ending == .exited(0) else {
@@ -374,6 +380,29 @@ struct RenewalCrashStorm {
             }
         }
         return aged
+    }
+
+    /// The lines of `launch`'s numberd's metrics (its `--metrics-listen`) that say what it was doing: calls by method
+    /// and code, Twilio requests, open purchase intents and pending releases, connections; or why they could not be
+    /// read.
+    static func metricsSummary(_ launch: NumberdChild.Launch) async -> String {
+        guard let port = launch.metricsListen.split(separator: ":").last.flatMap({ Int($0) }) else {
+            return "(no metrics endpoint)"
+        }
+        do {
+            let connection = try await TCPConnection.connect(port: port)
+            try await connection.send("GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
+            _ = await connection.waitForClose(timeout: .seconds(30))
+            let kept = [
+                "numberd_calls_total", "numberd_twilio_calls_total", "numberd_twilio_retries_total",
+                "numberd_open_purchase_intents", "numberd_pending_releases", "numberd_connections",
+                "numberd_store_commits_total",
+            ]
+            return connection.text.split(separator: "\n").filter { line in kept.contains { line.hasPrefix($0) } }
+                .joined(separator: "\n")
+        } catch {
+            return "(metrics not read: \(error))"
+        }
     }
 
     /// Makes an account for each of `roles` with a key of its own, and funds it: a funded one for far more than the
