@@ -485,12 +485,8 @@ import Testing
         arguments: [false, true])
     func unreadPipelinedPages(tls: Bool) async throws {
         let pages = 40
-        var configuration = SimulatorConfiguration.defaults
-        // Pages of 1,000 numbers (Twilio answers a search with 30 at most; the simulator's list pages hold 1,000).
-        configuration.limits.searchResultsMax = 1000
         // A loaded run may take minutes between the server's last read and the end: no idle close meanwhile.
-        configuration.limits.connectionIdleTimeoutMilliseconds = 600_000
-        try await Self.withSimulator(configuration, tls: tls) { sim, clientTLS in
+        try await Self.withSimulator(Self.pages(idleMilliseconds: 600_000), tls: tls) { sim, clientTLS in
             let client = try await StalledReader.open(port: sim.port, tls: clientTLS)
             try await client.send(String(repeating: Self.pageRequest(sim), count: pages))
             // Until the count has not moved for 3 s (it used to go on to all of them; a page takes a debug build tens
@@ -555,11 +551,8 @@ import Testing
     /// connection is busy).
     @Test("a client that pipelines pages and never reads is closed by the idle timeout", arguments: [false, true])
     func nonReaderClosedWhenIdle(tls: Bool) async throws {
-        var configuration = SimulatorConfiguration.defaults
-        configuration.limits.searchResultsMax = 1000
         // Longer than a loaded machine takes to connect and send (1 s closed a connection before its requests came).
-        configuration.limits.connectionIdleTimeoutMilliseconds = 10_000
-        try await Self.withSimulator(configuration, tls: tls) { sim, clientTLS in
+        try await Self.withSimulator(Self.pages(idleMilliseconds: 10_000), tls: tls) { sim, clientTLS in
             let (client, before) = try await Self.sent(
                 String(repeating: Self.pageRequest(sim), count: 40), to: sim, tls: clientTLS)
             // 1 to 2 idle periods after the last answer that fits; slack for a loaded machine.
@@ -580,16 +573,13 @@ import Testing
         arguments: [false, true])
     func slowReaderKept(tls: Bool) async throws {
         let pages = 16
-        var configuration = SimulatorConfiguration.defaults
-        configuration.limits.searchResultsMax = 1000
         // A read every 20 ms of at most the small receive window: about 200 KB/s, 30 s for the 16 pages (60 s over
         // TLS). The socket buffers hold megabytes, and take such a reader longer than an idle period to drain before
         // the next request is handled: without its reading counted, its connection was closed with pages still to
         // come (over TLS 11 of 16 read at this idle period; at 3 s 10 of 16, 7 over TLS), and before that, closed
         // once every request was answered, the last answer still being written (15 of 16 over TLS at 3 s). 5 s: the
         // reading task of a loaded test process must not pause longer.
-        configuration.limits.connectionIdleTimeoutMilliseconds = 5_000
-        try await Self.withSimulator(configuration, tls: tls) { sim, clientTLS in
+        try await Self.withSimulator(Self.pages(idleMilliseconds: 5_000), tls: tls) { sim, clientTLS in
             let (client, before) = try await Self.sent(
                 String(repeating: Self.pageRequest(sim), count: pages), to: sim, tls: clientTLS)
             let started = ContinuousClock.now
@@ -640,6 +630,15 @@ import Testing
         let client = try await StalledReader.open(port: sim.port, tls: tls)
         try await client.send(text)
         return (client, before)
+    }
+
+    /// A simulator whose list pages hold 1,000 numbers (Twilio answers a search with 30 at most; the simulator's list
+    /// pages hold 1,000), idle connections closed after `idleMilliseconds`.
+    static func pages(idleMilliseconds: Int) -> SimulatorConfiguration {
+        var configuration = SimulatorConfiguration.defaults
+        configuration.limits.searchResultsMax = 1000
+        configuration.limits.connectionIdleTimeoutMilliseconds = idleMilliseconds
+        return configuration
     }
 
     /// A GET of a page of 1,000 available numbers (with `searchResultsMax` 1000), about half a megabyte.
