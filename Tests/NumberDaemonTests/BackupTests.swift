@@ -211,8 +211,10 @@ struct BackupTests {
         try await withNumberd(metrics: registry, configure: { $0.backupDirectoryProbe = disk.probe }) { numberd in
             try await withNumbersClient(numberd.client()) { admin in
                 _ = try await admin.healthCheck(HealthCheckRequest())  // connected: the deadline is the backup's
+                // Long enough for the call to reach numberd and start its backup on a loaded machine (1 s once ran
+                // out first: no backup was started, and none was written), far shorter than the disk's stall.
                 let waited = await #expect(throws: RPCError.self) {
-                    try await admin.createBackup(CreateBackupRequest(), options: CallOptions(timeout: .seconds(1)))
+                    try await admin.createBackup(CreateBackupRequest(), options: CallOptions(timeout: .seconds(30)))
                 }
                 #expect(
                     waited?.code == .deadlineExceeded || waited?.code == .cancelled, "\(String(describing: waited))")
@@ -222,7 +224,7 @@ struct BackupTests {
             #expect(metrics().contains(#"numberd_backups_total{outcome="written"} 0"#), "\(metrics())")
             // The disk answers: the backup the call left goes on alone, and ends written.
             disk.open()
-            let settled = ContinuousClock.now + .seconds(60)
+            let settled = ContinuousClock.now + .seconds(300)
             while !metrics().contains(written), ContinuousClock.now < settled {
                 try await Task.sleep(for: .milliseconds(20))
             }
