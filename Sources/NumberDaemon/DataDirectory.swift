@@ -72,7 +72,7 @@ public struct DataDirectory: Sendable {
     static let clockMarkBytesMax = 64
     static let downtimesBytesMax = 64 << 10
     static let adminKeyBytesMax = 4 << 10
-    static let providerBindingBytesMax = 64 << 10
+    static let providerBindingBytesMax = LocalDefaults.providerBindingBytesMax
 
     /// The time in `clock`, if the file holds one.
     func readClockMark() -> Date? {

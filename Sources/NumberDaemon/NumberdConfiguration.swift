@@ -665,20 +665,21 @@ public struct NumberdConfiguration: Sendable {
     /// (CURLE_SSL_CACERT_BADFILE).
     static func checkCAFile(_ path: String, key: String) throws {
         let setting = "\(key) \(path) (\(Origin.variable(key)) or the config file's \(key))"
-        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            throw ConfigurationError("\(setting) cannot be opened: \(String(cString: strerror(errno)))")
+        // Opened without waiting, read only when a regular file, at most the limit (``readBoundedFile``).
+        let read: [UInt8]?
+        do throws(BoundedFileError) {
+            read = try readBoundedFile(path, bytesMax: caFileBytesMax)
+        } catch {
+            switch error.kind {
+            case .notRegularFile: throw ConfigurationError("\(setting) is not a regular file")
+            case .tooLarge: throw ConfigurationError("\(setting) is larger than 8 MiB: not a CA file")
+            case .unreadable(let code):
+                throw ConfigurationError("\(setting) cannot be read: \(String(cString: strerror(code)))")
+            case .notText: throw ConfigurationError("\(setting) is not UTF-8 text")
+            }
         }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
-            throw ConfigurationError("\(setting) is not a regular file")
-        }
-        guard let bytes = readBounded(descriptor, limit: caFileBytesMax + 1) else {
-            throw ConfigurationError("\(setting) cannot be read: \(String(cString: strerror(errno)))")
-        }
-        guard bytes.count <= caFileBytesMax else {
-            throw ConfigurationError("\(setting) is larger than 8 MiB: not a CA file")
+        guard let bytes = read else {
+            throw ConfigurationError("\(setting) cannot be opened: \(String(cString: strerror(ENOENT)))")
         }
         // Its first certificate only: libcurl reads the whole bundle, without numberd's cap on a chain's length.
         let text = String(decoding: bytes, as: UTF8.self)

@@ -24,6 +24,10 @@ public enum LocalDefaults {
     /// The admin key file under a data directory.
     public static func adminKeyFile(dataDirectory: String) -> String { dataDirectory + "/admin.key" }
 
+    /// The most read of a data directory's `provider.json` (numberd writes a few names there): by numberd, and by
+    /// `numbers-load`, which reads its `kind`.
+    public static let providerBindingBytesMax = 64 << 10
+
     /// The default RPC address.
     public static let server = "127.0.0.1:7443"
 

@@ -104,8 +104,11 @@ struct TargetOptions: ParsableArguments {
         struct Binding: Decodable {
             var kind: String
         }
-        // Bounded, and never a FIFO's wait: numberd's own limit for the file (64 KiB).
-        guard let bytes = try? readBoundedFile(dataDirectory + "/provider.json", bytesMax: 64 << 10) else { return nil }
+        // Bounded, and never a FIFO's wait: numberd's own limit for the file.
+        guard
+            let bytes = try? readBoundedFile(
+                dataDirectory + "/provider.json", bytesMax: LocalDefaults.providerBindingBytesMax)
+        else { return nil }
         return (try? JSONDecoder().decode(Binding.self, from: Data(bytes)))?.kind
     }
 
