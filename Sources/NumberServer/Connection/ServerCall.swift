@@ -1,3 +1,4 @@
+import Metrics
 import NIOCore
 import NumberAPI
 import NumberCore
@@ -13,6 +14,8 @@ struct ServerCall: Sendable {
     let connection: NIOLoopBound<ServerConnectionHandler>
     /// How the connection stops this call's work once nobody awaits its result.
     let cancellation: CallCancellation
+    /// `numberd_calls_in_flight` of the call's method: one more while its handler runs.
+    let inFlight: Meter
 
     /// Runs the handler and hands the result to the connection's event loop; when the connection cancels the call
     /// first, the handler's task is cancelled and its result, if any, dropped. When this task is cancelled instead (the
@@ -23,6 +26,9 @@ struct ServerCall: Sendable {
         let context = self.context
         let handler = self.handler
         let cancellation = self.cancellation
+        // Until the handler has returned: the group below waits for it even when the connection answered first.
+        inFlight.increment(by: 1)
+        defer { inFlight.decrement(by: 1) }
         let result = await withTaskGroup(of: Result<ByteBuffer, RPCError>?.self) { group in
             // The core's log lines about this call (the saga's, the Twilio adapter's) carry its request id.
             group.addTask {

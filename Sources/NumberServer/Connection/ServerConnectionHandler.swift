@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import NIOCore
 import NumberAPI
 import NumberCore
@@ -142,6 +143,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
     /// This connection's metric series (bounded: registered methods and "unknown", times the status codes).
     private var callMetrics: [ServerMetrics.Key: ServerMetrics.CallHandles] = [:]
+    /// This connection's `numberd_calls_in_flight` series, by registered method (as `callMetrics`: the server's lock
+    /// once per method and connection).
+    private var inFlightMeters: [String: Meter] = [:]
     /// Refused calls logged so far (``refusalLogLevel()``).
     private var refusedCallsLogged = 0
     /// Calls refused before their handler ran (too many streams, no request, malformed headers or request, bad
@@ -616,7 +620,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
             cancellations[streamID] = cancellation
             let call = ServerCall(
                 streamID: streamID, context: callContext, handler: handler,
-                connection: NIOLoopBound(self, eventLoop: context.eventLoop), cancellation: cancellation)
+                connection: NIOLoopBound(self, eventLoop: context.eventLoop), cancellation: cancellation,
+                inFlight: inFlightMeter(headers.method))
             // The stream is unbounded, so a call is refused only once nothing takes calls from it any more (the
             // server's task was cancelled): never started, which the client retries elsewhere.
             switch calls.yield(call) {
@@ -653,6 +658,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// CANCEL budgets for free with a bogus call.
     private func finishNow(_ streamID: UInt32, _ error: RPCError) {
         complete(streamID: streamID, result: .failure(error), completed: false, unheard: true)
+    }
+
+    /// The `numberd_calls_in_flight` series of `method`, a registered one.
+    private func inFlightMeter(_ method: String) -> Meter {
+        if let meter = inFlightMeters[method] { return meter }
+        let meter = metrics.callsInFlight(method)
+        inFlightMeters[method] = meter
+        return meter
     }
 
     /// Records a finished call in the metrics and the log. `anyoneCould`: a call any client can make fail without a

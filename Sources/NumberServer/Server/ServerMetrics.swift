@@ -64,6 +64,8 @@ final class ServerMetrics: Sendable {
     }
 
     private let calls = Mutex<[Key: CallHandles]>([:])
+    /// `numberd_calls_in_flight{method}`, by method, made on first use.
+    private let inFlight = Mutex<[String: Meter]>([:])
     /// Where the metrics are made: the process's bootstrapped backend unless a test gives its own.
     private let factory: any MetricsFactory
     /// Connections closed for breaking the framing rules.
@@ -108,6 +110,20 @@ final class ServerMetrics: Sendable {
     /// Counts a finished call and records its latency.
     func recordCall(method: String, status: StatusCode, duration: TimeAmount) {
         handles(for: Key(method: method, status: status.rawValue)).record(duration)
+    }
+
+    /// `numberd_calls_in_flight{method}`: the calls of `method` (a registered one: clients must not grow the label set)
+    /// whose handler is running in the core now — from the request's arrival until the handler returns, which for a
+    /// purchase or release the connection answered at its deadline is when the work at Twilio ends, not the answer.
+    /// In-memory reads, which run in the read that brought them, are not counted. A call that never leaves shows as
+    /// a series that stays above 0.
+    func callsInFlight(_ method: String) -> Meter {
+        inFlight.withLock { cache in
+            if let existing = cache[method] { return existing }
+            let made = Meter(label: "numberd_calls_in_flight", dimensions: [("method", method)], factory: factory)
+            cache[method] = made
+            return made
+        }
     }
 
     /// The series of `key`, made on first use. Connections keep what they got in a cache of their own, so the lock

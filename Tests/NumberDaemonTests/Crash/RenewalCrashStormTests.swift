@@ -394,7 +394,8 @@ struct RenewalCrashStorm {
             try await connection.send("GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
             _ = await connection.waitForClose(timeout: .seconds(30))
             let kept = [
-                "numberd_calls_total", "numberd_twilio_calls_total", "numberd_twilio_retries_total",
+                "numberd_calls_total", "numberd_calls_in_flight", "numberd_twilio_calls_total",
+                "numberd_twilio_retries_total",
                 "numberd_open_purchase_intents", "numberd_pending_releases", "numberd_connections",
                 "numberd_store_commits_total",
             ]
