@@ -186,6 +186,18 @@ struct BackupRestoreTests {
         // known, so it is not taken for this one.
         try FileManager.default.removeItem(atPath: binding)
         await expectRefused("the backup has no provider.json") { _ = try await restore.run() }
+        // One past its limit (64 KiB: padded after the JSON, which decodes at the limit itself), or a FIFO: unreadable,
+        // never read whole or waited on.
+        let padded =
+            original + String(repeating: " ", count: LocalDefaults.providerBindingBytesMax - original.utf8.count)
+        try padded.write(toFile: binding, atomically: true, encoding: .utf8)
+        await expectRefused("does not verify") { _ = try await restore.run() }
+        try (padded + " ").write(toFile: binding, atomically: true, encoding: .utf8)
+        await expectRefused("provider.json is larger than 64 KiB") { _ = try await restore.run() }
+        try FileManager.default.removeItem(atPath: binding)
+        #expect(mkfifo(binding, 0o600) == 0)
+        await expectRefused("provider.json is not a regular file") { _ = try await restore.run() }
+        try FileManager.default.removeItem(atPath: binding)
         try original.write(toFile: binding, atomically: true, encoding: .utf8)
 
         // A data directory of another user (root restoring the numberd user's files would leave them unreadable to it).
