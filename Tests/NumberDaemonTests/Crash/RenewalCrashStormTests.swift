@@ -366,7 +366,12 @@ struct RenewalCrashStorm {
                 }
             } catch {
                 // Which start, what numberd counted and what it logged (the log goes with the directory the test
-                // removes).
+                // removes). Read 5 s after the failure: a call this client gave up on at its deadline has passed
+                // numberd's deadline too by then (counted later, from the request's arrival), so the metrics tell
+                // where it stopped — DEADLINE_EXCEEDED in `numberd_calls_total` with the call still in
+                // `numberd_calls_in_flight`: its work never ended; counted but not in flight: its handler never ran
+                // or ended only past the deadline; not counted at all: the request never reached numberd's calls.
+                try? await Task.sleep(for: .seconds(5))
                 let metrics = await Self.metricsSummary(launch)
                 throw HarnessError(
                     "aging, numberd on a clock \(days) days back: \(error); its metrics:\n\(metrics)\nits log ends:\n"
