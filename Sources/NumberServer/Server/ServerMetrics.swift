@@ -113,10 +113,10 @@ final class ServerMetrics: Sendable {
     }
 
     /// `numberd_calls_in_flight{method}`: the calls of `method` (a registered one: clients must not grow the label set)
-    /// whose handler is running in the core now — from the request's arrival until the handler returns, which for a
-    /// purchase or release the connection answered at its deadline is when the work at Twilio ends, not the answer.
-    /// In-memory reads, which run in the read that brought them, are not counted. A call that never leaves shows as
-    /// a series that stays above 0.
+    /// whose handler is running in the core now — from the start of the call's task (at once after the request
+    /// arrived) until the handler returns, which for a purchase or release the connection answered at its deadline is
+    /// when the work at Twilio ends, not the answer. In-memory reads, which run in the read that brought them, are not
+    /// counted. A call that never leaves shows as a series that stays above 0.
     func callsInFlight(_ method: String) -> Meter {
         inFlight.withLock { cache in
             if let existing = cache[method] { return existing }
