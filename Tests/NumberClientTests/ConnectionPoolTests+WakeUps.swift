@@ -3,6 +3,7 @@ import NIOPosix
 import NumberAPI
 import NumberWire
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import NumberClient
@@ -246,34 +247,5 @@ private final class Calls: Sendable {
         let all = tasks.withLock { $0 }
         for task in all { task.cancel() }
         for task in all { _ = await task.result }
-    }
-}
-
-/// Holds the tasks that wait at it until it opens, for good.
-private final class Gate: Sendable {
-    private let state = Mutex<(isOpen: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
-
-    /// Whether a task waits at the gate.
-    var isWaitedAt: Bool { state.withLock { !$0.waiting.isEmpty } }
-
-    /// Returns once the gate is open.
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let isOpen = state.withLock { state in
-                if !state.isOpen { state.waiting.append(continuation) }
-                return state.isOpen
-            }
-            if isOpen { continuation.resume() }
-        }
-    }
-
-    /// Opens the gate: the tasks waiting go on, and later ones pass.
-    func open() {
-        let waiting = state.withLock { state in
-            state.isOpen = true
-            defer { state.waiting = [] }
-            return state.waiting
-        }
-        for continuation in waiting { continuation.resume() }
     }
 }

@@ -3,7 +3,7 @@ import NumberAPI
 import NumberClient
 import NumberServer
 import Prometheus
-import Synchronization
+import TestSupport
 import Testing
 
 /// `numberd_calls_in_flight{method}` counts the calls whose handler runs now, until it has returned: a call the
@@ -12,32 +12,6 @@ import Testing
 /// cannot show.
 @Suite("Calls in flight are counted by method until their handler returns")
 struct CallsInFlightMetricsTests {
-    /// A gate that a handler waits at whatever becomes of its task (as a saga carried through to its end does), until
-    /// the test opens it.
-    final class Gate: Sendable {
-        private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-        func wait() async {
-            await withCheckedContinuation { continuation in
-                let resumeNow = state.withLock { state -> Bool in
-                    if state.open { return true }
-                    state.waiters.append(continuation)
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
-        }
-
-        func open() {
-            let waiters = state.withLock { state in
-                state.open = true
-                defer { state.waiters = [] }
-                return state.waiters
-            }
-            for waiter in waiters { waiter.resume() }
-        }
-    }
-
     /// The value of `numberd_calls_in_flight{method="…"}` in `registry`, nil while the series is absent.
     static func inFlight(_ method: String, in registry: PrometheusCollectorRegistry) -> Int? {
         let prefix = "numberd_calls_in_flight{method=\"\(method)\"} "
