@@ -28,7 +28,8 @@ struct NumbersCommand: AsyncParsableCommand {
             nothing done (but for an `adopt` whose routing at Twilio got no answer: that routing is recorded and held, \
             see `adopt --help`; or no usable CA file, or `health` answered not serving), 8 rate limited, at the hourly \
             purchase cap, at a count limit (accounts, trunks, numbers or keys: LIMIT_EXCEEDED, once something is \
-            freed) or numberd's disk full (STORE_FULL; nothing done: retry later), 9 numberd's provider setup is wrong \
+            freed) or numberd's disk full or behind (STORE_FULL, STORE_BUSY; nothing done: retry later), 9 numberd's \
+            provider setup is wrong \
             (PROVIDER_MISCONFIGURED: a retry does not help; tell its operator), 10 the outcome is unknown (the call \
             may have been carried out, or may still be: rerun with the --idempotency-key and --account printed on \
             stderr, never a new key, within the 24 hours of numberd's running time it keeps the key; a command without \

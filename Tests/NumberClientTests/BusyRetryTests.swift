@@ -7,7 +7,7 @@ import Testing
 @testable import NumberClient
 
 /// Calls the server refused for the moment, before doing anything (`RESOURCE_EXHAUSTED` / `RATE_LIMITED`,
-/// `PURCHASES_BUSY`, `CHANGES_BUSY`, `SEARCHES_BUSY`), are tried again within the attempts and the deadline, whatever
+/// `PURCHASES_BUSY`, `CHANGES_BUSY`, `SEARCHES_BUSY`, `STATEMENTS_BUSY`, `STORE_BUSY`), are tried again within the attempts and the deadline, whatever
 /// the method — not before the `retryAfterMs` the server asked for. A refusal for minutes (`PURCHASE_CAP`), one whose
 /// wait would pass the deadline, or a client told not to, gets the refusal as it came.
 @Suite("Retries of calls the server refused for the moment")
@@ -28,7 +28,7 @@ struct BusyRetryTests {
 
     @Test(
         "a release refused busy, then rate limited, then done: carried out on the third attempt, after the wait asked",
-        arguments: ["CHANGES_BUSY", "PURCHASES_BUSY", "SEARCHES_BUSY"])
+        arguments: ["CHANGES_BUSY", "PURCHASES_BUSY", "SEARCHES_BUSY", "STATEMENTS_BUSY", "STORE_BUSY"])
     func busyThenRateLimitedThenDone(busy: String) async throws {
         let times = Mutex<[ContinuousClock.Instant]>([])
         let server = try await FakeNumbersServer.start { index, _ in

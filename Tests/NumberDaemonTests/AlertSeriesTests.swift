@@ -159,7 +159,7 @@ struct AlertSeriesTests {
         await child.stop()
         for name in [
             "numberd_store_commit_failures_total", "numberd_store_no_room_refusals_total",
-            "numberd_store_snapshot_failures_total",
+            "numberd_store_busy_refusals_total", "numberd_store_snapshot_failures_total",
         ] {
             #expect(text.contains("\n\(name) 0\n"), "\(name) missing: \(text.prefix(2_000))")
         }

@@ -27,7 +27,7 @@ struct ExitCodeTests {
             (Self.error(.deadlineExceeded, "DEADLINE_EXCEEDED"), 7),
             (Self.error(.unavailable, "PROVIDER_MISCONFIGURED"), 9),
             (Self.error(.resourceExhausted, "PURCHASES_BUSY"), 8),
-            (Self.error(.resourceExhausted, "STORE_FULL"), 8),
+            (Self.error(.resourceExhausted, "STORE_FULL"), 8), (Self.error(.resourceExhausted, "STORE_BUSY"), 8),
             (Self.error(.resourceExhausted, "RATE_LIMITED", ["retryAfterMs": "20"]), 8),
             (Self.error(.failedPrecondition, "LAST_ADMIN_KEY"), 5),
             (Self.error(.failedPrecondition, "INSUFFICIENT_BALANCE"), 5),

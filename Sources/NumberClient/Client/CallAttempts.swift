@@ -194,7 +194,8 @@ struct CallAttempts {
     static func refusedForNow(_ error: RPCError) -> Bool {
         guard error.code == .resourceExhausted else { return false }
         switch error.reason {
-        case "RATE_LIMITED", "PURCHASES_BUSY", "CHANGES_BUSY", "SEARCHES_BUSY", "STATEMENTS_BUSY": return true
+        case "RATE_LIMITED", "PURCHASES_BUSY", "CHANGES_BUSY", "SEARCHES_BUSY", "STATEMENTS_BUSY", "STORE_BUSY":
+            return true
         default: return false
         }
     }

@@ -79,9 +79,8 @@ public struct NumbersClientConfiguration: Sendable {
         public var inProgressRetriesMax: Int
         /// Whether a call the server refused for the moment, before doing anything — `RESOURCE_EXHAUSTED` /
         /// `RATE_LIMITED` (tried again once its `retryAfterMs` has passed), `PURCHASES_BUSY`, `CHANGES_BUSY`,
-        /// `SEARCHES_BUSY` or `STATEMENTS_BUSY` (the account's purchases, releases and trunk changes, searches waiting
-        /// for Twilio, or statements being read) — is
-        /// tried again, within `attemptsMax` and the call's deadline, whatever its method: nothing was done. A wait
+        /// `SEARCHES_BUSY`, `STATEMENTS_BUSY` or `STORE_BUSY` (the account's purchases, releases and trunk changes,
+        /// searches waiting for Twilio, statements being read, or writes waiting for numberd's disk) — is tried again, within `attemptsMax` and the call's deadline, whatever its method: nothing was done. A wait
         /// that would pass the deadline throws the refusal at once. (`PURCHASE_CAP` and `STORE_FULL` refuse for
         /// minutes: left to the caller.) Default true.
         public var retriesWhenBusy: Bool

@@ -221,6 +221,15 @@ extension NumberError {
         .resourceExhausted, .storeFull,
         "the service's store has no room to write (disk or quota full): nothing was changed; retry later")
 
+    /// Too many decided writes wait behind the store's commit in flight (its disk has fallen behind): a caller's new
+    /// work is refused, nothing changed, and its retry is taken once the queue has drained below the limits.
+    static func storeBusy(queued: Int, max: StateCoordinator.QueueLimits) -> NumberError {
+        NumberError(
+            .resourceExhausted, .storeBusy,
+            "the service's store is behind: \(queued) writes wait for its disk; nothing was changed; retry shortly",
+            details: ["max": String(max.decisionsMax)])
+    }
+
     /// `text` with each Twilio SID in it — two capital letters and 32 lower-case hex digits standing alone, as `AC…`
     /// for an account or `AD…` for an address — cut to its two letters and "…".
     static func withoutTwilioSids(_ text: String) -> String {

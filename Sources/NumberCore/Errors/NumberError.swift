@@ -126,6 +126,8 @@ public struct NumberError: Error, Sendable, Hashable, CustomStringConvertible {
         /// The store had no room for the write (disk or quota full): nothing was changed; writes resume once there
         /// is room, reads go on meanwhile.
         public static let storeFull = Reason(rawValue: "STORE_FULL")
+        /// Too many writes wait for the store's disk (it has fallen behind): nothing was changed; retry shortly.
+        public static let storeBusy = Reason(rawValue: "STORE_BUSY")
         /// An amount would overflow.
         public static let amountOverflow = Reason(rawValue: "AMOUNT_OVERFLOW")
         /// The provider's price cannot be charged (negative, or our price from it out of range): nothing the caller

@@ -7,7 +7,7 @@ extension NumberService {
         let currency = try Validation.currency(currency)
         let now = now()
         let accountsMax = config.limits.accountsMax
-        return try await coordinator.perform { state throws(NumberError) in
+        return try await coordinator.perform(admitting: true) { state throws(NumberError) in
             guard state.accounts.count < accountsMax else {
                 throw NumberError(
                     .resourceExhausted, .limitExceeded, "the account limit of \(accountsMax) is reached",
@@ -119,7 +119,7 @@ extension NumberService {
         let fingerprint = Crypto.sha256Hex("\(operation.rawValue)|\(amount)|\(description)")
         let now = now()
         let expiredBy = idempotencyKeysExpired(by: now)
-        return try await coordinator.perform { state throws(NumberError) in
+        return try await coordinator.perform(admitting: true) { state throws(NumberError) in
             let account = try state.requireAccount(accountId)
             if let key, let record = state.liveIdempotency(accountId: accountId, key: key, expiredBy: expiredBy) {
                 guard record.operation == operation, record.fingerprint == fingerprint,

@@ -192,7 +192,7 @@ extension NumberService {
         var held: RouteHold?
         let trunk: Trunk?
         do throws(NumberError) {
-            trunk = try await coordinator.perform { state throws(NumberError) in
+            trunk = try await coordinator.perform(admitting: true) { state throws(NumberError) in
                 // The account again, as it is now: suspended, drained or filled during the look-up, the adoption is
                 // refused here, nothing sent, and not at its record after the number was routed to its trunk.
                 try checkAdoptable(request, quote: quote, in: state)

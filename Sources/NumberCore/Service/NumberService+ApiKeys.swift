@@ -49,7 +49,7 @@ extension NumberService {
         }
         let now = now()
         let keysMax = config.limits.apiKeysMax
-        return try await coordinator.perform { state throws(NumberError) in
+        return try await coordinator.perform(admitting: true) { state throws(NumberError) in
             if let accountId { _ = try state.requireAccount(accountId) }
             // Only keys that work count: revoked ones, still listed, never block a new key.
             guard evenAtKeyLimit || state.activeApiKeyCount < keysMax else {

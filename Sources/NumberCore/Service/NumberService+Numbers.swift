@@ -375,7 +375,7 @@ extension NumberService {
         var claimedHere = false
         let graceOver = graceOverIfMarkedBy(at: now())
         do throws(NumberError) {
-            return try await coordinator.perform { state throws(NumberError) in
+            return try await coordinator.perform(admitting: true) { state throws(NumberError) in
                 // Its key revoked while it waited for its turn: not sent.
                 try state.requireUnrevokedKey(authorizedBy)
                 _ = try evenIfSuspended ? state.requireAccount(accountId) : state.requireActiveAccount(accountId)

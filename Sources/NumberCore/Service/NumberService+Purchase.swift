@@ -374,7 +374,7 @@ extension NumberService {
         // The intent this decision claimed for its call, handed back if its record is refused (a store with no room).
         var claimed: String?
         do throws(NumberError) {
-            return try await coordinator.perform { state throws(NumberError) in
+            return try await coordinator.perform(admitting: true) { state throws(NumberError) in
                 // The key first, as `replayPurchase` does: a retry whose first attempt is being carried out gets
                 // that attempt's answer (or REQUEST_IN_PROGRESS), not a definite refusal for a key revoked or an
                 // account suspended since — which would say "not bought" of a purchase that was.

@@ -218,7 +218,8 @@ extension NumberService {
             // the request's record is refused (a store with no room), which leaves nothing to release.
             var claimed = false
             defer { if claimed { self.local.withLock { $0.handBack([numberId]) } } }
-            let decided = try await self.coordinator.perform { state throws(NumberError) -> ([CoreEvent], Decided) in
+            let decided = try await self.coordinator.perform(admitting: true) {
+                state throws(NumberError) -> ([CoreEvent], Decided) in
                 if let keyed, let first = try keyed.replay(in: state, expiredBy: expiredBy) {
                     return ([], .replayed(first))
                 }

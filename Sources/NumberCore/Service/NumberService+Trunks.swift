@@ -231,7 +231,7 @@ extension NumberService {
         let limits = config.limits
         let managed = id != nil
         let now = now()
-        return try await coordinator.perform { state throws(NumberError) in
+        return try await coordinator.perform(admitting: !managed) { state throws(NumberError) in
             try state.requireUnrevokedKey(authorizedBy)
             try Self.checkNewTrunk(state, accountId, name, limits, creating: managed ? 1 : 0)
             // A SIP trunk registered by its SID is nobody else's: another account's trunk must not receive this

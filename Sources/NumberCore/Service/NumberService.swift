@@ -226,6 +226,9 @@ public final class NumberService: Sendable {
         let outages = writeOutages
         self.coordinator = StateCoordinator(
             store: store, state: state, commitBytesEstimateMax: config.commits.commitBytesEstimateMax,
+            queueLimits: StateCoordinator.QueueLimits(
+                decisionsMax: config.commits.queuedDecisionsMax,
+                bytesEstimateMax: config.commits.queuedBytesEstimateMax),
             noRoomRetry: .milliseconds(config.commits.noRoomRetryMilliseconds),
             noRoomRetryMax: .milliseconds(config.commits.noRoomRetryMaxMilliseconds), logger: logger,
             roomChanged: { hasRoom in

@@ -192,6 +192,16 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// The longest pause after refusals in a row (a disk full for hours costs one rebuild of the decision state per
         /// this long, not per second). Default 30 000 ms; at least ``noRoomRetryMilliseconds``, at most 600 000.
         public var noRoomRetryMaxMilliseconds: Int = 30_000
+        /// Most decided writes waiting behind the store's commit in flight (its disk has fallen behind: a slow or
+        /// stalled `fdatasync`) before a call's new work — opening a purchase, requesting a release or a trunk change,
+        /// adding funds, creating an account, a key or a registered trunk, an adoption's routing — is refused
+        /// `RESOURCE_EXHAUSTED` / `STORE_BUSY`, nothing changed (the client retries it). What carries on work already
+        /// started (a purchase's commit after its buy, a release's record, reconciliation, billing, a suspension or a
+        /// key's revocation) is never refused for it, so what was started always reaches its end; it is bounded by what
+        /// was admitted. Default 16 384 (a few MiB); 1...1 000 000.
+        public var queuedDecisionsMax: Int = 16_384
+        /// Most estimated bytes of events those writes hold, likewise. Default 32 MiB; 64 KiB...1 GiB.
+        public var queuedBytesEstimateMax: Int = 32 * 1024 * 1024
 
         /// The defaults.
         public static let defaults = Commits()
@@ -299,6 +309,12 @@ public struct NumberServiceConfig: Sendable, Hashable {
         if commits.commitBytesEstimateMax < 1 { problems.append("commits.commitBytesEstimateMax must be positive") }
         if !(0...60_000).contains(commits.noRoomRetryMilliseconds) {
             problems.append("commits.noRoomRetryMilliseconds must be in 0...60000")
+        }
+        if !(1...1_000_000).contains(commits.queuedDecisionsMax) {
+            problems.append("commits.queuedDecisionsMax must be in 1...1000000")
+        }
+        if !(65_536...(1 << 30)).contains(commits.queuedBytesEstimateMax) {
+            problems.append("commits.queuedBytesEstimateMax must be in 65536...1073741824")
         }
         if !(commits.noRoomRetryMilliseconds...600_000).contains(commits.noRoomRetryMaxMilliseconds) {
             problems.append("commits.noRoomRetryMaxMilliseconds must be in noRoomRetryMilliseconds...600000")

@@ -31,6 +31,8 @@ final class StateCoordinator: Sendable {
         var durableSequence: UInt64 = 0
         /// Decided, not yet handed to the store.
         var queue: [Batch] = []
+        /// The estimated bytes of `queue`'s events.
+        var queuedBytes = 0
         /// Whether a commit is in flight.
         var committing = false
         var waiters: [Waiter] = []
@@ -47,6 +49,7 @@ final class StateCoordinator: Sendable {
     /// What readers see: everything the store acknowledged. Never held together with `inner`.
     private let durable: Mutex<CoreState>
     private let commitBytesEstimateMax: Int
+    private let queueLimits: QueueLimits
     private let noRoomRetry: Duration
     private let noRoomRetryMax: Duration
     private let logger: Logger
@@ -59,7 +62,8 @@ final class StateCoordinator: Sendable {
     /// further refusal in a row doubles that, up to `noRoomRetryMax`.
     init(
         store: any NumberStore, state: CoreState, commitBytesEstimateMax: Int = 512 * 1024,
-        noRoomRetry: Duration = .seconds(1), noRoomRetryMax: Duration = .seconds(30),
+        queueLimits: QueueLimits = QueueLimits(), noRoomRetry: Duration = .seconds(1),
+        noRoomRetryMax: Duration = .seconds(30),
         logger: Logger = Logger(label: "numberd.core"), roomChanged: (@Sendable (_ hasRoom: Bool) -> Void)? = nil
     ) {
         self.roomChanged = roomChanged
@@ -71,6 +75,15 @@ final class StateCoordinator: Sendable {
         self.inner = Mutex(Inner(speculative: state.keepingWorkIndexes(true)))
         self.durable = Mutex(state.keepingWorkIndexes(false))
         self.commitBytesEstimateMax = commitBytesEstimateMax
+        self.queueLimits = queueLimits
+    }
+
+    /// How many decided writes may wait behind the commit in flight before a decision that starts new work is refused.
+    struct QueueLimits: Sendable {
+        /// Decisions waiting (each one caller's write).
+        var decisionsMax = NumberServiceConfig.Commits.defaults.queuedDecisionsMax
+        /// Their events' estimated bytes.
+        var bytesEstimateMax = NumberServiceConfig.Commits.defaults.queuedBytesEstimateMax
     }
 
     /// Reads the durable state. The body runs under its lock: a copy escaping it would make the next applied
@@ -92,18 +105,25 @@ final class StateCoordinator: Sendable {
     func decide<R: Sendable>(
         _ body: (CoreState) throws(NumberError) -> (events: [CoreEvent], result: R)
     ) throws(NumberError) -> (sequence: UInt64?, result: R) {
-        try decide(body, waiter: nil).outcome.get()
+        try decide(body, admitting: false, waiter: nil).outcome.get()
     }
 
     /// Decides, then waits until the events are durable — or, for a decision that wrote nothing or threw, until
     /// everything it observed is — and returns the decision's result or throws its error (the store's failure if
     /// writes stopped meanwhile). The waiter is registered in the same hold of the lock as the decision.
+    ///
+    /// `admitting` marks a decision that starts new work — a caller's first write, nothing done anywhere yet — as
+    /// opposed to one that carries on work already started (a purchase's commit after its buy, a release's record):
+    /// past the queue's limits (``QueueLimits``) an admitting decision that would write is refused
+    /// `RESOURCE_EXHAUSTED` / `STORE_BUSY`, nothing changed, so a disk that falls behind sheds new work instead of
+    /// piling it up in memory, while what was started always reaches its end. A decision that writes nothing (a
+    /// replay, a refusal) is never refused for it.
     func perform<R: Sendable>(
-        _ body: (CoreState) throws(NumberError) -> (events: [CoreEvent], result: R)
+        admitting: Bool = false, _ body: (CoreState) throws(NumberError) -> (events: [CoreEvent], result: R)
     ) async throws(NumberError) -> R {
         var outcome: Result<(sequence: UInt64?, result: R), NumberError>?
         let failure = await withCheckedContinuation { (continuation: CheckedContinuation<NumberError?, Never>) in
-            let decided = decide(body, waiter: continuation)
+            let decided = decide(body, admitting: admitting, waiter: continuation)
             outcome = decided.outcome
             if !decided.waiting { continuation.resume(returning: nil) }
         }
@@ -114,7 +134,7 @@ final class StateCoordinator: Sendable {
     /// `decide`, and when the caller must wait for its sequence and `waiter` is given, registers it (`waiting`):
     /// it is resumed once that sequence is durable, or with the failure that stopped writes.
     private func decide<R: Sendable>(
-        _ body: (CoreState) throws(NumberError) -> (events: [CoreEvent], result: R),
+        _ body: (CoreState) throws(NumberError) -> (events: [CoreEvent], result: R), admitting: Bool,
         waiter continuation: CheckedContinuation<NumberError?, Never>?
     ) -> (outcome: Result<(sequence: UInt64?, result: R), NumberError>, waiting: Bool) {
         typealias Decided = (outcome: Result<(sequence: UInt64?, result: R), NumberError>, waiting: Bool)
@@ -147,11 +167,21 @@ final class StateCoordinator: Sendable {
                 }
                 inner.noRoomUntil = nil
             }
+            let estimate = decision.events.reduce(0) { $0 + $1.bytesEstimate }
+            if admitting, !inner.queue.isEmpty,
+                inner.queue.count >= queueLimits.decisionsMax
+                    || inner.queuedBytes + estimate > queueLimits.bytesEstimateMax
+            {
+                // Nothing of this decision is applied or queued; its caller need not wait for what it observed, as
+                // the refusal says nothing of the state.
+                CoreMetrics.storeBusyRefusals.increment()
+                return ((.failure(.storeBusy(queued: inner.queue.count, max: queueLimits)), false), nil)
+            }
             inner.speculative.apply(decision.events)
             let sequence = inner.nextSequence
             inner.nextSequence += 1
-            let estimate = decision.events.reduce(0) { $0 + $1.bytesEstimate }
             inner.queue.append(Batch(sequence: sequence, events: decision.events, bytesEstimate: estimate))
+            inner.queuedBytes += estimate
             return ((.success((sequence, decision.result)), wait(for: sequence)), takeBatches(&inner))
         }
         if let start { commit(start) }
@@ -171,6 +201,7 @@ final class StateCoordinator: Sendable {
             taken += 1
         }
         inner.committing = true
+        inner.queuedBytes -= bytes
         defer { inner.queue.removeFirst(taken) }
         return Array(inner.queue.prefix(taken))
     }
@@ -195,6 +226,7 @@ final class StateCoordinator: Sendable {
             let waiters = inner.withLock { inner in
                 inner.failure = failure
                 inner.queue = []
+                inner.queuedBytes = 0
                 defer { inner.waiters = [] }
                 return inner.waiters
             }
@@ -247,6 +279,7 @@ final class StateCoordinator: Sendable {
             inner.committing = false
             let refused = batches.count + inner.queue.count
             inner.queue = []
+            inner.queuedBytes = 0
             let pause = Self.nextPause(after: inner.noRoomPause, first: noRoomRetry, max: noRoomRetryMax)
             inner.noRoomPause = pause
             inner.noRoomUntil = ContinuousClock.now + pause

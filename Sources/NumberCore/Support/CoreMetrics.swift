@@ -15,6 +15,8 @@ package enum CoreMetrics {
     /// Decisions refused because the store had no room for a write (`STORE_FULL`: a full disk or quota), at the disk or
     /// during the pause after it; writes resume by themselves once there is room.
     static let storeNoRoomRefusals = Counter(label: "numberd_store_no_room_refusals_total")
+    /// Decisions starting new work refused because too many writes waited for the store's disk (`STORE_BUSY`).
+    static let storeBusyRefusals = Counter(label: "numberd_store_busy_refusals_total")
     /// Failed snapshots (each fails only itself: the journal holds every record and writes go on).
     static let storeSnapshotFailures = Counter(label: "numberd_store_snapshot_failures_total")
 
@@ -22,7 +24,7 @@ package enum CoreMetrics {
     /// sample before the first failure (a counter made at its first increment shows 1 at its first sample, and misses
     /// it). Call once the metrics backend is bootstrapped.
     package static func createStoreSeries() {
-        _ = [storeCommitFailures, storeNoRoomRefusals, storeSnapshotFailures]
+        _ = [storeCommitFailures, storeNoRoomRefusals, storeBusyRefusals, storeSnapshotFailures]
     }
 
     /// Records one provider call: its latency (retries included) and outcome, made with `factory` (the process's

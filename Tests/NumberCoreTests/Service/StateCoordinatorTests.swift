@@ -110,3 +110,90 @@ struct StateCoordinatorTests {
         #expect(throws: NumberError.self) { try coordinator.decide(Self.create("ACC_c")) }
     }
 }
+
+@Suite("StateCoordinator: the queue of decided writes behind a slow disk")
+struct StateCoordinatorQueueLimitTests {
+    private static let at = Date(timeIntervalSince1970: 1_767_225_600)
+
+    private static func event(_ id: String) -> CoreEvent {
+        .accountCreated(Account(id: id, name: id, currency: "USD", createdAt: at))
+    }
+
+    private static func create(_ id: String) -> (CoreState) throws(NumberError) -> (events: [CoreEvent], result: Int) {
+        { _ in ([event(id)], 0) }
+    }
+
+    private static func decided(_ coordinator: StateCoordinator) -> Set<String> {
+        Set(coordinator.speculativeState.accounts.keys)
+    }
+
+    @Test(
+        "past the queue's count an admitting write is refused STORE_BUSY, nothing decided; one carrying on started work, and one writing nothing, are not; drained, admitted again"
+    )
+    func countLimit() async throws {
+        let store = ManualStore()
+        let coordinator = StateCoordinator(
+            store: store, state: CoreState(),
+            queueLimits: StateCoordinator.QueueLimits(decisionsMax: 2, bytesEstimateMax: 1 << 20))
+        let a = Task { try await coordinator.perform(admitting: true, Self.create("ACC_a")) }
+        try await store.waitForCommits(1)
+        // A's commit is in flight; B and C wait behind it, up to the limit.
+        let b = Task { try await coordinator.perform(admitting: true, Self.create("ACC_b")) }
+        let c = Task { try await coordinator.perform(admitting: true, Self.create("ACC_c")) }
+        try await waitUntil { Self.decided(coordinator).count == 3 }
+        let refused = await refusalAtOnce { _ = try await coordinator.perform(admitting: true, Self.create("ACC_d")) }
+        guard let refused else { return }
+        #expect(refused.code == .resourceExhausted && refused.reason == .storeBusy, "\(refused)")
+        #expect(refused.details["max"] == "2")
+        #expect(!Self.decided(coordinator).contains("ACC_d"), "a refused decision leaves nothing decided")
+        // What carries on started work is queued whatever the count.
+        let e = Task { try await coordinator.perform(Self.create("ACC_e")) }
+        // A decision that writes nothing is answered once what it saw is durable, never refused.
+        let nothing = Task { try await coordinator.perform(admitting: true) { _ in ([CoreEvent](), 7) } }
+        try await waitUntil { Self.decided(coordinator).count == 4 }
+        #expect(store.commits.count == 1)
+        store.commits[0].completion(.success(()))
+        // B, C and E went to the store together: the queue is empty again, so the next admitting write is taken.
+        #expect(Set(store.commits[1].accountIds) == ["ACC_b", "ACC_c", "ACC_e"])
+        let f = Task { try await coordinator.perform(admitting: true, Self.create("ACC_f")) }
+        try await waitUntil { Self.decided(coordinator).contains("ACC_f") }
+        store.commits[1].completion(.success(()))
+        try await store.waitForCommits(3)
+        store.commits[2].completion(.success(()))
+        _ = try await (a.value, b.value, c.value, e.value, f.value)
+        #expect(try await nothing.value == 7)
+        #expect(try coordinator.read { Set($0.accounts.keys) } == ["ACC_a", "ACC_b", "ACC_c", "ACC_e", "ACC_f"])
+    }
+
+    @Test(
+        "past the queue's estimated bytes an admitting write is refused; a write larger than the limit alone is taken when nothing waits"
+    )
+    func bytesLimit() async throws {
+        let size = Self.event("ACC_x").bytesEstimate
+        let store = ManualStore()
+        let coordinator = StateCoordinator(
+            store: store, state: CoreState(),
+            queueLimits: StateCoordinator.QueueLimits(decisionsMax: 1_000, bytesEstimateMax: 2 * size))
+        let a = Task { try await coordinator.perform(admitting: true, Self.create("ACC_a")) }
+        try await store.waitForCommits(1)
+        let b = Task { try await coordinator.perform(admitting: true, Self.create("ACC_b")) }
+        let c = Task { try await coordinator.perform(admitting: true, Self.create("ACC_c")) }
+        try await waitUntil { Self.decided(coordinator).count == 3 }
+        let refused = await refusalAtOnce { _ = try await coordinator.perform(admitting: true, Self.create("ACC_d")) }
+        guard let refused else { return }
+        #expect(refused.reason == .storeBusy, "\(refused)")
+        store.commits[0].completion(.success(()))
+        // Three events at once, more than the limit: taken, as nothing waits behind the commit in flight.
+        let big = Task {
+            try await coordinator.perform(admitting: true) { _ throws(NumberError) in
+                ([Self.event("ACC_g1"), Self.event("ACC_g2"), Self.event("ACC_g3")], 0)
+            }
+        }
+        try await waitUntil { Self.decided(coordinator).contains("ACC_g1") }
+        store.commits[1].completion(.success(()))
+        try await store.waitForCommits(3)
+        store.commits[2].completion(.success(()))
+        _ = try await (a.value, b.value, c.value, big.value)
+        #expect(try coordinator.read { $0.accounts.count } == 6)
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import NumberCore
+import Synchronization
 import Testing
 
 /// Which store a service test runs against; every service test runs against each.
@@ -195,4 +196,29 @@ func waitUntil(_ condition: () -> Bool) async throws {
         }
         try await Task.sleep(for: .milliseconds(1))
     }
+}
+
+/// The error a call that must be refused at once throws, as a `NumberError`; nil, recorded as an issue, when it
+/// returned, or when it has not ended within `seconds` (far past any load's slack: "at once" against "waits for a
+/// held write for ever") — the call is then left waiting, so that a regression fails the test instead of hanging it.
+func refusalAtOnce(
+    within seconds: Int = 60, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: @escaping @Sendable () async throws -> Void
+) async -> NumberError? {
+    let ended = Mutex(false)
+    let task = Task {
+        defer { ended.withLock { $0 = true } }
+        return await numberError(body)
+    }
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while !ended.withLock({ $0 }) {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("not answered within \(seconds) s: it waits", sourceLocation: sourceLocation)
+            return nil
+        }
+        try? await Task.sleep(for: .milliseconds(1))
+    }
+    let error = await task.value
+    if error == nil { Issue.record("not refused", sourceLocation: sourceLocation) }
+    return error
 }
