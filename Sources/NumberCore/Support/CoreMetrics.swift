@@ -40,6 +40,17 @@ package enum CoreMetrics {
             .increment()
     }
 
+    /// `numberd_twilio_calls_in_flight{method,resource}`: the provider calls under way, from their first attempt to
+    /// their outcome (retries and the waits between them included). A call that stays in it long past the adapter's
+    /// timeouts never ended: with no request at Twilio meanwhile, a lost answer inside numberd.
+    static func providerCallsInFlight(
+        method: String, resource: String, factory: any MetricsFactory = MetricsSystem.factory
+    ) -> Meter {
+        Meter(
+            label: "numberd_twilio_calls_in_flight", dimensions: [("method", method), ("resource", resource)],
+            factory: factory)
+    }
+
     /// Counts one retry of a provider request (a wait before another attempt) by why it was retried, one of a fixed
     /// set: how much of the provider's traffic is numberd's own retrying, while the calls' outcomes show only how
     /// each call ended.

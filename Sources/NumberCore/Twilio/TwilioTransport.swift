@@ -78,6 +78,10 @@ struct TwilioTransport: Sendable {
     /// it has just sold (its lists and deletes lag a purchase), so the caller must know it was a 404.
     func perform(_ call: Call) async throws(ProviderError) -> Answer {
         let started = ContinuousClock.now
+        let inFlight = CoreMetrics.providerCallsInFlight(
+            method: "\(call.method)", resource: Self.resource(of: call.url), factory: metrics)
+        inFlight.increment()
+        defer { inFlight.decrement() }
         do {
             let answer = try await performWithRetries(call)
             record(call, outcome: "ok", since: started)

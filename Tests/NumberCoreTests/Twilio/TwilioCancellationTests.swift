@@ -39,10 +39,13 @@ struct TwilioCancellationTests {
             twilio.engine.addFault(FaultRule(endpoint: .searchNumbers, kind: .latency(milliseconds: 300_000), times: 1))
             let search = Task { try await twilio.provider.search(Self.usLocal) }
             try await Self.waitUntilHeld(twilio)
+            let inFlight = "numberd_twilio_calls_in_flight"
+            #expect(twilio.probe.count(inFlight, ["method": "get", "resource": "Local"]) == 1, "under way")
             search.cancel()
             let failure = await expectProviderError(.unavailable) { try await search.value }
             let error = try #require(failure)
             #expect(error.cancelled, "\(error)")
+            #expect(twilio.probe.count(inFlight, ["method": "get", "resource": "Local"]) == 0, "ended")
             #expect(twilio.probe.recordedSleeps.isEmpty, "a cancelled request is not tried again")
             let calls = "numberd_twilio_calls_total"
             #expect(twilio.probe.count(calls, ["resource": "Local", "outcome": "cancelled"]) == 1)

@@ -400,7 +400,7 @@ struct RenewalCrashStorm {
             _ = await connection.waitForClose(timeout: .seconds(30))
             let kept = [
                 "numberd_calls_total", "numberd_calls_in_flight", "numberd_twilio_calls_total",
-                "numberd_twilio_retries_total",
+                "numberd_twilio_calls_in_flight", "numberd_twilio_retries_total",
                 "numberd_open_purchase_intents", "numberd_pending_releases", "numberd_connections",
                 "numberd_store_commits_total",
             ]
