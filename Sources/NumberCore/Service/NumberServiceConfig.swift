@@ -198,7 +198,7 @@ public struct NumberServiceConfig: Sendable, Hashable {
         /// `RESOURCE_EXHAUSTED` / `STORE_BUSY`, nothing changed (the client retries it). What carries on work already
         /// started (a purchase's commit after its buy, a release's record, reconciliation, billing, a suspension or a
         /// key's revocation) is never refused for it, so what was started always reaches its end; it is bounded by what
-        /// was admitted. Default 16 384 (a few MiB); 1...1 000 000.
+        /// was admitted. Default 16 384; 1...1 000 000.
         public var queuedDecisionsMax: Int = 16_384
         /// Most estimated bytes of events those writes hold, likewise. Default 32 MiB; 64 KiB...1 GiB.
         public var queuedBytesEstimateMax: Int = 32 * 1024 * 1024

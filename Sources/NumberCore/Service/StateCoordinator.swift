@@ -307,6 +307,10 @@ final class StateCoordinator: Sendable {
     /// write).
     var waiterCount: Int { inner.withLock { $0.waiters.count } }
 
+    /// The decided writes waiting behind the commit in flight, and their estimated bytes (tests of the queue's limits:
+    /// both 0 once everything is durable).
+    var queued: (decisions: Int, bytes: Int) { inner.withLock { ($0.queue.count, $0.queuedBytes) } }
+
     /// Reads the speculative state (decided, maybe not durable) under the decision lock, which holds up decisions
     /// meanwhile: for O(1) reads of what only it keeps (the work indexes), never a copy (see ``read(_:)``).
     func readDecisionState<R: Sendable>(_ body: (CoreState) -> R) -> R {

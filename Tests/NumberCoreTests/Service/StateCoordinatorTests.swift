@@ -127,21 +127,29 @@ struct StateCoordinatorQueueLimitTests {
         Set(coordinator.speculativeState.accounts.keys)
     }
 
+    /// A coordinator with `limits` over a hand-driven store: A's commit in flight, B and C decided behind it; and how
+    /// D, admitting, was answered (nil, recorded as an issue, if it was not refused at once).
+    private static func twoWaiting(
+        _ limits: StateCoordinator.QueueLimits
+    ) async throws -> (ManualStore, StateCoordinator, [Task<Int, any Error>], NumberError?) {
+        let store = ManualStore()
+        let coordinator = StateCoordinator(store: store, state: CoreState(), queueLimits: limits)
+        let a = Task { try await coordinator.perform(admitting: true, create("ACC_a")) }
+        try await store.waitForCommits(1)
+        let b = Task { try await coordinator.perform(admitting: true, create("ACC_b")) }
+        let c = Task { try await coordinator.perform(admitting: true, create("ACC_c")) }
+        try await waitUntil { decided(coordinator).count == 3 }
+        let refused = await refusalAtOnce { _ = try await coordinator.perform(admitting: true, create("ACC_d")) }
+        return (store, coordinator, [a, b, c], refused)
+    }
+
     @Test(
         "past the queue's count an admitting write is refused STORE_BUSY, nothing decided; one carrying on started work, and one writing nothing, are not; drained, admitted again"
     )
     func countLimit() async throws {
-        let store = ManualStore()
-        let coordinator = StateCoordinator(
-            store: store, state: CoreState(),
-            queueLimits: StateCoordinator.QueueLimits(decisionsMax: 2, bytesEstimateMax: 1 << 20))
-        let a = Task { try await coordinator.perform(admitting: true, Self.create("ACC_a")) }
-        try await store.waitForCommits(1)
         // A's commit is in flight; B and C wait behind it, up to the limit.
-        let b = Task { try await coordinator.perform(admitting: true, Self.create("ACC_b")) }
-        let c = Task { try await coordinator.perform(admitting: true, Self.create("ACC_c")) }
-        try await waitUntil { Self.decided(coordinator).count == 3 }
-        let refused = await refusalAtOnce { _ = try await coordinator.perform(admitting: true, Self.create("ACC_d")) }
+        let (store, coordinator, first, refused) = try await Self.twoWaiting(
+            StateCoordinator.QueueLimits(decisionsMax: 2, bytesEstimateMax: 1 << 20))
         guard let refused else { return }
         #expect(refused.code == .resourceExhausted && refused.reason == .storeBusy, "\(refused)")
         #expect(refused.details["max"] == "2")
@@ -160,7 +168,7 @@ struct StateCoordinatorQueueLimitTests {
         store.commits[1].completion(.success(()))
         try await store.waitForCommits(3)
         store.commits[2].completion(.success(()))
-        _ = try await (a.value, b.value, c.value, e.value, f.value)
+        for task in first + [e, f] { _ = try await task.value }
         #expect(try await nothing.value == 7)
         #expect(try coordinator.read { Set($0.accounts.keys) } == ["ACC_a", "ACC_b", "ACC_c", "ACC_e", "ACC_f"])
     }
@@ -170,16 +178,8 @@ struct StateCoordinatorQueueLimitTests {
     )
     func bytesLimit() async throws {
         let size = Self.event("ACC_x").bytesEstimate
-        let store = ManualStore()
-        let coordinator = StateCoordinator(
-            store: store, state: CoreState(),
-            queueLimits: StateCoordinator.QueueLimits(decisionsMax: 1_000, bytesEstimateMax: 2 * size))
-        let a = Task { try await coordinator.perform(admitting: true, Self.create("ACC_a")) }
-        try await store.waitForCommits(1)
-        let b = Task { try await coordinator.perform(admitting: true, Self.create("ACC_b")) }
-        let c = Task { try await coordinator.perform(admitting: true, Self.create("ACC_c")) }
-        try await waitUntil { Self.decided(coordinator).count == 3 }
-        let refused = await refusalAtOnce { _ = try await coordinator.perform(admitting: true, Self.create("ACC_d")) }
+        let (store, coordinator, first, refused) = try await Self.twoWaiting(
+            StateCoordinator.QueueLimits(decisionsMax: 1_000, bytesEstimateMax: 2 * size))
         guard let refused else { return }
         #expect(refused.reason == .storeBusy, "\(refused)")
         store.commits[0].completion(.success(()))
@@ -193,7 +193,49 @@ struct StateCoordinatorQueueLimitTests {
         store.commits[1].completion(.success(()))
         try await store.waitForCommits(3)
         store.commits[2].completion(.success(()))
-        _ = try await (a.value, b.value, c.value, big.value)
+        for task in first + [big] { _ = try await task.value }
         #expect(try coordinator.read { $0.accounts.count } == 6)
+    }
+
+    @Test(
+        "400 writes at once on a slow store, half of them admitting, in sizes of 1 to 4 events: only admitting ones refused, every other one durable, none of the refused, and the queue's count and bytes back to 0"
+    )
+    func manyWritesAtOnce() async throws {
+        let size = Self.event("ACC_x").bytesEstimate
+        let store = InMemoryNumberStore()
+        store.setCommitDelay(nanoseconds: 2_000_000)
+        let coordinator = StateCoordinator(
+            store: store, state: CoreState(),
+            queueLimits: StateCoordinator.QueueLimits(decisionsMax: 8, bytesEstimateMax: 12 * size))
+        var generator = SystemRandomNumberGenerator()
+        let writes = (0..<400).map { index in
+            (index: index, admitting: index % 2 == 0, events: Int.random(in: 1...4, using: &generator))
+        }
+        let outcomes = await withTaskGroup(of: (Int, Bool, NumberError?).self) { group in
+            for write in writes {
+                group.addTask {
+                    do {
+                        _ = try await coordinator.perform(admitting: write.admitting) { _ throws(NumberError) in
+                            ((0..<write.events).map { Self.event("ACC_\(write.index)_\($0)") }, 0)
+                        }
+                        return (write.index, write.admitting, nil)
+                    } catch {
+                        return (write.index, write.admitting, error as? NumberError)
+                    }
+                }
+            }
+            return await group.reduce(into: [(Int, Bool, NumberError?)]()) { $0.append($1) }
+        }
+        let refused = outcomes.filter { $0.2 != nil }
+        #expect(!refused.isEmpty, "400 at once past a limit of 8: some are refused")
+        #expect(refused.allSatisfy { $0.1 && $0.2?.reason == .storeBusy }, "\(refused.prefix(3))")
+        let expected = Set(
+            writes.filter { write in !refused.contains { $0.0 == write.index } }
+                .flatMap { write in (0..<write.events).map { "ACC_\(write.index)_\($0)" } })
+        #expect(try coordinator.read { Set($0.accounts.keys) } == expected)
+        let queued = coordinator.queued
+        #expect(queued.decisions == 0 && queued.bytes == 0, "\(queued)")
+        // The limits still admit: nothing of the refusals or the drained writes is counted any more.
+        _ = try await coordinator.perform(admitting: true, Self.create("ACC_after"))
     }
 }
