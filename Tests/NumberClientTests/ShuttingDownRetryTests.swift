@@ -46,7 +46,11 @@ struct ShuttingDownRetryTests {
         await client.close()
         await server.stop()
         #expect(server.calls.count == 2)
-        #expect(server.callConnections == [0, 1], "the retry went to another connection")
+        // Another connection than the first: which one is not the point (under load a connection attempt can run out
+        // its connect timeout and the next one carry the call: [0, 2] once in a full run).
+        let connections = server.callConnections
+        #expect(connections.count == 2 && connections.first == 0, "\(connections)")
+        #expect(connections.last != 0, "the retry went to another connection: \(connections)")
     }
 
     @Test(
