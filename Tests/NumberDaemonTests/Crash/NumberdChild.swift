@@ -80,9 +80,10 @@ enum FakedClock {
     }
 
     /// The environment that sets a child's wall clock `offsetSeconds` off the real one (negative: in the past), the
-    /// library preloaded before `preloaded` (what the child would preload otherwise), if any.
+    /// libraries preloaded before `preloaded` (what the child would preload otherwise), if any: ``timerPassthrough``
+    /// first, then libfaketime.
     static func environment(offsetSeconds: Int, preloaded: String?) throws -> [String: String] {
-        let library = try library()
+        let library = try timerPassthrough.get() + ":" + library()
         return [
             "LD_PRELOAD": preloaded.map { "\(library):\($0)" } ?? library,
             // A relative offset in seconds: "-5616000" is 65 days back.
@@ -95,6 +96,72 @@ enum FakedClock {
             "FAKETIME_SHARED": "/numberd-test-no-sem /numberd-test-no-shm",
         ]
     }
+
+    /// A library preloaded before libfaketime that hands `timerfd_settime` on the monotonic and boot clocks to the
+    /// kernel unchanged. libfaketime 0.9.10 moves every absolute timer expiration by its offset, also on the clocks
+    /// `FAKETIME_DONT_FAKE_MONOTONIC` leaves alone: each Dispatch and NIO timer of a child on a clock 47 days back
+    /// fired 47 days late — `Task.sleep` never woke, nor did numberd's periodic passes or its calls' deadline timers.
+    /// Measured: a 500 ms `Task.sleep` under `FAKETIME=-4060800` had not woken after 8 s, and `strace` showed
+    /// `timerfd_settime(CLOCK_MONOTONIC fd, TFD_TIMER_ABSTIME, 4085516 s)` for a timer due at 24 713 s. The renewal
+    /// crash storm's aging then hung once in a few full runs: under load a purchase's look-up at the simulator timed
+    /// out, and the Twilio adapter's back-off before its retry never ended, until the client gave the call up 300 s
+    /// later (numberd's metrics: the purchase `CANCELLED`, one retry for `timeout`, the look-up `cancelled`). Timers on
+    /// the wall clock (`CLOCK_REALTIME`) still go through libfaketime, whose shift is right for them. Compiled once a
+    /// test process with the C compiler beside `swift` (`clang`, else `cc`).
+    static let timerPassthrough: Result<String, HarnessError> = {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-faketime-\(getpid())")
+        let source = directory.appendingPathComponent("timerfd.c").path
+        let library = directory.appendingPathComponent("libtimerfd-passthrough.so").path
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try timerPassthroughSource.write(toFile: source, atomically: true, encoding: .utf8)
+        } catch {
+            return .failure(HarnessError("cannot write \(source): \(error)"))
+        }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        let compilers = ["clang", "cc", "gcc"].flatMap { name in path.split(separator: ":").map { "\($0)/\(name)" } }
+        guard let compiler = compilers.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            return .failure(HarnessError("no C compiler (clang, cc, gcc) on PATH to build \(library)"))
+        }
+        let process = SpawnedProcess()
+        process.executableURL = URL(fileURLWithPath: compiler)
+        process.arguments = ["-shared", "-fPIC", "-O2", "-o", library, source, "-ldl"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return .failure(HarnessError("\(compiler) did not start: \(error)")) }
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: library) else {
+            return .failure(HarnessError("\(compiler) failed (\(process.terminationStatus)) to build \(library)"))
+        }
+        return .success(library)
+    }()
+
+    /// ``timerPassthrough``'s source: the clock of each timer descriptor, then `timerfd_settime` by it.
+    private static let timerPassthroughSource = """
+        #define _GNU_SOURCE
+        #include <dlfcn.h>
+        #include <sys/syscall.h>
+        #include <sys/timerfd.h>
+        #include <time.h>
+        #include <unistd.h>
+
+        static unsigned char on_wall_clock[65536];
+
+        int timerfd_create(int clockid, int flags) {
+            int fd = (int)syscall(SYS_timerfd_create, clockid, flags);
+            if (fd >= 0 && fd < 65536) on_wall_clock[fd] = clockid == CLOCK_REALTIME || clockid == CLOCK_REALTIME_ALARM;
+            return fd;
+        }
+
+        int timerfd_settime(int fd, int flags, const struct itimerspec *value, struct itimerspec *old) {
+            if (fd >= 0 && fd < 65536 && on_wall_clock[fd]) {
+                int (*faked)(int, int, const struct itimerspec *, struct itimerspec *) =
+                    (int (*)(int, int, const struct itimerspec *, struct itimerspec *))dlsym(RTLD_NEXT, "timerfd_settime");
+                if (faked) return faked(fd, flags, value, old);
+            }
+            return (int)syscall(SYS_timerfd_settime, fd, flags, value, old);
+        }
+        """
 
     /// Removes the semaphore and shared memory libfaketime made for process `pid`, once it has ended: a child killed
     /// with SIGKILL never removes its own. Left behind, a later child given the same process id (ids wrap at
@@ -201,6 +268,17 @@ final class NumberdChild: Sendable {
         var clockOffsetSeconds: Int?
 
         /// The children's log (``standardError``'s default), appended to by every start.
+        /// The text numberd's `--metrics-listen` endpoint serves now (HarnessError without one).
+        func metrics() async throws -> String {
+            guard let port = metricsListen.split(separator: ":").last.flatMap({ Int($0) }) else {
+                throw HarnessError("no metrics endpoint (metricsListen \(metricsListen))")
+            }
+            let connection = try await TCPConnection.connect(port: port)
+            try await connection.send("GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
+            _ = await connection.waitForClose(timeout: .seconds(30))
+            return connection.text
+        }
+
         var logPath: String { (dataDirectory as NSString).deletingLastPathComponent + "/numberd-child.log" }
 
         /// The log's last `lines` lines, for a failure's message: the log goes with the directory the test removes.

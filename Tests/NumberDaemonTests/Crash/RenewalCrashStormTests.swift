@@ -136,8 +136,9 @@ struct RenewalCrashStorm {
 
     /// Runs the storm in a fresh temporary directory (removed afterwards).
     func run() async throws -> Report {
-        // Before anything: without libfaketime the run fails at once, naming the package.
+        // Before anything: without libfaketime, or a C compiler for the timer pass-through, the run fails at once.
         _ = try FakedClock.library()
+        _ = try FakedClock.timerPassthrough.get()
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-renewal-crash-\(UUID())").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -391,21 +392,17 @@ struct RenewalCrashStorm {
     /// and code, Twilio requests, open purchase intents and pending releases, connections; or why they could not be
     /// read.
     static func metricsSummary(_ launch: NumberdChild.Launch) async -> String {
-        guard let port = launch.metricsListen.split(separator: ":").last.flatMap({ Int($0) }) else {
-            return "(no metrics endpoint)"
-        }
         do {
-            let connection = try await TCPConnection.connect(port: port)
-            try await connection.send("GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
-            _ = await connection.waitForClose(timeout: .seconds(30))
             let kept = [
                 "numberd_calls_total", "numberd_calls_in_flight", "numberd_twilio_calls_total",
                 "numberd_twilio_calls_in_flight", "numberd_twilio_retries_total",
                 "numberd_open_purchase_intents", "numberd_pending_releases", "numberd_connections",
                 "numberd_store_commits_total",
             ]
-            return connection.text.split(separator: "\n").filter { line in kept.contains { line.hasPrefix($0) } }
-                .joined(separator: "\n")
+            return try await launch.metrics().split(separator: "\n").filter { line in
+                kept.contains { line.hasPrefix($0) }
+            }
+            .joined(separator: "\n")
         } catch {
             return "(metrics not read: \(error))"
         }
