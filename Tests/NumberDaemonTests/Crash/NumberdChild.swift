@@ -126,12 +126,20 @@ enum FakedClock {
         let process = SpawnedProcess()
         process.executableURL = URL(fileURLWithPath: compiler)
         process.arguments = ["-shared", "-fPIC", "-O2", "-o", library, source, "-ldl"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        let messages = directory.appendingPathComponent("compiler.log").path
+        guard FileManager.default.createFile(atPath: messages, contents: nil),
+            let log = FileHandle(forWritingAtPath: messages)
+        else { return .failure(HarnessError("cannot write \(messages)")) }
+        defer { try? log.close() }
+        process.standardOutput = log
+        process.standardError = log
         do { try process.run() } catch { return .failure(HarnessError("\(compiler) did not start: \(error)")) }
         process.waitUntilExit()
         guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: library) else {
-            return .failure(HarnessError("\(compiler) failed (\(process.terminationStatus)) to build \(library)"))
+            let said = (try? String(contentsOfFile: messages, encoding: .utf8)) ?? ""
+            return .failure(
+                HarnessError(
+                    "\(compiler) failed (\(process.terminationStatus)) to build \(library): \(said.prefix(2_000))"))
         }
         return .success(library)
     }()
