@@ -80,8 +80,9 @@ public struct NumbersClientConfiguration: Sendable {
         /// Whether a call the server refused for the moment, before doing anything — `RESOURCE_EXHAUSTED` /
         /// `RATE_LIMITED` (tried again once its `retryAfterMs` has passed), `PURCHASES_BUSY`, `CHANGES_BUSY`,
         /// `SEARCHES_BUSY`, `STATEMENTS_BUSY` or `STORE_BUSY` (the account's purchases, releases and trunk changes,
-        /// searches waiting for Twilio, statements being read, or writes waiting for numberd's disk) — is tried again, within `attemptsMax` and the call's deadline, whatever its method: nothing was done. A wait
-        /// that would pass the deadline throws the refusal at once. (`PURCHASE_CAP` and `STORE_FULL` refuse for
+        /// searches waiting for Twilio, statements being read, or writes waiting for numberd's disk) — is tried again,
+        /// within `attemptsMax` and the call's deadline, whatever its method: nothing was done. A wait that would pass
+        /// the deadline throws the refusal at once. (`PURCHASE_CAP` and `STORE_FULL` refuse for
         /// minutes: left to the caller.) Default true.
         public var retriesWhenBusy: Bool
         /// Retries of a call that saw its server go away (a restart, a rolling upgrade, a crash) and then cannot

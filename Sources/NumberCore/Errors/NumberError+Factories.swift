@@ -223,11 +223,11 @@ extension NumberError {
 
     /// Too many decided writes wait behind the store's commit in flight (its disk has fallen behind): a caller's new
     /// work is refused, nothing changed, and its retry is taken once the queue has drained below the limits.
-    static func storeBusy(queued: Int, max: StateCoordinator.QueueLimits) -> NumberError {
+    static func storeBusy(queued: Int, max: Int) -> NumberError {
         NumberError(
             .resourceExhausted, .storeBusy,
             "the service's store is behind: \(queued) writes wait for its disk; nothing was changed; retry shortly",
-            details: ["max": String(max.decisionsMax)])
+            details: ["max": String(max)])
     }
 
     /// `text` with each Twilio SID in it — two capital letters and 32 lower-case hex digits standing alone, as `AC…`

@@ -175,7 +175,7 @@ final class StateCoordinator: Sendable {
                 // Nothing of this decision is applied or queued; its caller need not wait for what it observed, as
                 // the refusal says nothing of the state.
                 CoreMetrics.storeBusyRefusals.increment()
-                return ((.failure(.storeBusy(queued: inner.queue.count, max: queueLimits)), false), nil)
+                return ((.failure(.storeBusy(queued: inner.queue.count, max: queueLimits.decisionsMax)), false), nil)
             }
             inner.speculative.apply(decision.events)
             let sequence = inner.nextSequence

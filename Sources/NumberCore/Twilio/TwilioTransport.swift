@@ -78,29 +78,31 @@ struct TwilioTransport: Sendable {
     /// it has just sold (its lists and deletes lag a purchase), so the caller must know it was a 404.
     func perform(_ call: Call) async throws(ProviderError) -> Answer {
         let started = ContinuousClock.now
+        let labels = (method: "\(call.method)", resource: Self.resource(of: call.url))
         let inFlight = CoreMetrics.providerCallsInFlight(
-            method: "\(call.method)", resource: Self.resource(of: call.url), factory: metrics)
+            method: labels.method, resource: labels.resource, factory: metrics)
         inFlight.increment()
         defer { inFlight.decrement() }
         do {
             let answer = try await performWithRetries(call)
-            record(call, outcome: "ok", since: started)
+            record(labels, outcome: "ok", since: started)
             return answer
         } catch {
             // The caller's cancellation is not Twilio failing: counted apart, never as `unavailable` or
             // `outcomeUnknown`, so a tenant's own cancelled calls cannot fire the "Twilio failing" alert.
-            record(call, outcome: error.cancelled ? "cancelled" : error.kind.rawValue, since: started)
+            record(labels, outcome: error.cancelled ? "cancelled" : error.kind.rawValue, since: started)
             throw error
         }
     }
 
     /// Latency and outcome per method and resource (``resource(of:)``).
-    private func record(_ call: Call, outcome: String, since started: ContinuousClock.Instant) {
+    private func record(
+        _ labels: (method: String, resource: String), outcome: String, since started: ContinuousClock.Instant
+    ) {
         let elapsed = started.duration(to: .now)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         CoreMetrics.recordProviderCall(
-            method: "\(call.method)", resource: Self.resource(of: call.url), outcome: outcome, seconds: seconds,
-            factory: metrics)
+            method: labels.method, resource: labels.resource, outcome: outcome, seconds: seconds, factory: metrics)
     }
 
     /// The resources numberd asks Twilio for: the metrics' `resource` label takes one of these or `other`.
