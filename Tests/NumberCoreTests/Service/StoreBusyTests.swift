@@ -11,7 +11,7 @@ import Testing
 @Suite("a store behind its writes refuses new work, never started work")
 struct StoreBusyTests {
     @Test(
-        "two writes wait behind a held commit: new funds, accounts and purchases are refused STORE_BUSY; a purchase bought before is recorded past the cap; all durable once the disk catches up"
+        "two writes wait behind a held commit: new funds, accounts, purchases, releases, registered trunks and keys are refused STORE_BUSY; a purchase bought before is recorded past the cap; all durable once the disk catches up"
     )
     func newWorkRefusedStartedWorkQueued() async throws {
         var config = NumberServiceConfig.defaults
@@ -23,7 +23,12 @@ struct StoreBusyTests {
         defer { store.release() }  // a failed expectation must not leave the writes held for ever
         let account = try await service.createAccount(name: "Acme", currency: "USD")
         _ = try await service.addFunds(accountId: account.id, amount: 10_000)
-        provider.stock(["+14155550100", "+14155550101"])
+        provider.stock(["+14155550100", "+14155550101", "+14155550102"])
+        // A number owned before, for a release the cap refuses and that goes through once the disk caught up.
+        let owned = try await service.purchase(
+            PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550102"], country: "US")
+        ).numbers[0]
+        let posted = service.decisionState().transactions[account.id]?.count ?? 0
         // A purchase admitted while the disk keeps up: its intent is durable, Twilio sells it the number and the
         // answer waits at the gate.
         provider.inject(.hangAfter(gate: "sold"), on: .buy)
@@ -41,7 +46,7 @@ struct StoreBusyTests {
             async let third = service.addFunds(accountId: account.id, amount: 3)
             return try await (second, third)
         }
-        try await ConcurrencyTests.untilDecided(service) { $0.transactions[account.id]?.count == 4 }
+        try await ConcurrencyTests.untilDecided(service) { $0.transactions[account.id]?.count == posted + 3 }
         // New work is refused at once, nothing decided.
         let newWork: [(String, @Sendable () async throws -> Void)] = [
             ("funds", { _ = try await service.addFunds(accountId: account.id, amount: 4) }),
@@ -53,6 +58,14 @@ struct StoreBusyTests {
                         PurchaseRequest(accountId: account.id, phoneNumbers: ["+14155550101"], country: "US"))
                 }
             ),
+            ("a release", { _ = try await service.release(accountId: account.id, numberId: owned.id) }),
+            (
+                "a registered trunk",
+                {
+                    _ = try await service.createTrunk(accountId: account.id, name: "B", providerTrunkSid: trunkSid(0xb))
+                }
+            ),
+            ("a key", { _ = try await service.createApiKey(name: "k", scope: .account, accountId: account.id) }),
         ]
         for (what, call) in newWork {
             let refused = await refusalAtOnce(call)
@@ -60,8 +73,11 @@ struct StoreBusyTests {
             #expect(refused?.reason == .storeBusy && refused?.details["max"] == "2", "\(what)")
         }
         let decided = service.decisionState()
-        #expect(decided.transactions[account.id]?.count == 4 && decided.accounts.count == 1)
+        #expect(decided.transactions[account.id]?.count == posted + 3 && decided.accounts.count == 1)
+        #expect(decided.trunks.isEmpty && decided.apiKeys.isEmpty, "nothing of the refused trunk and key")
+        #expect(decided.numbers[owned.id]?.releaseRequestedAt == nil, "the refused release is not requested")
         #expect(provider.buyCount("+14155550101") == 0, "a refused purchase sends nothing to Twilio")
+        #expect(provider.calls(.release) == 0, "a refused release sends nothing to Twilio")
         // The purchase bought before goes on: its commit is queued past the cap, not refused.
         provider.resume("sold")
         try await ConcurrencyTests.untilDecided(service) {
@@ -71,8 +87,11 @@ struct StoreBusyTests {
         let bought = try await purchase.value
         #expect(bought.numbers.map(\.phoneNumber) == ["+14155550100"])
         _ = try await (first.value, queued.value)
-        // Caught up: new work is taken again.
+        // Caught up: new work is taken again — the refused release too, its claim on the number handed back.
         _ = try await service.addFunds(accountId: account.id, amount: 5)
+        let released = try await service.release(accountId: account.id, numberId: owned.id)
+        #expect(released.number.status == .released, "\(released.number.status)")
+        _ = try await service.createTrunk(accountId: account.id, name: "B", providerTrunkSid: trunkSid(0xb))
         let durable = service.durableState()
         #expect(durable.checkInvariants() == [])
         #expect(durable.intents.isEmpty)
