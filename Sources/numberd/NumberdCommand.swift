@@ -42,7 +42,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "RPC listen address host:port (default 127.0.0.1:7443).") var listen: String?
     @Option(
         name: .customLong("data-dir"),
-        help: "Data directory (default $XDG_DATA_HOME/numberd or ~/.local/share/numberd).") var dataDir: String?
+        help: "Data directory (env NUMBERD_DATA_DIR; default $XDG_DATA_HOME/numberd or ~/.local/share/numberd).")
+    var dataDir: String?
     @Option(
         name: .customLong("metrics-listen"),
         help: """
@@ -554,7 +555,8 @@ struct BackupStopped: AsyncParsableCommand {
 struct StorageOptions: ParsableArguments {
     @Option(
         name: .customLong("data-dir"),
-        help: "Data directory (default $XDG_DATA_HOME/numberd or ~/.local/share/numberd).") var dataDir: String?
+        help: "Data directory (env NUMBERD_DATA_DIR; default $XDG_DATA_HOME/numberd or ~/.local/share/numberd).")
+    var dataDir: String?
     @Option(
         name: .customLong("snapshot-bytes-max"),
         help: "Largest snapshot file read, bytes, as numberd runs with (default and maximum 4294967294).")

@@ -297,7 +297,7 @@ struct GlobalOptions: ParsableArguments {
             }
             if let advice = clientCertificateAdvice(error) { message += "\n" + advice }
             let (caPath, caIsDefault) = caCertificate()
-            if let advice = Self.defaultCAAdvice(error, defaultCA: caIsDefault ? caPath : nil) {
+            if let advice = Self.caAdvice(error, ca: caPath, isDefault: caIsDefault) {
                 message += "\n" + advice
             }
             throw CLIError(code: CLIError.exitCode(for: error), message: message, status: error)
@@ -328,18 +328,22 @@ struct GlobalOptions: ParsableArguments {
             : "no CA certificate at \(path) (--ca or NUMBERS_CA): name numberd's ca.pem (in its data directory's tls/)"
     }
 
-    /// What to add to a connect failure whose cause is numberd's certificate not verifying, when it was checked
-    /// against the default CA (`defaultCA`: no `--ca` or `NUMBERS_CA` given): that file is the CA numberd generates,
-    /// which a numberd serving a certificate of its own (`--tls-cert`, the README's systemd unit) did not use. The
-    /// failure alone ("certificate verify failed") named no CA, and the operator had no hint that one was used at all.
-    /// nil for any other failure, or a CA that was given.
-    static func defaultCAAdvice(_ error: RPCError, defaultCA: String?) -> String? {
+    /// What to add to a connect failure whose cause is numberd's certificate not verifying: the CA file it was
+    /// checked against (`ca`), since the failure alone ("certificate verify failed") named none. The default one
+    /// (`isDefault`: no `--ca` or `NUMBERS_CA` given) is the CA numberd generates, which a numberd serving a
+    /// certificate of its own (`--tls-cert`, the README's systemd unit) did not use; a given one did not issue the
+    /// certificate numberd serves. nil for any other failure.
+    static func caAdvice(_ error: RPCError, ca: String, isDefault: Bool) -> String? {
         // The TLS handler's code and OpenSSL's words, as the connect failure's message carries them.
         let rejected = ["certificateVerificationFailed", "certificate verify failed"].contains {
             error.message.contains($0)
         }
-        guard let defaultCA, error.reason == "CONNECT_FAILED", rejected else { return nil }
-        return "numberd's certificate was checked against \(defaultCA) (the default: numberd's generated CA); a "
+        guard error.reason == "CONNECT_FAILED", rejected else { return nil }
+        guard isDefault else {
+            return "numberd's certificate was checked against \(ca) (--ca or NUMBERS_CA), which did not issue it "
+                + "or does not name the host in --server"
+        }
+        return "numberd's certificate was checked against \(ca) (the default: numberd's generated CA); a "
             + "numberd serving its own certificate (--tls-cert) needs --ca (or NUMBERS_CA) naming the CA that issued it"
     }
 

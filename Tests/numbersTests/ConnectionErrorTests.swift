@@ -102,7 +102,7 @@ struct ConnectionErrorTests {
     /// A numberd started with `--tls-cert` serves a certificate its generated CA did not issue, and the CLI checked it
     /// against that CA all the same (no `--ca`): `numbers backup` from the README's systemd unit failed
     /// "CONNECT_FAILED … certificate verify failed", nothing naming the CA used or `--ca`.
-    @Test("a certificate the default CA does not verify: exit 7, naming the default CA's path and --ca")
+    @Test("a certificate the CA does not verify: exit 7, naming the CA's path (and --ca when it was the default)")
     func defaultCARejects() async throws {
         let data = Self.dataDirectory()
         try FileManager.default.createDirectory(atPath: data + "/tls", withIntermediateDirectories: true)
@@ -120,13 +120,14 @@ struct ConnectionErrorTests {
                 run.stderr.contains("checked against \(data)/tls/ca.pem (the default: numberd's generated CA)"),
                 "\(run.stderr)")
             #expect(run.stderr.contains("(--tls-cert) needs --ca"), "\(run.stderr)")
-            // The same CA given with --ca: the failure is the CA the operator chose, nothing said of a default.
+            // The same CA given with --ca: the failure names the CA the operator chose, nothing said of a default.
             let given = try await runNumbers(
                 ["health", "--server", "127.0.0.1:\(server.port)", "--ca", data + "/tls/ca.pem"],
                 environment: environment)
             #expect(given.status == 7, "\(given)")
             #expect(given.stderr.contains("CONNECT_FAILED"), "\(given.stderr)")
             #expect(!given.stderr.contains("the default"), "\(given.stderr)")
+            #expect(given.stderr.contains("checked against \(data)/tls/ca.pem (--ca or NUMBERS_CA)"), "\(given.stderr)")
         }
     }
 
