@@ -162,7 +162,7 @@ let package = Package(
         // Core benchmark: durable purchases/s through NumberService on a FileNumberStore, replay, memory per number.
         .executableTarget(
             name: "CoreBenchmark",
-            dependencies: ["NumberCore", "CMallocInfo"],
+            dependencies: ["NumberCore", "CMallocInfo", "CAllocationCounter"],
             swiftSettings: strict
         ),
         // Twilio adapter benchmark: TwilioProvider calls/s and latency against the in-process simulator over HTTPS.

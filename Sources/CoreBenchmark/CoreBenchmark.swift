@@ -102,7 +102,7 @@ struct CoreBenchmark {
     static func purchases(root: URL, counts: [Int], seconds: Double, serial: Double) async throws {
         say("durable purchases (NumberService.purchase, 1 number each, FileNumberStore, instant provider)")
         say(
-            "purchasers  purchases/s  x serial  p50 ms  p99 ms  commits/purchase  events/commit  fdatasync/purchase  CPU ms/purchase  kernel ms/purchase"
+            "purchasers  purchases/s  x serial  p50 ms  p99 ms  commits/purchase  events/commit  fdatasync/purchase  CPU ms/purchase  kernel ms/purchase  allocs/purchase"
         )
         var results: [PurchaseRun.Result] = []
         for purchasers in counts {
@@ -113,11 +113,13 @@ struct CoreBenchmark {
             let purchases = Double(result.purchases)
             say(
                 String(
-                    format: "%10d  %11.0f  %8.1f  %6.2f  %6.2f  %16.2f  %13.2f  %18.2f  %15.3f  %18.3f", purchasers,
+                    format: "%10d  %11.0f  %8.1f  %6.2f  %6.2f  %16.2f  %13.2f  %18.2f  %15.3f  %18.3f  %15@",
+                    purchasers,
                     result.rate, result.rate / serial, result.p50 * 1000, result.p99 * 1000,
                     Double(result.commits) / purchases, Double(result.events) / Double(max(1, result.commits)),
                     Double(result.syncs) / purchases, result.cpuSeconds * 1000 / purchases,
-                    result.kernelCPUSeconds * 1000 / purchases))
+                    result.kernelCPUSeconds * 1000 / purchases,
+                    result.allocations.map { String(format: "%.0f", Double($0) / purchases) } ?? "-"))
             results.append(result)
         }
         // What the CPUs allow at all: if purchases are CPU-bound, no rate can exceed cores / CPU per purchase, and

@@ -1,3 +1,4 @@
+import CAllocationCounter
 import Foundation
 import Logging
 import NumberCore
@@ -18,6 +19,9 @@ struct PurchaseRun {
         var commits: Int
         var events: Int
         var syncs: Int
+        /// malloc-family calls in the process during the run (every thread, the purchasers' own included); nil where
+        /// they are not counted.
+        var allocations: Int?
 
         var rate: Double { Double(purchases) / seconds }
     }
@@ -95,6 +99,8 @@ struct PurchaseRun {
         let remaining = Budget(total ?? Int.max)
         let cpuBefore = Measure.cpuSeconds()
         let kernelBefore = Measure.kernelCPUSeconds()
+        let counting = allocation_counter_available() != 0
+        if counting { allocation_counter_start() }
         let start = Measure.now()
         let deadline = total == nil ? start + seconds : Double.infinity
         let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
@@ -114,6 +120,7 @@ struct PurchaseRun {
             return try await group.reduce(into: [Double]()) { $0 += $1 }.sorted()
         }
         let elapsed = Measure.now() - start
+        let allocations = counting ? Int(allocation_counter_stop()) : nil
         let cpu = Measure.cpuSeconds() - cpuBefore
         let kernel = Measure.kernelCPUSeconds() - kernelBefore
         let counts = setup.store.current
@@ -123,7 +130,8 @@ struct PurchaseRun {
             purchasers: purchasers, purchases: latencies.count, seconds: elapsed, cpuSeconds: cpu,
             kernelCPUSeconds: kernel,
             p50: Measure.percentile(latencies, 0.5), p99: Measure.percentile(latencies, 0.99),
-            commits: counts.commits - countsBefore.commits, events: counts.events - countsBefore.events, syncs: syncs)
+            commits: counts.commits - countsBefore.commits, events: counts.events - countsBefore.events, syncs: syncs,
+            allocations: allocations)
     }
 }
 
