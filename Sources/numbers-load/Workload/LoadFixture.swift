@@ -44,14 +44,23 @@ struct LoadFixture {
 
     /// Searches attempted per account at most while buying its owned numbers.
     static let searchesMax = 5
+    /// Purchases of one account's owned numbers left in doubt (their outcome unknown) that the set-up passes over; one
+    /// more fails it.
+    static let purchasesInDoubtMax = 3
 
     /// Buys `ownedNumbers` numbers one at a time, skipping numbers that turn out to be taken (after a restart the
-    /// simulator's inventory may offer numbers that numberd's store already gives to an account).
+    /// simulator's inventory may offer numbers that numberd's store already gives to an account) and, up to
+    /// ``purchasesInDoubtMax``, purchases whose outcome is unknown (Twilio's answer lost: numberd reconciles it, which
+    /// can take its in-flight horizon, 10 minutes by default). Such a purchase is settled with the rest at the end,
+    /// asked again under its key and its number released if it was bought; the set-up takes another number meanwhile.
+    /// The first one used to fail the run, so a load test against a provider that loses an answer now and then
+    /// rarely got past its set-up.
     private func buyOwnedNumbers(
         admin: NumbersClient, accountId: String, leftovers: Leftovers
     ) async throws -> [String] {
         var bought: [String] = []
         var tried = Set<String>()
+        var inDoubt = 0
         for _ in 0..<Self.searchesMax where bought.count < ownedNumbers {
             let found = try await admin.searchNumbers(
                 SearchNumbersRequest(accountId: accountId, country: country, type: .local, limit: 50))
@@ -67,8 +76,9 @@ struct LoadFixture {
                     continue
                 } catch {
                     // Settled with the rest at the end (asked again under its key): it may have bought the number.
-                    _ = leftovers.purchaseFailed(error, request: request, metadata: [:])
-                    throw error
+                    guard leftovers.purchaseFailed(error, request: request, metadata: [:]) else { throw error }
+                    inDoubt += 1
+                    guard inDoubt <= Self.purchasesInDoubtMax else { throw error }
                 }
             }
         }
