@@ -553,7 +553,7 @@ import Testing
     func nonReaderClosedWhenIdle(tls: Bool) async throws {
         // Longer than a loaded machine takes to connect and send (1 s closed a connection before its requests came).
         try await Self.withSimulator(Self.pages(idleMilliseconds: 10_000), tls: tls) { sim, clientTLS in
-            let (client, before) = try await Self.sent(
+            let (client, before, _) = try await Self.sent(
                 String(repeating: Self.pageRequest(sim), count: 40), to: sim, tls: clientTLS)
             // 1 to 2 idle periods after the last answer that fits; slack for a loaded machine.
             let cutOff = ContinuousClock.now + .seconds(300)
@@ -587,7 +587,7 @@ import Testing
         let starvedAfter = Duration.seconds(2)
         try await Self.withSimulator(Self.pages(idleMilliseconds: 5_000), tls: tls) { sim, clientTLS in
             for attempt in 1...3 {
-                let (client, before) = try await Self.sent(
+                let (client, before, connections) = try await Self.sent(
                     String(repeating: Self.pageRequest(sim), count: pages), to: sim, tls: clientTLS)
                 let started = ContinuousClock.now
                 var responses = ResponseCounter()
@@ -619,20 +619,25 @@ import Testing
                 #expect(
                     responses.count == pages,
                     "\(responses.count) of \(pages) pages read in \(took) (longest pause \(longestPause))")
-                #expect(sim.engine.requestLog.count - before == pages)
+                // Exactly these pages handled; with connections given up before, theirs may be logged in the count too.
+                let logged = sim.engine.requestLog.count - before
+                #expect(
+                    connections == 1 ? logged == pages : logged >= pages, "\(logged) logged, \(connections) connections"
+                )
                 return
             }
         }
     }
 
-    /// A ``StalledReader`` on `sim` that has sent `text`, and the simulator has begun on it, and how many requests the
-    /// simulator had logged before it connected: connected again when the simulator closed the connection as idle
-    /// before the requests came — a loaded machine can take longer than a short idle period to connect and send (a
-    /// clean-clone CI run did, for 1 s and 3 s).
+    /// A ``StalledReader`` on `sim` that has sent `text`, and the simulator has begun on it, how many requests the
+    /// simulator had logged before it connected, and how many connections that took: connected again when the
+    /// simulator closed the connection as idle before the requests came — a loaded machine can take longer than a short
+    /// idle period to connect and send (a clean-clone CI run did, for 1 s and 3 s). A request of a connection given up
+    /// may still be logged after the next one connected (a full run logged 17 for 16 pages sent once).
     static func sent(
         _ text: String, to sim: TwilioSimulator, tls: TLSContext?
-    ) async throws -> (client: StalledReader, loggedBefore: Int) {
-        for _ in 1..<5 {
+    ) async throws -> (client: StalledReader, loggedBefore: Int, connections: Int) {
+        for connections in 1..<5 {
             let before = sim.engine.requestLog.count
             // The handshake itself may outlast the idle period.
             guard let client = try? await StalledReader.open(port: sim.port, tls: tls) else { continue }
@@ -641,14 +646,14 @@ import Testing
                 while sim.engine.requestLog.count == before, sim.openConnections > 0, ContinuousClock.now < cutOff {
                     try await Task.sleep(for: .milliseconds(5))
                 }
-                if sim.engine.requestLog.count > before { return (client, before) }
+                if sim.engine.requestLog.count > before { return (client, before, connections) }
             }
             try? await client.channel.close()
         }
         let before = sim.engine.requestLog.count
         let client = try await StalledReader.open(port: sim.port, tls: tls)
         try await client.send(text)
-        return (client, before)
+        return (client, before, 5)
     }
 
     /// A simulator whose list pages hold 1,000 numbers (Twilio answers a search with 30 at most; the simulator's list
