@@ -28,13 +28,23 @@ public struct OrphanWatch: Codable, Sendable, Hashable {
     /// account buys the number again only on that trunk. Nil in a released number's watch and in a record written
     /// before it was kept (not known: such a purchase is refused until the window ends).
     public var buyTrunkSid: String?
+    /// The number (`NUM_…`) the watch's own account bought through numberd while the voided purchase's buy could still
+    /// land (store format 10): the watch stays beside it, kept by the sweep while that number is owned and the buy may
+    /// land, and watches again once the number is released — a late POST then buys a number nobody owns, which the
+    /// sweep releases. Ended with the watch, a release of it within the window left that POST's number paid at the
+    /// provider with nobody owning it and nothing watching it. Nil otherwise.
+    public var claimedBy: String?
 
     /// Creates a watch.
-    public init(phoneNumber: String, accountId: String, intentId: String, since: Date, buyTrunkSid: String? = nil) {
+    public init(
+        phoneNumber: String, accountId: String, intentId: String, since: Date, buyTrunkSid: String? = nil,
+        claimedBy: String? = nil
+    ) {
         self.phoneNumber = phoneNumber
         self.accountId = accountId
         self.intentId = intentId
         self.since = since
         self.buyTrunkSid = buyTrunkSid
+        self.claimedBy = claimedBy
     }
 }

@@ -56,7 +56,13 @@ extension StoreFormat {
     /// by `adoptionRouteEnded`; the snapshot's `"adoptionRoutes"` table), so a restart keeps holding the trunk and the
     /// number until a routing that got no answer can no longer land (it was held in memory only). A format 8 reader
     /// cannot decode the new events, so `readers` moves to 9. Records of formats 1 to 8 read with none recorded.
-    public static let current = StoreFormat(format: 9, readers: 9)
+    /// 10 — a voided purchase's orphan watch stays beside the number its own account bought again while the voided
+    /// purchase's POST could still land (`"claimedBy"` on the watch, recorded by an `orphanWatchStarted` in the
+    /// purchase's commit record), and watches again once that number is released: the commit used to end it, and a
+    /// release within the window left the late POST's number paid at the provider with nobody owning it. A format 9
+    /// reader's start-up check refuses a watch of an owned number, so `readers` moves to 10. Records of formats 1 to 9
+    /// read with no watch claimed.
+    public static let current = StoreFormat(format: 10, readers: 10)
 
     /// The keys that show a store's files need the readers of the format that added them (``Marker``), for each format
     /// that moved `readers` by a new key (format 6's `"key"` on `numberReleaseRequested` is also an idempotency
@@ -68,6 +74,7 @@ extension StoreFormat {
         Marker(key: "releaseRequestKey", readers: 6), Marker(key: "numberRouteRequested", readers: 8),
         Marker(key: "routeRequest", readers: 8), Marker(key: "adoptionRouteRequested", readers: 9),
         Marker(key: "adoptionRouteEnded", readers: 9), Marker(key: "adoptionRoutes", readers: 9),
+        Marker(key: "claimedBy", readers: 10),
     ]
 }
 

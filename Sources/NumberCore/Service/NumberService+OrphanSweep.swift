@@ -216,7 +216,7 @@ extension NumberService {
 
     /// Ends or keeps the watch when the durable state already decides it; true when the provider must be asked.
     private func needsProvider(_ watch: OrphanWatch, at now: Date, into report: inout OrphanSweepReport) async -> Bool {
-        switch step(for: watch) {
+        switch step(for: watch, at: now) {
         case .end(let outcome):
             await end(watch, outcome, at: now, into: &report)
             return false
@@ -250,14 +250,20 @@ extension NumberService {
     }
 
     /// What the durable state says about a watch before asking the provider.
-    private func step(for watch: OrphanWatch) -> WatchStep {
-        (try? coordinator.read { state throws(NumberError) -> WatchStep in
-            guard state.orphanWatch[watch.phoneNumber] == watch else { return .keep }
-            if state.phoneOwners[watch.phoneNumber] != nil { return .end(.claimed) }
-            // An open purchase of the same number decides its fate; the watch waits for it.
-            if state.reservations[watch.phoneNumber] != nil { return .keep }
-            return .lookUp
-        }) ?? .keep
+    private func step(for watch: OrphanWatch, at now: Date) -> WatchStep {
+        let lateBuys = lateBuys(at: now)
+        return
+            (try? coordinator.read { state throws(NumberError) -> WatchStep in
+                guard state.orphanWatch[watch.phoneNumber] == watch else { return .keep }
+                if let owner = state.phoneOwners[watch.phoneNumber] {
+                    // The number that claimed it keeps it while the voided purchase's POST may still land
+                    // (``OrphanWatch/claimedBy``): released meanwhile, the watch watches again.
+                    return owner == watch.claimedBy && lateBuys.contains(watch) ? .keep : .end(.claimed)
+                }
+                // An open purchase of the same number decides its fate; the watch waits for it.
+                if state.reservations[watch.phoneNumber] != nil { return .keep }
+                return .lookUp
+            }) ?? .keep
     }
 
     /// Keeps purchases off `phones`, whose DELETE (a compensation's, a customer's release) may still land at the

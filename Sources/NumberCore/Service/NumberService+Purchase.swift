@@ -683,7 +683,22 @@ extension NumberService {
                     numbers[index].routeRequest = RouteRequest(trunkId: trunkId, at: now)
                 }
             }
-            return ([event] + routeOpen, PurchaseResult(numbers: numbers, transactions: transactions, replayed: false))
+            // The account's own voided purchase's number, bought again while that purchase's POST may still land: its
+            // watch stays, claimed by the number (``OrphanWatch/claimedBy``), so a release within the window leaves
+            // the late POST to land on a number the watch still releases.
+            let lateBuys = self.lateBuys(at: now)
+            let claimed = numbers.compactMap { number -> OrphanWatch? in
+                guard var watch = state.orphanWatch[number.phoneNumber], watch.intentId.hasPrefix(Identifier.intent),
+                    watch.accountId == account.id, lateBuys.contains(watch)
+                else { return nil }
+                watch.claimedBy = number.id
+                return watch
+            }
+            let claims: [CoreEvent] = claimed.isEmpty ? [] : [.orphanWatchStarted(claimed)]
+            return (
+                [event] + routeOpen + claims,
+                PurchaseResult(numbers: numbers, transactions: transactions, replayed: false)
+            )
         }
         // Counted from when the last re-route ended, and its trunk held until it can no longer land, as a trunk change
         // sent without an answer is (``Local/routesEnded``, ``Local/unsettledRoutes``).

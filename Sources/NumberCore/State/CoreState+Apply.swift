@@ -179,8 +179,13 @@ extension CoreState {
             work.file(numbers[numberId]!)
         case .orphanWatchStarted(let watches):
             for watch in watches {
-                guard phoneOwners[watch.phoneNumber] == nil else {
-                    throw .init("watching \(watch.phoneNumber), a number owned through numberd")
+                // Only the number that claimed it (``OrphanWatch/claimedBy``), of the watch's account, may own it.
+                if let owner = phoneOwners[watch.phoneNumber] {
+                    guard watch.claimedBy == owner, numbers[owner]?.accountId == watch.accountId else {
+                        throw .init("watching \(watch.phoneNumber), a number owned through numberd")
+                    }
+                } else if watch.claimedBy != nil {
+                    throw .init("\(watch.phoneNumber)'s watch claimed by \(watch.claimedBy!), which does not own it")
                 }
                 orphanWatch[watch.phoneNumber] = watch
             }
@@ -377,6 +382,10 @@ extension CoreState {
         routeRequests.remove(numberId)
         if phoneOwners[number.phoneNumber] == numberId {
             phoneOwners.removeValue(forKey: number.phoneNumber)
+        }
+        // A voided purchase's watch this number claimed watches again: its late POST would buy a number nobody owns.
+        if orphanWatch[number.phoneNumber]?.claimedBy == numberId {
+            orphanWatch[number.phoneNumber]!.claimedBy = nil
         }
     }
 }

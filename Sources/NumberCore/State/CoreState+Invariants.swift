@@ -500,7 +500,12 @@ extension CoreState {
             }
         }
         for (phone, watch) in orphanWatch.sorted(by: { $0.key < $1.key }) {
-            if watch.phoneNumber != phone || phoneOwners[phone] != nil || accounts[watch.accountId] == nil {
+            // Owned only by the number of the watch's account that claimed it (``OrphanWatch/claimedBy``).
+            let owner = phoneOwners[phone]
+            let ownedRightly =
+                owner == watch.claimedBy
+                && (owner == nil || numbers[owner!]?.accountId == watch.accountId)
+            if watch.phoneNumber != phone || !ownedRightly || accounts[watch.accountId] == nil {
                 found.append(
                     Violation(rule: "orphan-watch", message: "\(phone) is watched but owned, misfiled or unaccounted"))
             }

@@ -58,7 +58,8 @@ struct StoreFixtureGenerator {
 /// operation `"release"` and the outcome `"releaseRequested"`; format 6's request names that record (`"key"`). Format
 /// 7's main trunk, made by numberd at the provider, records its origination SIP URI; the registered one has none.
 /// Format 8 adds route requests (``routeRequests``, and two records after the snapshot). Format 9 adds adoption
-/// routings (``adoptionRoutes``: two recorded before the snapshot, one of them ended after it).
+/// routings (``adoptionRoutes``: two recorded before the snapshot, one of them ended after it). Format 10 adds watches
+/// claimed by an owned number (``claimedWatches``: one cleared by its number's release after the snapshot).
 enum StoreFixtureEvents {
     static let t0 = Date(timeIntervalSince1970: 1_736_937_000)  // 2025-01-15T10:30:00Z
 
@@ -144,7 +145,28 @@ enum StoreFixtureEvents {
 
     static let beforeSnapshot: [[CoreEvent]] =
         accountsAndKeys + fundsAndTrunks + purchases + billing + openIntents + adjustments + keyedReleases
-        + routeRequests + adoptionRoutes
+        + routeRequests + adoptionRoutes + claimedWatches
+
+    /// Store format 10: voided purchases' watches claimed by the number the account bought again while their POSTs
+    /// could still land (``OrphanWatch/claimedBy``; the service writes them in the purchase's commit record). The one
+    /// beside `NUM_FXNUMBER001` watches again once that number is released after the snapshot; the one beside
+    /// `NUM_FXNUMBER002` stays claimed.
+    static let claimedWatches: [[CoreEvent]] = [
+        [
+            .orphanWatchStarted([
+                OrphanWatch(
+                    phoneNumber: "+14155550101", accountId: acme, intentId: "PIN_FXINTENT007",
+                    since: at(days: 53, seconds: 600), buyTrunkSid: "TK" + hex("a", 32), claimedBy: "NUM_FXNUMBER001")
+            ])
+        ],
+        [
+            .orphanWatchStarted([
+                OrphanWatch(
+                    phoneNumber: "+14155550102", accountId: acme, intentId: "PIN_FXINTENT008",
+                    since: at(days: 53, seconds: 660), buyTrunkSid: "", claimedBy: "NUM_FXNUMBER002")
+            ])
+        ],
+    ]
 
     /// Store format 9: adoption routings recorded before they are sent (to the main trunk), both open at the snapshot,
     /// one ended after it; the other stays recorded.

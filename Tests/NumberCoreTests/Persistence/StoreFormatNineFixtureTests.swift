@@ -20,7 +20,7 @@ struct StoreFormatNineFixtureTests {
         #expect(
             [UInt8](try Data(contentsOf: Self.store.appendingPathComponent("FORMAT")))
                 == Array(#"{"format":9,"readers":9}"#.utf8) + [10])
-        #expect(StoreFormat.current == StoreFormat(format: 9, readers: 9), "a later format adds its own fixture")
+        #expect(StoreFormat.current.format > 9, "format 10 has a fixture of its own")
         var kinds: Set<String> = []
         var requested: [AdoptionRouteRequest] = []
         var ended: [String] = []

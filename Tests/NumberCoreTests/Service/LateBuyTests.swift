@@ -158,6 +158,68 @@ struct LateBuyTests {
         try await h.check()
     }
 
+    /// The fifty-sixth session's chaos soak (numbers-load's clean-up against a twilio-sim whose answers came late):
+    /// the account whose purchase was voided bought the number again within the window, on the trunk the voided POST
+    /// carried, and that commit ended the watch; released again within the window, the number was then bought at the
+    /// provider by the late POST with nobody owning it and nothing watching it — paid every month until the provider
+    /// audit named it. The watch now stays beside the number that claimed it (store format 10) and watches again once
+    /// that number is released, its DELETE confirmed or not, across a restart too: the sweep releases the late POST's
+    /// number.
+    @Test(
+        "a voided purchase's watch outlives its account's rebuy: released within the window, the late buy is released",
+        arguments: StoreKind.allCases, [false, true])
+    func claimedWatchOutlivesTheRebuy(kind: StoreKind, deleteUnconfirmed: Bool) async throws {
+        var h = try await Harness(kind, config: Self.config())
+        let a = try await h.account(funds: 10_000, name: "A")
+        let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
+        await Self.lostPurchase(h, a.id, trunkId: ta.id)
+        h.clock.advance(by: 601)
+        #expect(await h.service.reconcile().voided.count == 1)
+        let voided = try #require(h.service.durableState().orphanWatch[Self.phone])
+        // Bought again on the same trunk: the watch stays, claimed by the number, and a sweep keeps it.
+        let bought = try await h.service.purchase(
+            PurchaseRequest(accountId: a.id, phoneNumbers: [Self.phone], country: "US", trunkId: ta.id))
+        let numberId = try #require(bought.numbers.first?.id)
+        #expect(h.service.durableState().orphanWatch[Self.phone]?.claimedBy == numberId)
+        _ = await h.service.sweepOrphans()
+        #expect(h.service.durableState().orphanWatch[Self.phone]?.claimedBy == numberId)
+        try await h.check()
+        // Released within the window: the voided purchase's watch watches again (no watch of the release's own, even
+        // when Twilio did not confirm the DELETE: the voided one's rule covers this SID too).
+        if deleteUnconfirmed { h.provider.inject(.fail(.notFound), on: .release) }
+        _ = try await h.service.release(accountId: a.id, numberId: numberId)
+        let watch = try #require(h.service.durableState().orphanWatch[Self.phone])
+        #expect(watch.intentId == voided.intentId && watch.claimedBy == nil && watch.since >= voided.since, "\(watch)")
+        try await h.restart()
+        #expect(h.service.durableState().orphanWatch[Self.phone] == watch)
+        // The queued POST lands (the fake provider offers a released number again only when stocked): the next sweep
+        // releases it.
+        h.provider.stock([Self.phone])
+        _ = try await h.provider.buy(phoneNumber: Self.phone, trunkSid: trunkSid(0xa))
+        #expect(await h.service.sweepOrphans().released == [Self.phone])
+        #expect(h.provider.owned(Self.phone) == nil, "the late POST's number left at the provider with no owner")
+        try await h.check()
+    }
+
+    /// Past the window a claimed watch ends (`claimed`): the number is its owner's, and its release takes no watch
+    /// but its own.
+    @Test("past the window the sweep ends a claimed watch; the number stays its owner's", arguments: StoreKind.allCases)
+    func claimedWatchEndsAfterTheWindow(kind: StoreKind) async throws {
+        let h = try await Harness(kind, config: Self.config())
+        let a = try await h.account(funds: 10_000, name: "A")
+        await Self.lostPurchase(h, a.id)
+        h.clock.advance(by: 601)
+        #expect(await h.service.reconcile().voided.count == 1)
+        let bought = try await h.service.purchase(
+            PurchaseRequest(accountId: a.id, phoneNumbers: [Self.phone], country: "US"))
+        #expect(h.service.durableState().orphanWatch[Self.phone]?.claimedBy == bought.numbers.first?.id)
+        h.clock.advance(by: 600 + 3_600 + 1)
+        #expect(await h.service.sweepOrphans().claimed == [Self.phone])
+        #expect(h.service.durableState().orphanWatch[Self.phone] == nil)
+        #expect(h.provider.owned(Self.phone)?.sid == bought.numbers.first?.providerSid)
+        try await h.check()
+    }
+
     /// A review of SIP trunks: once the trunk a voided purchase's POST carried was deleted, the account's rebuy of the
     /// number was still told to "buy it with the same trunk", which no purchase could name any more. The refusal
     /// offers that trunk only while the account has a trunk with its SID.
