@@ -331,8 +331,8 @@ struct GlobalOptions: ParsableArguments {
     /// What to add to a connect failure whose cause is numberd's certificate not verifying: the CA file it was
     /// checked against (`ca`), since the failure alone ("certificate verify failed") named none. The default one
     /// (`isDefault`: no `--ca` or `NUMBERS_CA` given) is the CA numberd generates, which a numberd serving a
-    /// certificate of its own (`--tls-cert`, the README's systemd unit) did not use; a given one did not issue the
-    /// certificate numberd serves. nil for any other failure.
+    /// certificate of its own (`--tls-cert`, the README's systemd unit) did not use; for a given one the failure's own
+    /// words say why (another issuer, an expired certificate, another host). nil for any other failure.
     static func caAdvice(_ error: RPCError, ca: String, isDefault: Bool) -> String? {
         // The TLS handler's code and OpenSSL's words, as the connect failure's message carries them.
         let rejected = ["certificateVerificationFailed", "certificate verify failed"].contains {
@@ -340,8 +340,7 @@ struct GlobalOptions: ParsableArguments {
         }
         guard error.reason == "CONNECT_FAILED", rejected else { return nil }
         guard isDefault else {
-            return "numberd's certificate was checked against \(ca) (--ca or NUMBERS_CA), which did not issue it "
-                + "or does not name the host in --server"
+            return "numberd's certificate was checked against \(ca) (--ca or NUMBERS_CA)"
         }
         return "numberd's certificate was checked against \(ca) (the default: numberd's generated CA); a "
             + "numberd serving its own certificate (--tls-cert) needs --ca (or NUMBERS_CA) naming the CA that issued it"
