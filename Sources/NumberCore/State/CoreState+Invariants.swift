@@ -503,8 +503,7 @@ extension CoreState {
             // Owned only by the number of the watch's account that claimed it (``OrphanWatch/claimedBy``).
             let owner = phoneOwners[phone]
             let ownedRightly =
-                owner == watch.claimedBy
-                && (owner == nil || numbers[owner!]?.accountId == watch.accountId)
+                owner == watch.claimedBy && (owner.map { numbers[$0]?.accountId == watch.accountId } ?? true)
             if watch.phoneNumber != phone || !ownedRightly || accounts[watch.accountId] == nil {
                 found.append(
                     Violation(rule: "orphan-watch", message: "\(phone) is watched but owned, misfiled or unaccounted"))

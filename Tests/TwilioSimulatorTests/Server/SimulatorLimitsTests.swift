@@ -618,7 +618,7 @@ import Testing
                 try? await client.channel.close()
                 print(
                     "slow reader (tls \(tls)), attempt \(attempt): \(responses.count) of \(pages) pages in \(took), "
-                        + "longest pause between reads \(longestPause)")
+                        + "longest pause between bytes arriving \(longestPause)")
                 if responses.count < pages, longestPause > starvedAfter, attempt < 3 { continue }
                 #expect(
                     responses.count == pages,
