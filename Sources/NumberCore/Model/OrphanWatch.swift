@@ -34,11 +34,17 @@ public struct OrphanWatch: Codable, Sendable, Hashable {
     /// sweep releases. Ended with the watch, a release of it within the window left that POST's number paid at the
     /// provider with nobody owning it and nothing watching it. Nil otherwise.
     public var claimedBy: String?
+    /// How many more numbers the watch may have to release, each of a watch it replaced (store format 11): the account
+    /// bought the number again while a voided purchase's POST could still land and that purchase was voided too, so
+    /// two POSTs may land, one after the other's number was released. Each release of a number the watch finds takes
+    /// one off; the watch ends with the last (or its window). Ending at the first release, it left the second POST's
+    /// number paid at the provider with nobody owning it and nothing watching it. Nil: none (1 or more otherwise).
+    public var earlierBuys: Int?
 
     /// Creates a watch.
     public init(
         phoneNumber: String, accountId: String, intentId: String, since: Date, buyTrunkSid: String? = nil,
-        claimedBy: String? = nil
+        claimedBy: String? = nil, earlierBuys: Int? = nil
     ) {
         self.phoneNumber = phoneNumber
         self.accountId = accountId
@@ -46,5 +52,31 @@ public struct OrphanWatch: Codable, Sendable, Hashable {
         self.since = since
         self.buyTrunkSid = buyTrunkSid
         self.claimedBy = claimedBy
+        self.earlierBuys = earlierBuys
+    }
+
+    /// This watch in place of `replaced`, the number's watch until now: a voided purchase's watch (`PIN_…`), whose rule
+    /// takes any number created within its window, also releases what `replaced` — another purchase's, or a released
+    /// number's — was still to release (``earlierBuys``). Not one claimed by a number (out of its window once that
+    /// number's release replaces it: its POST can no longer land), and not into a released number's watch (`NUM_…`),
+    /// which releases its own SID only.
+    public func replacing(_ replaced: OrphanWatch?) -> OrphanWatch {
+        guard let replaced, replaced.intentId != intentId, replaced.claimedBy == nil,
+            intentId.hasPrefix(Identifier.intent)
+        else { return self }
+        var watch = self
+        watch.earlierBuys = (earlierBuys ?? 0) + 1 + (replaced.earlierBuys ?? 0)
+        return watch
+    }
+
+    /// The event that records the release of the number found under this watch (its SID `sid`) at `now`: the watch
+    /// ends, unless it may still have to release another (``earlierBuys``) — then it goes on with one fewer.
+    public func released(sid: String, at now: Date) -> CoreEvent {
+        guard let earlierBuys, earlierBuys > 0 else {
+            return .orphanWatchEnded(phoneNumber: phoneNumber, outcome: .released(sid: sid), at: now)
+        }
+        var watch = self
+        watch.earlierBuys = earlierBuys > 1 ? earlierBuys - 1 : nil
+        return .orphanWatchStarted([watch])
     }
 }

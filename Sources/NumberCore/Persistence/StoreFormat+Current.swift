@@ -62,7 +62,13 @@ extension StoreFormat {
     /// release within the window left the late POST's number paid at the provider with nobody owning it. A format 9
     /// reader's start-up check refuses a watch of an owned number, so `readers` moves to 10. Records of formats 1 to 9
     /// read with no watch claimed.
-    public static let current = StoreFormat(format: 10, readers: 10)
+    /// 11 — a voided purchase's orphan watch that replaces another watch of the number (the account bought it again
+    /// while the first purchase's POST could still land, and that purchase was voided too) counts what the replaced
+    /// one was still to release (`"earlierBuys"`): a release of a number it finds takes one off, and the watch ends
+    /// with the last. A format 10 reader would drop the count and end the watch at the first release, leaving the
+    /// other POST's number paid at the provider with nobody owning it, so `readers` moves to 11. Records of formats 1
+    /// to 10 read with nothing more to release.
+    public static let current = StoreFormat(format: 11, readers: 11)
 
     /// The keys that show a store's files need the readers of the format that added them (``Marker``), for each format
     /// that moved `readers` by a new key (format 6's `"key"` on `numberReleaseRequested` is also an idempotency
@@ -74,7 +80,7 @@ extension StoreFormat {
         Marker(key: "releaseRequestKey", readers: 6), Marker(key: "numberRouteRequested", readers: 8),
         Marker(key: "routeRequest", readers: 8), Marker(key: "adoptionRouteRequested", readers: 9),
         Marker(key: "adoptionRouteEnded", readers: 9), Marker(key: "adoptionRoutes", readers: 9),
-        Marker(key: "claimedBy", readers: 10),
+        Marker(key: "claimedBy", readers: 10), Marker(key: "earlierBuys", readers: 11),
     ]
 }
 

@@ -290,15 +290,19 @@ extension NumberService {
     /// Events that start watching `phones` for orphans — numbers numberd bought or released whose fate at the
     /// provider is not certain, none of them owned through numberd once the record applies — for `accountId`;
     /// `startedBy` is the voided intent (`PIN_…`) or the released number (`NUM_…`), and `buyTrunkSid` the trunk SID a
-    /// voided intent's buys carried (``OrphanWatch/buyTrunkSid``). None when the watch is off
-    /// (`reconcile.orphanWatchSeconds` 0).
+    /// voided intent's buys carried (``OrphanWatch/buyTrunkSid``). A watch already on a number (`state`'s), started by
+    /// another intent or number, is replaced by one that also releases what it was watching for
+    /// (``OrphanWatch/replacing(_:)``). None when the watch is off (`reconcile.orphanWatchSeconds` 0).
     func orphanWatchEvents(
-        _ phones: [String], accountId: String, startedBy: String, buyTrunkSid: String? = nil, at now: Date
+        _ phones: [String], accountId: String, startedBy: String, buyTrunkSid: String? = nil, at now: Date,
+        over state: CoreState
     ) -> [CoreEvent] {
         guard config.reconcile.orphanWatchSeconds > 0, !phones.isEmpty else { return [] }
         let watches = phones.map {
             OrphanWatch(
-                phoneNumber: $0, accountId: accountId, intentId: startedBy, since: now, buyTrunkSid: buyTrunkSid)
+                phoneNumber: $0, accountId: accountId, intentId: startedBy, since: now, buyTrunkSid: buyTrunkSid
+            )
+            .replacing(state.orphanWatch[$0])
         }
         return [.orphanWatchStarted(watches)]
     }
@@ -310,19 +314,26 @@ extension NumberService {
             // A newer watch (the number bought and released again meanwhile) keeps its block.
             guard state.orphanWatch[watch.phoneNumber] == watch else { return ([], false) }
             local.withLock { _ = $0.releasingOrphans.remove(watch.phoneNumber) }
+            // A release ends the watch unless another buy it watches for may still land (``OrphanWatch/earlierBuys``).
+            if case .released(let sid) = outcome { return ([watch.released(sid: sid, at: now)], true) }
             return ([.orphanWatchEnded(phoneNumber: watch.phoneNumber, outcome: outcome, at: now)], true)
         }
         guard ended == true else {
             report.pending.append(watch.phoneNumber)
             return
         }
+        var message: Logger.Message = "orphan watch ended"
         switch outcome {
-        case .released: report.released.append(watch.phoneNumber)
+        case .released:
+            report.released.append(watch.phoneNumber)
+            if watch.earlierBuys != nil {
+                message = "orphan watch released a number and goes on: another buy it watches for may still land"
+            }
         case .claimed: report.claimed.append(watch.phoneNumber)
         case .expired: report.expired.append(watch.phoneNumber)
         }
         logger.info(
-            "orphan watch ended",
+            message,
             metadata: ["number": "\(watch.phoneNumber)", "intent": "\(watch.intentId)", "outcome": "\(outcome)"])
     }
 }

@@ -737,7 +737,7 @@ extension NumberService {
         func watches(_ phones: [String], _ state: CoreState) -> [CoreEvent] {
             orphanWatchEvents(
                 phones.filter { state.phoneOwners[$0] == nil }, accountId: intent.accountId, startedBy: intent.id,
-                buyTrunkSid: state.buyTrunkSid(of: intent), at: now)
+                buyTrunkSid: state.buyTrunkSid(of: intent), at: now, over: state)
         }
         var watched = false
         // A number sold in place of the one asked for is in no reservation (the intent's items are in its own until the
@@ -829,8 +829,10 @@ extension NumberService {
             // A substitute the mark watched and the DELETE took is no orphan, and no buy of it is in flight: its
             // watch would only keep other accounts' purchases of it off for nothing (`CoreState.requireAvailable`).
             let gone: [CoreEvent] = deleted.keys.sorted().compactMap { phone -> CoreEvent? in
-                guard state.orphanWatch[phone]?.intentId == intent.id, let sid = deleted[phone] else { return nil }
-                return CoreEvent.orphanWatchEnded(phoneNumber: phone, outcome: .released(sid: sid), at: now)
+                guard let watch = state.orphanWatch[phone], watch.intentId == intent.id, let sid = deleted[phone]
+                else { return nil }
+                // Unless a watch it replaced still has a buy to watch for (``OrphanWatch/earlierBuys``).
+                return watch.released(sid: sid, at: now)
             }
             return ([.purchaseIntentVoided(intentId: intent.id)] + watches(withVoid, state) + gone, true)
         }
@@ -849,7 +851,7 @@ extension NumberService {
                     let unwatched = phones.filter { state.phoneOwners[$0] == nil && state.orphanWatch[$0] == nil }
                     let events = self.orphanWatchEvents(
                         unwatched, accountId: intent.accountId, startedBy: intent.id,
-                        buyTrunkSid: state.buyTrunkSid(of: intent), at: now)
+                        buyTrunkSid: state.buyTrunkSid(of: intent), at: now, over: state)
                     return (events, true)
                 }
                 return

@@ -553,18 +553,20 @@ extension NumberService {
             // orphan — covers this number's own SID too, bought within it, so it takes no watch of its own. With its
             // DELETE in doubt it watches from now (at least a millisecond after it began, for a held clock): long
             // enough for both, and a watch no look-up begun before this record read, so such a look-up cannot lift
-            // this DELETE's block (the sweep acts only on the watch it read).
+            // this DELETE's block (the sweep acts only on the watch it read). Then it may have two numbers to
+            // release, this one's SID if the DELETE never lands and the late POST's after it (``OrphanWatch/earlierBuys``).
             let claimed = state.orphanWatch[number.phoneNumber].flatMap {
                 $0.claimedBy == numberId && self.lateBuys(at: now).contains($0) ? $0 : nil
             }
             if watching, var watch = claimed {
                 watch.claimedBy = nil
                 watch.since = max(now, watch.since.addingTimeInterval(0.001))
+                watch.earlierBuys = (watch.earlierBuys ?? 0) + 1
                 events.append(.orphanWatchStarted([watch]))
             } else if watching {
                 // Owned by nobody once this record's release applies.
                 events += self.orphanWatchEvents(
-                    [number.phoneNumber], accountId: account.id, startedBy: numberId, at: now)
+                    [number.phoneNumber], accountId: account.id, startedBy: numberId, at: now, over: state)
             }
             return (events, result)
         }

@@ -504,9 +504,13 @@ extension CoreState {
             let owner = phoneOwners[phone]
             let ownedRightly =
                 owner == watch.claimedBy && (owner.map { numbers[$0]?.accountId == watch.accountId } ?? true)
-            if watch.phoneNumber != phone || !ownedRightly || accounts[watch.accountId] == nil {
+            // More numbers to release (``OrphanWatch/earlierBuys``) counts at least one, and only in a voided purchase's.
+            let counted = watch.earlierBuys.map { $0 >= 1 && watch.intentId.hasPrefix(Identifier.intent) } ?? true
+            if watch.phoneNumber != phone || !ownedRightly || !counted || accounts[watch.accountId] == nil {
                 found.append(
-                    Violation(rule: "orphan-watch", message: "\(phone) is watched but owned, misfiled or unaccounted"))
+                    Violation(
+                        rule: "orphan-watch",
+                        message: "\(phone) is watched but owned, misfiled, miscounted or unaccounted"))
             }
         }
         for (phone, route) in adoptionRoutes.sorted(by: { $0.key < $1.key }) {

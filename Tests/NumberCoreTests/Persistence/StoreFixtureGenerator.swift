@@ -59,7 +59,9 @@ struct StoreFixtureGenerator {
 /// 7's main trunk, made by numberd at the provider, records its origination SIP URI; the registered one has none.
 /// Format 8 adds route requests (``routeRequests``, and two records after the snapshot). Format 9 adds adoption
 /// routings (``adoptionRoutes``: two recorded before the snapshot, one of them ended after it). Format 10 adds watches
-/// claimed by an owned number (``claimedWatches``: one cleared by its number's release after the snapshot).
+/// claimed by an owned number (``claimedWatches``: one cleared by its number's release after the snapshot). Format
+/// 11 adds watches counting the landed numbers a replaced watch was still to release (``countedWatches``, and one
+/// released after the snapshot).
 enum StoreFixtureEvents {
     static let t0 = Date(timeIntervalSince1970: 1_736_937_000)  // 2025-01-15T10:30:00Z
 
@@ -145,7 +147,31 @@ enum StoreFixtureEvents {
 
     static let beforeSnapshot: [[CoreEvent]] =
         accountsAndKeys + fundsAndTrunks + purchases + billing + openIntents + adjustments + keyedReleases
-        + routeRequests + adoptionRoutes + claimedWatches
+        + routeRequests + adoptionRoutes + claimedWatches + countedWatches
+
+    /// Store format 11: voided purchases' watches that replaced another watch of the number count what it was still to
+    /// release (``OrphanWatch/earlierBuys``). The account bought `+14155550106`, watched since `PIN_FXINTENT003`'s
+    /// void, again twice, each purchase voided with its POST unanswered: the second void's watch counts two more. After
+    /// the snapshot the sweep releases one landed number and the watch goes on counting one.
+    static let countedWatches: [[CoreEvent]] = [
+        [.purchaseIntentOpened(intent("PIN_FXINTENT009", ["+14155550106"], key: nil, at: at(days: 53, seconds: 700)))],
+        [
+            .purchaseIntentVoided(intentId: "PIN_FXINTENT009"),
+            .orphanWatchStarted([countedWatch("PIN_FXINTENT009", at: at(days: 53, seconds: 710), earlierBuys: 1)]),
+        ],
+        [.purchaseIntentOpened(intent("PIN_FXINTENT010", ["+14155550106"], key: nil, at: at(days: 53, seconds: 720)))],
+        [
+            .purchaseIntentVoided(intentId: "PIN_FXINTENT010"),
+            .orphanWatchStarted([countedWatch("PIN_FXINTENT010", at: at(days: 53, seconds: 730), earlierBuys: 2)]),
+        ],
+    ]
+
+    /// The watch of `+14155550106` started by `intent`'s void at `date`, with `earlierBuys` more to release.
+    static func countedWatch(_ intent: String, at date: Date, earlierBuys: Int?) -> OrphanWatch {
+        OrphanWatch(
+            phoneNumber: "+14155550106", accountId: acme, intentId: intent, since: date, buyTrunkSid: "",
+            earlierBuys: earlierBuys)
+    }
 
     /// Store format 10: voided purchases' watches claimed by the number the account bought again while their POSTs
     /// could still land (``OrphanWatch/claimedBy``; the service writes them in the purchase's commit record). The one
@@ -433,6 +459,8 @@ enum StoreFixtureEvents {
                     "Prorated refund for 6 days remaining in billing cycle", at: at(days: 54, seconds: 300),
                     by: serviceKey))
         ],
+        // The sweep released one landed number (``OrphanWatch/released(sid:at:)``): one more to release.
+        [.orphanWatchStarted([countedWatch("PIN_FXINTENT010", at: at(days: 53, seconds: 730), earlierBuys: 1)])],
     ]
 }
 

@@ -20,7 +20,7 @@ struct StoreFormatTenFixtureTests {
         #expect(
             [UInt8](try Data(contentsOf: Self.store.appendingPathComponent("FORMAT")))
                 == Array(#"{"format":10,"readers":10}"#.utf8) + [10])
-        #expect(StoreFormat.current == StoreFormat(format: 10, readers: 10), "a later format adds its own fixture")
+        #expect(StoreFormat.current.format > 10, "format 11 has a fixture of its own")
         var claimed: [String: String] = [:]
         for name in try FileManager.default.contentsOfDirectory(atPath: Self.store.path).sorted()
         where JournalLayout.segmentSeq(name) != nil {

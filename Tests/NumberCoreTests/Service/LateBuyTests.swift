@@ -201,6 +201,81 @@ struct LateBuyTests {
         try await h.check()
     }
 
+    /// The fifty-seventh session's chaos storm (`ChaosStormTests`): a purchase voided while its POST could still land,
+    /// bought again by its account, and that purchase voided too with its own POST queued — two POSTs of the number
+    /// may land. The second void's watch replaced the first and ended at the first release: the other POST's number
+    /// was then paid at the provider with nobody owning it and nothing watching it. The watch now counts the replaced
+    /// one's (store format 11) and goes on after a release until both landed numbers are released, across a restart.
+    @Test(
+        "two voided purchases' POSTs of a number may land: the watch releases both numbers, not only the first",
+        arguments: StoreKind.allCases)
+    func secondVoidedBuyIsWatchedToo(kind: StoreKind) async throws {
+        var h = try await Harness(kind, config: Self.config())
+        let a = try await h.account(funds: 10_000, name: "A")
+        await Self.lostPurchase(h, a.id)
+        h.clock.advance(by: 601)
+        #expect(await h.service.reconcile().voided.count == 1)
+        let first = try #require(h.service.durableState().orphanWatch[Self.phone])
+        #expect(first.earlierBuys == nil)
+        // Bought again within the window: that buy times out too, and its purchase is voided as well.
+        await Self.lostPurchase(h, a.id)
+        h.clock.advance(by: 601)
+        #expect(await h.service.reconcile().voided.count == 1)
+        let second = try #require(h.service.durableState().orphanWatch[Self.phone])
+        #expect(second.intentId != first.intentId && second.earlierBuys == 1, "\(second)")
+        try await h.check()
+        // One POST lands: released, and the watch goes on for the other.
+        _ = try await h.provider.buy(phoneNumber: Self.phone, trunkSid: nil)
+        #expect(await h.service.sweepOrphans().released == [Self.phone])
+        #expect(h.provider.owned(Self.phone) == nil)
+        let goingOn = try #require(h.service.durableState().orphanWatch[Self.phone], "the watch ended at one release")
+        #expect(goingOn.intentId == second.intentId && goingOn.earlierBuys == nil, "\(goingOn)")
+        try await h.restart()
+        #expect(h.service.durableState().orphanWatch[Self.phone] == goingOn)
+        // Found not there meanwhile, it is kept: the other POST may still land.
+        #expect(await h.service.sweepOrphans().pending == [Self.phone])
+        // The other lands: released too, and the watch ends.
+        h.provider.stock([Self.phone])
+        _ = try await h.provider.buy(phoneNumber: Self.phone, trunkSid: nil)
+        #expect(await h.service.sweepOrphans().released == [Self.phone])
+        #expect(h.provider.owned(Self.phone) == nil, "the second POST's number left at the provider with no owner")
+        #expect(h.service.durableState().orphanWatch[Self.phone] == nil)
+        try await h.check()
+    }
+
+    /// Found while counting them: the number that claimed a watch, released with Twilio answering its DELETE 404 (which
+    /// it also answers right after a purchase), may still be at the provider under its own SID — and the voided
+    /// purchase's POST may land after the sweep released that SID. The watch ended at that first release; it now
+    /// counts both.
+    @Test(
+        "a claimed watch whose number's DELETE went unconfirmed releases that number and then the late buy",
+        arguments: StoreKind.allCases)
+    func unconfirmedDeleteAndLateBuyAreBothReleased(kind: StoreKind) async throws {
+        let h = try await Harness(kind, config: Self.config())
+        let a = try await h.account(funds: 10_000, name: "A")
+        await Self.lostPurchase(h, a.id)
+        h.clock.advance(by: 601)
+        #expect(await h.service.reconcile().voided.count == 1)
+        let bought = try await h.service.purchase(
+            PurchaseRequest(accountId: a.id, phoneNumbers: [Self.phone], country: "US"))
+        let number = try #require(bought.numbers.first)
+        h.provider.inject(.fail(.notFound), on: .release)
+        _ = try await h.service.release(accountId: a.id, numberId: number.id)
+        #expect(h.service.durableState().orphanWatch[Self.phone]?.earlierBuys == 1)
+        // The DELETE never landed: the number is still there under its SID, released by the sweep; the watch goes on.
+        #expect(h.provider.owned(Self.phone)?.sid == number.providerSid)
+        #expect(await h.service.sweepOrphans().released == [Self.phone])
+        #expect(h.provider.owned(Self.phone) == nil)
+        #expect(h.service.durableState().orphanWatch[Self.phone] != nil, "the watch ended with a POST still to land")
+        // The voided purchase's POST lands: released too.
+        h.provider.stock([Self.phone])
+        _ = try await h.provider.buy(phoneNumber: Self.phone, trunkSid: nil)
+        #expect(await h.service.sweepOrphans().released == [Self.phone])
+        #expect(h.provider.owned(Self.phone) == nil, "the late POST's number left at the provider with no owner")
+        #expect(h.service.durableState().orphanWatch[Self.phone] == nil)
+        try await h.check()
+    }
+
     /// Past the window a claimed watch ends (`claimed`): the number is its owner's, and its release takes no watch
     /// but its own.
     @Test("past the window the sweep ends a claimed watch; the number stays its owner's", arguments: StoreKind.allCases)
