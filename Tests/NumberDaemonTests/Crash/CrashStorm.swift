@@ -38,6 +38,19 @@ struct CrashStorm {
         /// costs one snapshot decode instead of three and keeps long runs from slowing down as the state grows.
         var fullVerificationEvery: Int = 10
         var seed: UInt64
+        /// Provider faults (`twilio-sim --fault` specs) active while the load runs (not during the set-up, a
+        /// restart's settling of unanswered changes, or the final reconciliation).
+        var faults: [String] = []
+        /// numberd's settings beyond the storm's own, as environment variables.
+        var environment: [String: String] = [:]
+        /// Each purchase heard "maybe" is made again once by its account, as a caller retrying would (refused while the
+        /// first still holds the phones: tried again for a while), and the number it answers released at once. With
+        /// a short in-flight horizon and buys delayed past numberd's Twilio timeout, the first purchase's POST can be
+        /// voided, the number bought again and released, and that POST land after all: a number paid at the provider
+        /// that nobody holds, unless numberd's orphan watch releases it.
+        var rebuy = false
+        /// The wait after the last kill, before the final reconciliation, for buys the faults delayed to land.
+        var lateLandingWait: Duration = .zero
     }
 
     /// What a storm did.
@@ -67,6 +80,12 @@ struct CrashStorm {
         /// how many were open at the kills summed over them (a request stays open across kills while it may still land).
         var routeRequestsLeftOpen: Set<String> = []
         var routeRequestsOpenAtKills = 0
+        /// With `rebuy`: purchases made again that were acknowledged, and phones the provider sold more than once (a
+        /// first POST that landed after the purchase made again was released, or its answer lost).
+        var rebuys = 0
+        var boughtAgain = 0
+        /// Requests the provider faults met.
+        var faultsMet = 0
         var elapsedSeconds = 0.0
 
         var description: String {
@@ -76,7 +95,8 @@ struct CrashStorm {
                 + "adoptions (\(adoptionsRunAgain) unanswered run again, \(adoptionsReplayed) keyed repeats replayed), "
                 + "\(trunkChanges) trunk changes acknowledged (\(trunkChangesRunAgain) unanswered made again, "
                 + "\(routeRequestsLeftOpen.count) requests left open by a kill, \(routeRequestsOpenAtKills) open at "
-                + "the kills summed); "
+                + "the kills summed); \(rebuys) purchases made again, \(boughtAgain) phones bought more than once at "
+                + "the provider, \(faultsMet) provider faults met; "
                 + "restart p50 \(String(format: "%.0f", percentile(restartMilliseconds, 50))) ms, "
                 + "p99 \(String(format: "%.0f", percentile(restartMilliseconds, 99))) ms, "
                 + "max \(String(format: "%.0f", restartMilliseconds.max() ?? 0)) ms; \(problems.count) problems"
@@ -89,14 +109,20 @@ struct CrashStorm {
     func run() async throws -> Report {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-crash-\(UUID())").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: root) }
         let simulator = try await startExternalSimulator(directory: root)
         do {
-            let report = try await run(root: root, simulator: simulator)
+            var report = try await run(root: root, simulator: simulator)
             try await simulator.shutdown()
+            // A storm that found problems keeps its data directory (and numberd's log) for the one finding out why.
+            if report.problems.isEmpty {
+                try? FileManager.default.removeItem(atPath: root)
+            } else {
+                report.problems.append("kept for inspection: \(root)")
+            }
             return report
         } catch {
             try? await simulator.shutdown()
+            try? FileManager.default.removeItem(atPath: root)
             throw error
         }
     }
@@ -104,12 +130,15 @@ struct CrashStorm {
     private func run(root: String, simulator: TwilioSimulator) async throws -> Report {
         let started = ContinuousClock.now
         var random = SplitMix64(seed: plan.seed)
-        let launch = NumberdChild.Launch(
+        var settings = NumberdChild.Launch(
             dataDirectory: root + "/data", port: try freeLoopbackPort(), simulatorURL: simulator.baseURL,
             simulatorCA: simulator.caPEMPath!, credentials: simulator.credentials,
             // A snapshot every second and at each start: kills land during snapshot writes too, and a restart replays
             // a short journal tail instead of the whole storm (which made long runs slower with every cycle).
-            environment: ["NUMBERD_SNAPSHOT_INTERVAL": "1"])
+            environment: ["NUMBERD_SNAPSHOT_INTERVAL": "1"].merging(plan.environment) { _, planned in planned })
+        // A plan's log level, when it sets one (for a run kept to be read), rather than the children's "error".
+        if plan.environment["NUMBERD_LOG_LEVEL"] != nil { settings.logLevel = nil }
+        let launch = settings
         var report = Report()
         var child = try await NumberdChild.start(launch)
         let adminKey = try String(contentsOfFile: launch.dataDirectory + "/admin.key", encoding: .utf8)
@@ -149,7 +178,14 @@ struct CrashStorm {
             return (models, trunks, pricing.setupFee + pricing.monthlyFee)
         }
         let phones = PhonePool(simulator: simulator)
+        // Each rule may fire a million times (none of the storm's comes near): what it has left tells how often it did.
+        let faults = try plan.faults.map { spec in
+            var rule = try FaultRule.parse(spec)
+            rule.remaining = rule.remaining ?? 1_000_000
+            return rule
+        }
         for cycle in 0..<plan.cycles {
+            faults.forEach(simulator.engine.addFault)
             let flags = StormFlags()
             let killAfter = Int(random.next() % UInt64(max(plan.killJitterMilliseconds, 1)))
             let seeds = (0..<models.count).map { _ in random.next() }
@@ -159,7 +195,7 @@ struct CrashStorm {
                         try await Self.worker(
                             model: model, admin: configuration(adminKey), own: configuration(model.key),
                             phones: phones, seed: seeds[index], cycle: cycle, flags: flags, adopt: true,
-                            trunkId: trunks[index])
+                            trunkId: trunks[index], rebuy: plan.rebuy)
                     }
                 }
                 // Kill only once the load flows, so every cycle crashes with operations in flight (counted when it
@@ -174,6 +210,10 @@ struct CrashStorm {
                 await child.crash()
                 try await group.waitForAll()
             }
+            report.faultsMet += zip(faults, simulator.engine.faultRules).reduce(0) {
+                $0 + ($1.0.remaining ?? 0) - ($1.1.remaining ?? 0)
+            }
+            simulator.engine.clearFaults()
             report.cycles += 1
             let full = (cycle + 1) % max(plan.fullVerificationEvery, 1) == 0 || cycle + 1 == plan.cycles
             let state = try await Self.offlineState(
@@ -199,7 +239,9 @@ struct CrashStorm {
             guard report.problems.isEmpty else { break }
         }
         await child.crash()
-        // Settle what the last kill left open, then everything must agree with the provider.
+        // Settle what the last kill left open (once the buys the faults delayed have landed), then everything must
+        // agree with the provider.
+        try await Task.sleep(for: plan.lateLandingWait)
         let settled = try await reconcileOffline(dataDirectory: launch.dataDirectory, simulator: simulator)
         if !settled.intents.isEmpty {
             report.problems.append("open intents after reconciliation: \(settled.intents.count)")
@@ -215,7 +257,17 @@ struct CrashStorm {
                 }
             }
         }
-        report.problems += providerProblems(settled, simulator: simulator).map { "final: \($0)" }
+        let asked = models.reduce(into: [String: Int]()) { asked, model in
+            asked.merge(model.purchasesAsked(), uniquingKeysWith: +)
+        }
+        for problem in providerProblems(settled, simulator: simulator, purchasesAsked: plan.rebuy ? asked : nil) {
+            let phone = problem.prefix { $0 != " " }
+            let history = models.flatMap { $0.history(of: String(phone)) }
+            report.problems.append(
+                "final: \(problem)\(history.isEmpty ? "" : "; asked: ")\(history.joined(separator: "; "))")
+        }
+        report.boughtAgain = simulator.engine.purchaseCounts.values.count { $0 > 1 }
+        report.rebuys = models.reduce(0) { $0 + $1.rebuysAcknowledged() }
         report.problems += routingProblems(settled, simulator: simulator).map { "final: \($0)" }
         report.numbersHeld = settled.numbers.values.filter { $0.status != .released }.count
         report.adjustments = settled.transactions.values.joined().count { $0.kind == .adjustment }
@@ -259,11 +311,11 @@ struct CrashStorm {
 
     /// One client's loop: purchases of one or two fresh numbers, releases of its own numbers, credits and corrections through the
     /// admin key, with `adopt` adoptions (through the admin key, under a key) of numbers bought at the provider
-    /// behind numberd's back, and with `trunkId` its numbers moved onto that trunk or off it, until told to stop;
-    /// every outcome goes into the model.
+    /// behind numberd's back, with `trunkId` its numbers moved onto that trunk or off it, and with `rebuy` each purchase
+    /// heard "maybe" made again (``Plan/rebuy``), until told to stop; every outcome goes into the model.
     static func worker(
         model: AccountModel, admin: NumbersClientConfiguration, own: NumbersClientConfiguration, phones: PhonePool,
-        seed: UInt64, cycle: Int, flags: StormFlags, adopt: Bool = false, trunkId: String? = nil
+        seed: UInt64, cycle: Int, flags: StormFlags, adopt: Bool = false, trunkId: String? = nil, rebuy: Bool = false
     ) async throws {
         var random = SplitMix64(seed: seed)
         let options = { (key: String?) in CallOptions(timeout: .seconds(20), idempotencyKey: key) }
@@ -274,7 +326,9 @@ struct CrashStorm {
                     while !flags.stop.load(ordering: .relaxed) {
                         index += 1
                         let roll = random.next() % 10
-                        if roll == 0 {
+                        if rebuy, let again = model.takeRebuy() {
+                            try await Self.buyAgain(again, for: model, client, flags: flags)
+                        } else if roll == 0 {
                             // A correction, credit or debit, under its key: crashes must not post it twice or lose it.
                             let key = "adjust-\(model.accountId)-\(cycle)-\(index)"
                             let amount = Int64(100 + random.next() % 5_000) * (random.next() % 2 == 0 ? 1 : -1)
@@ -326,17 +380,7 @@ struct CrashStorm {
                         } else if roll < 5,
                             let numberId = model.takeReleasable({ Int(random.next() % UInt64($0)) })
                         {
-                            do {
-                                let released = try await client.releaseNumber(
-                                    ReleaseNumberRequest(accountId: model.accountId, numberId: numberId),
-                                    options: options(nil))
-                                model.record(
-                                    AccountModel.Release(
-                                        numberId: numberId, heard: .acknowledged,
-                                        refund: released.transaction?.amount ?? 0))
-                            } catch {
-                                model.record(AccountModel.Release(numberId: numberId, heard: .classify(error)))
-                            }
+                            await Self.release(numberId, for: model, client)
                         } else {
                             let wanted = phones.take(1 + Int(random.next() % 2))
                             // The simulator's inventory ran dry (after ~15,000 numbers): nothing to buy this turn.
@@ -344,18 +388,9 @@ struct CrashStorm {
                                 try await Task.sleep(for: .milliseconds(10))
                                 continue
                             }
-                            do {
-                                let bought = try await client.purchaseNumbers(
-                                    PurchaseNumbersRequest(
-                                        accountId: model.accountId, country: "US", numbers: wanted, currency: "USD"),
-                                    options: options(nil))
-                                model.record(
-                                    AccountModel.Purchase(
-                                        phones: wanted, heard: .acknowledged,
-                                        numberIds: bought.numbers.map(\.number.id), charged: bought.totalCharged))
-                            } catch {
-                                model.record(AccountModel.Purchase(phones: wanted, heard: .classify(error)))
-                            }
+                            let bought = await Self.purchase(wanted, for: model, client)
+                            model.record(bought)
+                            if rebuy && bought.heard == .maybe { model.queueRebuy(wanted) }
                         }
                         flags.operations.add(1, ordering: .relaxed)
                     }
@@ -368,6 +403,56 @@ struct CrashStorm {
 }
 
 extension CrashStorm {
+    /// Buys `phones` for `model`'s account: what was heard, for the model.
+    static func purchase(
+        _ phones: [String], for model: AccountModel, _ client: NumbersClient, rebuy: Bool = false
+    ) async -> AccountModel.Purchase {
+        do {
+            let bought = try await client.purchaseNumbers(
+                PurchaseNumbersRequest(accountId: model.accountId, country: "US", numbers: phones, currency: "USD"),
+                options: CallOptions(timeout: .seconds(20)))
+            return AccountModel.Purchase(
+                phones: phones, heard: .acknowledged, numberIds: bought.numbers.map(\.number.id),
+                charged: bought.totalCharged, rebuy: rebuy)
+        } catch {
+            return AccountModel.Purchase(phones: phones, heard: .classify(error), error: "\(error)", rebuy: rebuy)
+        }
+    }
+
+    /// Releases `numberId` of `model`'s account; what was heard goes into the model.
+    static func release(_ numberId: String, for model: AccountModel, _ client: NumbersClient) async {
+        do {
+            let released = try await client.releaseNumber(
+                ReleaseNumberRequest(accountId: model.accountId, numberId: numberId),
+                options: CallOptions(timeout: .seconds(20)))
+            model.record(
+                AccountModel.Release(
+                    numberId: numberId, heard: .acknowledged, refund: released.transaction?.amount ?? 0))
+        } catch {
+            model.record(AccountModel.Release(numberId: numberId, heard: .classify(error)))
+        }
+    }
+
+    /// Buys `phones` again for `model`'s account, after a purchase of them heard "maybe" (``Plan/rebuy``): refused
+    /// as unavailable while that purchase holds them, it is tried again every 250 ms for 10 s (or until the storm
+    /// stops); acknowledged, its numbers are released at once. What was last heard goes into the model.
+    static func buyAgain(
+        _ phones: [String], for model: AccountModel, _ client: NumbersClient, flags: StormFlags
+    ) async throws {
+        var again = await purchase(phones, for: model, client, rebuy: true)
+        for _ in 0..<40 where again.heard == .refused && again.error.contains("NUMBER_UNAVAILABLE") {
+            guard !flags.stop.load(ordering: .relaxed) else { break }
+            try await Task.sleep(for: .milliseconds(250))
+            again = await purchase(phones, for: model, client, rebuy: true)
+        }
+        model.record(again)
+        guard again.heard == .acknowledged else { return }
+        for numberId in again.numberIds {
+            model.takeReleasable(numberId)
+            await release(numberId, for: model, client)
+        }
+    }
+
     /// Adopts `phone` (owned at the provider, no account's here) for `model`'s account at a purchase's charge, under
     /// `key`: what was heard, for the model.
     static func adopt(

@@ -51,6 +51,9 @@ final class AccountModel: Sendable {
         var adoptionKey: String? = nil
         /// An acknowledged adoption's answer said `replayed`.
         var replayed = false
+        /// The purchase made again of phones an earlier purchase heard "maybe" for (``queueRebuy(_:)``): refused,
+        /// its phones may be held all the same, by that earlier purchase.
+        var rebuy = false
     }
 
     struct Release: Sendable {
@@ -88,6 +91,8 @@ final class AccountModel: Sendable {
         var seenWrong: [String] = []
         /// What trunk changes heard.
         var trunkChangesHeard: [Heard: Int] = [:]
+        /// Phones of purchases heard "maybe", to be bought again by the account (``takeRebuy()``).
+        var rebuys: [[String]] = []
     }
 
     let accountId: String
@@ -117,6 +122,45 @@ final class AccountModel: Sendable {
                 {
                     inner.lastAdoption = (key, phone, numberId)
                 }
+            }
+        }
+    }
+
+    /// Queues `phones`, of a purchase heard "maybe", to be bought again (once) as a caller retrying would.
+    func queueRebuy(_ phones: [String]) { inner.withLock { $0.rebuys.append(phones) } }
+
+    /// The phones of the oldest purchase queued to be bought again, taken off the queue.
+    func takeRebuy() -> [String]? {
+        inner.withLock { $0.rebuys.isEmpty ? nil : $0.rebuys.removeFirst() }
+    }
+
+    /// What the clients asked of `phone` and heard, in order: for a problem's report.
+    func history(of phone: String) -> [String] {
+        inner.withLock { inner in
+            let purchases = inner.purchases.filter { $0.phones.contains(phone) }
+            let numberIds = Set(purchases.flatMap(\.numberIds))
+            return purchases.map {
+                "\($0.adoptionKey == nil ? ($0.rebuy ? "bought again" : "bought") : "adopted") \($0.phones): \($0.heard) "
+                    + "\($0.numberIds) \($0.error)"
+            } + inner.releases.filter { numberIds.contains($0.numberId) }.map { "released \($0.numberId): \($0.heard)" }
+        }
+    }
+
+    /// Purchases made again (``queueRebuy(_:)``) that were acknowledged.
+    func rebuysAcknowledged() -> Int {
+        inner.withLock { inner in inner.purchases.count { $0.rebuy && $0.heard == .acknowledged } }
+    }
+
+    /// Takes `numberId` off the numbers a worker may release or move (it is being released now).
+    func takeReleasable(_ numberId: String) {
+        inner.withLock { inner in inner.releasable.removeAll { $0 == numberId } }
+    }
+
+    /// Per phone, the purchases and adoptions the clients asked of numberd: each may POST it to the provider once.
+    func purchasesAsked() -> [String: Int] {
+        inner.withLock { inner in
+            inner.purchases.reduce(into: [String: Int]()) { asked, purchase in
+                for phone in purchase.phones { asked[phone, default: 0] += 1 }
             }
         }
     }
@@ -259,7 +303,8 @@ final class AccountModel: Sendable {
                     fail("purchase \(purchase.phones) answered a charge of \(purchase.charged)")
                 }
             case .refused:
-                if !present.isEmpty { fail("refused purchase \(purchase.phones) happened") }
+                // A purchase made again is refused when the first, heard "maybe", holds the phones.
+                if !present.isEmpty && !purchase.rebuy { fail("refused purchase \(purchase.phones) happened") }
             case .maybe:
                 guard let first = purchase.phones.first else {
                     fail("a purchase of no numbers was recorded")
@@ -341,8 +386,13 @@ final class AccountModel: Sendable {
 }
 
 /// The state against the simulator: every number we hold is owned at the provider under its SID, the provider
-/// owns nothing we do not hold, and no phone number was bought twice.
-func providerProblems(_ state: CoreState, simulator: TwilioSimulator) -> [String] {
+/// owns nothing we do not hold, and no phone number was bought twice — or, given `purchasesAsked` (per phone, the
+/// purchases clients asked of numberd), none was POSTed more often than asked: a storm that buys a phone again after
+/// a purchase heard "maybe" may see the first POST land late, after the second bought it (an update at Twilio) or
+/// after its release (bought again).
+func providerProblems(
+    _ state: CoreState, simulator: TwilioSimulator, purchasesAsked: [String: Int]? = nil
+) -> [String] {
     var problems: [String] = []
     let held = Dictionary(
         state.numbers.values.filter { $0.status != .released }.map { ($0.phoneNumber, $0.providerSid) },
@@ -352,8 +402,29 @@ func providerProblems(_ state: CoreState, simulator: TwilioSimulator) -> [String
     for (phone, sid) in held where atProvider[phone] != sid {
         problems.append("\(phone) held (sid \(sid)) but the provider has \(atProvider[phone] ?? "nothing")")
     }
-    for (phone, _) in atProvider where held[phone] == nil {
-        problems.append("\(phone) owned at the provider without a committed owner")
+    for (phone, sid) in atProvider where held[phone] == nil {
+        // What the store knows of the phone, for the one who has to find out how it came to be.
+        let numbers = state.numbers.values.filter { $0.phoneNumber == phone }.map {
+            "\($0.id) of \($0.accountId) \($0.status.rawValue) (sid \($0.providerSid))"
+        }
+        let watch = state.orphanWatch[phone].map {
+            "watched for \($0.intentId) since \($0.since.timeIntervalSince1970) claimed by \($0.claimedBy ?? "none")"
+        }
+        problems.append(
+            "\(phone) owned at the provider without a committed owner (sid \(sid)); here: "
+                + "\(numbers.isEmpty ? "no number" : numbers.joined(separator: ", ")), \(watch ?? "not watched"); "
+                + "at the provider bought \(simulator.engine.purchaseCount(phone)) times, repeated "
+                + "\(simulator.engine.repeatPurchaseCount(phone)), released \(simulator.engine.releaseCount(phone))")
+    }
+    if let purchasesAsked {
+        for (phone, count) in simulator.engine.purchaseCounts {
+            let posted = count + simulator.engine.repeatPurchaseCount(phone)
+            let asked = purchasesAsked[phone] ?? 0
+            if posted > max(asked, 1) {
+                problems.append("\(phone) bought \(posted) times at the provider for \(asked) purchases asked")
+            }
+        }
+        return problems
     }
     for (phone, count) in simulator.engine.purchaseCounts where count > 1 {
         problems.append("\(phone) bought \(count) times at the provider")
@@ -412,17 +483,18 @@ final class PhonePool: Sendable {
 }
 
 /// Buys `phone` at `simulator` directly (its engine, no HTTP), as Twilio's console or a saga lost without a trace
-/// would leave it.
+/// would leave it; the faults set for numberd's requests do not touch it.
 func buyBehindNumberdsBack(_ simulator: TwilioSimulator, _ phone: String) throws {
     let credentials = simulator.credentials
     let authorization = Data("\(credentials.accountSid):\(credentials.authToken)".utf8).base64EncodedString()
-    let action = simulator.engine.handle(
+    let action = simulator.engine.execute(
         SimulatorRequest(
             method: "POST", target: "/2010-04-01/Accounts/\(credentials.accountSid)/IncomingPhoneNumbers.json",
             headers: [
                 ("Authorization", "Basic " + authorization), ("Content-Type", "application/x-www-form-urlencoded"),
             ],
-            body: Array("PhoneNumber=\(phone.replacingOccurrences(of: "+", with: "%2B"))".utf8)))
+            body: Array("PhoneNumber=\(phone.replacingOccurrences(of: "+", with: "%2B"))".utf8)),
+        endpoint: .buyNumber, plan: FaultPlan.none)
     guard case .respond(let response) = action, response.status == 201 else {
         throw HarnessError("buying \(phone) at the simulator failed: \(action)")
     }
