@@ -9,8 +9,9 @@ import Testing
 /// nothing owned at the provider without its owner here, no money lost or made, no phone POSTed more often than
 /// clients asked. The hand-run soak that found store format 10's gap (RELIABILITY.md, fifty-sixth session), as a test.
 ///
-/// `NUMBERD_CHAOS_CYCLES` (default 10) sets the kill cycles and `NUMBERD_CRASH_SEED` the seed (the simulator's faults
-/// draw from their own seed; the kills' moments and numberd's timing differ run to run).
+/// `NUMBERD_CHAOS_CYCLES` (default 10) sets the kill cycles, `NUMBERD_CRASH_SEED` the seed (the simulator's faults
+/// draw from their own seed; the kills' moments and numberd's timing differ run to run) and `NUMBERD_CHAOS_FAULTS`
+/// adds faults (comma-separated `twilio-sim --fault` specs).
 @Suite("numberd chaos storm (provider faults, child process, SIGKILL)", .serialized)
 struct ChaosStormTests {
     /// Buys delayed past the Twilio timeout below, so they land after numberd gave up on them.
@@ -26,6 +27,10 @@ struct ChaosStormTests {
             "buyNumber:error-after:20003:502:0.02", "releaseNumber:503-after:0.05", "releaseNumber:lost:0.03",
             "listNumbers:500-before:0.03", "any:429:0.01", "any:reset:0.01",
         ]
+        // More, to explore: `NUMBERD_CHAOS_FAULTS`, comma-separated `twilio-sim --fault` specs.
+        plan.faults += (ProcessInfo.processInfo.environment["NUMBERD_CHAOS_FAULTS"] ?? "").split(separator: ",").map {
+            String($0)
+        }
         plan.environment = [
             // Long enough for a healthy request on a loaded machine, well short of the delayed buys.
             "NUMBERD_TWILIO_TIMEOUT_MS": "3000",
