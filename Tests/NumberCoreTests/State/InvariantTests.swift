@@ -94,6 +94,48 @@ struct InvariantTests {
         #expect(state.checkInvariants().map(\.rule).contains("holds"))
     }
 
+    /// Store formats 10 and 11 let a watch stand beside the number that claimed it and count the numbers it may still
+    /// have to release; a damaged record (a hand edit, a faulty build) that watches a number its owner did not claim, or
+    /// counts nothing, or counts in a released number's watch, is reported (and refused when applied).
+    @Test("a watch beside an owned number it is not claimed by, or a count of none or in a released number's watch")
+    func damagedWatches() throws {
+        let at = Date.utc("2025-01-16T00:00:00Z")
+        func violations(_ watch: OrphanWatch) -> [String] {
+            var state = Self.sound()
+            state.apply(.accountCreated(Account(id: "ACC_2", name: "B", currency: "USD", createdAt: at)))
+            state.orphanWatch[watch.phoneNumber] = watch
+            return state.checkInvariants().map(\.rule)
+        }
+        func watch(
+            _ phone: String, _ account: String, _ startedBy: String, claimedBy: String? = nil, count: Int? = nil
+        )
+            -> OrphanWatch
+        {
+            OrphanWatch(
+                phoneNumber: phone, accountId: account, intentId: startedBy, since: at, claimedBy: claimedBy,
+                earlierBuys: count)
+        }
+        let owned = "+14155550100"
+        #expect(violations(watch(owned, "ACC_1", "PIN_9", claimedBy: "NUM_1")) == [])
+        #expect(violations(watch(owned, "ACC_1", "PIN_9")) == ["orphan-watch"], "owned, claimed by none")
+        #expect(violations(watch(owned, "ACC_2", "PIN_9", claimedBy: "NUM_1")) == ["orphan-watch"], "another account's")
+        #expect(violations(watch(owned, "ACC_1", "PIN_9", claimedBy: "NUM_2")) == ["orphan-watch"], "another number")
+        #expect(violations(watch("+14155550199", "ACC_1", "PIN_9", claimedBy: "NUM_1")) == ["orphan-watch"])
+        #expect(violations(watch("+14155550199", "ACC_1", "PIN_9", count: 2)) == [])
+        #expect(violations(watch("+14155550199", "ACC_1", "PIN_9", count: 0)) == ["orphan-watch"], "a count of none")
+        #expect(violations(watch("+14155550199", "ACC_1", "NUM_9", count: 1)) == ["orphan-watch"], "a NUM_ watch's")
+        // Applied as a record, a claim by a number that does not own the phone is refused.
+        var state = Self.sound()
+        #expect(throws: CoreStateInconsistency.self) {
+            try state.applyChecked([.orphanWatchStarted([watch(owned, "ACC_1", "PIN_9")])])
+        }
+        #expect(throws: CoreStateInconsistency.self) {
+            try state.applyChecked([.orphanWatchStarted([watch("+14155550199", "ACC_1", "PIN_9", claimedBy: "NUM_1")])])
+        }
+        try state.applyChecked([.orphanWatchStarted([watch(owned, "ACC_1", "PIN_9", claimedBy: "NUM_1")])])
+        #expect(state.checkInvariants() == [])
+    }
+
     @Test("a number owned twice")
     func ownedTwice() {
         var state = Self.sound()
