@@ -34,6 +34,31 @@ struct LateBuyTests {
         #expect(lost?.reason == .outcomeUnknown, "\(String(describing: lost))", sourceLocation: sourceLocation)
     }
 
+    /// ``lostPurchase(_:_:trunkId:sourceLocation:)``, then reconciliation past the horizon voids it, watching the
+    /// number: the watch.
+    @discardableResult
+    static func voidedPurchase(
+        _ h: Harness, _ accountId: String, trunkId: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> OrphanWatch {
+        await Self.lostPurchase(h, accountId, trunkId: trunkId, sourceLocation: sourceLocation)
+        h.clock.advance(by: 601)
+        #expect(await h.service.reconcile().voided.count == 1, sourceLocation: sourceLocation)
+        return try #require(h.service.durableState().orphanWatch[Self.phone], sourceLocation: sourceLocation)
+    }
+
+    /// A voided purchase's queued POST of ``phone`` (with `trunkSid`) lands (the fake provider offers a released number
+    /// again only when stocked); the next sweep must release it.
+    static func lateBuyLandsAndIsReleased(
+        _ h: Harness, trunkSid: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        h.provider.stock([Self.phone])
+        _ = try await h.provider.buy(phoneNumber: Self.phone, trunkSid: trunkSid)
+        #expect(await h.service.sweepOrphans().released == [Self.phone], sourceLocation: sourceLocation)
+        #expect(
+            h.provider.owned(Self.phone) == nil, "the late POST's number left at the provider with no owner",
+            sourceLocation: sourceLocation)
+    }
+
     /// Accounts B and A, each with a trunk (B and A); B's purchase of ``phone`` on its trunk times out (its POST
     /// queued at the provider) and reconciliation voids it past the horizon, watching the number. A, A's trunk, and
     /// the void's time.
@@ -42,10 +67,7 @@ struct LateBuyTests {
         let a = try await h.account(funds: 10_000, name: "A")
         let tb = try await h.service.createTrunk(accountId: b.id, name: "B", providerTrunkSid: trunkSid(0xb))
         let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
-        await Self.lostPurchase(h, b.id, trunkId: tb.id)
-        h.clock.advance(by: 601)
-        #expect(await h.service.reconcile().voided.count == 1)
-        #expect(h.service.durableState().orphanWatch[Self.phone]?.accountId == b.id)
+        #expect(try await Self.voidedPurchase(h, b.id, trunkId: tb.id).accountId == b.id)
         return (a, ta, h.clock.now())
     }
 
@@ -172,10 +194,7 @@ struct LateBuyTests {
         var h = try await Harness(kind, config: Self.config())
         let a = try await h.account(funds: 10_000, name: "A")
         let ta = try await h.service.createTrunk(accountId: a.id, name: "A", providerTrunkSid: trunkSid(0xa))
-        await Self.lostPurchase(h, a.id, trunkId: ta.id)
-        h.clock.advance(by: 601)
-        #expect(await h.service.reconcile().voided.count == 1)
-        let voided = try #require(h.service.durableState().orphanWatch[Self.phone])
+        let voided = try await Self.voidedPurchase(h, a.id, trunkId: ta.id)
         // Bought again on the same trunk: the watch stays, claimed by the number, and a sweep keeps it.
         let bought = try await h.service.purchase(
             PurchaseRequest(accountId: a.id, phoneNumbers: [Self.phone], country: "US", trunkId: ta.id))
@@ -192,12 +211,8 @@ struct LateBuyTests {
         #expect(watch.intentId == voided.intentId && watch.claimedBy == nil && watch.since >= voided.since, "\(watch)")
         try await h.restart()
         #expect(h.service.durableState().orphanWatch[Self.phone] == watch)
-        // The queued POST lands (the fake provider offers a released number again only when stocked): the next sweep
-        // releases it.
-        h.provider.stock([Self.phone])
-        _ = try await h.provider.buy(phoneNumber: Self.phone, trunkSid: trunkSid(0xa))
-        #expect(await h.service.sweepOrphans().released == [Self.phone])
-        #expect(h.provider.owned(Self.phone) == nil, "the late POST's number left at the provider with no owner")
+        // The queued POST lands: the next sweep releases it.
+        try await Self.lateBuyLandsAndIsReleased(h, trunkSid: trunkSid(0xa))
         try await h.check()
     }
 
@@ -212,22 +227,14 @@ struct LateBuyTests {
     func secondVoidedBuyIsWatchedToo(kind: StoreKind) async throws {
         var h = try await Harness(kind, config: Self.config())
         let a = try await h.account(funds: 10_000, name: "A")
-        await Self.lostPurchase(h, a.id)
-        h.clock.advance(by: 601)
-        #expect(await h.service.reconcile().voided.count == 1)
-        let first = try #require(h.service.durableState().orphanWatch[Self.phone])
+        let first = try await Self.voidedPurchase(h, a.id)
         #expect(first.earlierBuys == nil)
         // Bought again within the window: that buy times out too, and its purchase is voided as well.
-        await Self.lostPurchase(h, a.id)
-        h.clock.advance(by: 601)
-        #expect(await h.service.reconcile().voided.count == 1)
-        let second = try #require(h.service.durableState().orphanWatch[Self.phone])
+        let second = try await Self.voidedPurchase(h, a.id)
         #expect(second.intentId != first.intentId && second.earlierBuys == 1, "\(second)")
         try await h.check()
         // One POST lands: released, and the watch goes on for the other.
-        _ = try await h.provider.buy(phoneNumber: Self.phone, trunkSid: nil)
-        #expect(await h.service.sweepOrphans().released == [Self.phone])
-        #expect(h.provider.owned(Self.phone) == nil)
+        try await Self.lateBuyLandsAndIsReleased(h)
         let goingOn = try #require(h.service.durableState().orphanWatch[Self.phone], "the watch ended at one release")
         #expect(goingOn.intentId == second.intentId && goingOn.earlierBuys == nil, "\(goingOn)")
         try await h.restart()
@@ -235,10 +242,7 @@ struct LateBuyTests {
         // Found not there meanwhile, it is kept: the other POST may still land.
         #expect(await h.service.sweepOrphans().pending == [Self.phone])
         // The other lands: released too, and the watch ends.
-        h.provider.stock([Self.phone])
-        _ = try await h.provider.buy(phoneNumber: Self.phone, trunkSid: nil)
-        #expect(await h.service.sweepOrphans().released == [Self.phone])
-        #expect(h.provider.owned(Self.phone) == nil, "the second POST's number left at the provider with no owner")
+        try await Self.lateBuyLandsAndIsReleased(h)
         #expect(h.service.durableState().orphanWatch[Self.phone] == nil)
         try await h.check()
     }
@@ -253,9 +257,7 @@ struct LateBuyTests {
     func unconfirmedDeleteAndLateBuyAreBothReleased(kind: StoreKind) async throws {
         let h = try await Harness(kind, config: Self.config())
         let a = try await h.account(funds: 10_000, name: "A")
-        await Self.lostPurchase(h, a.id)
-        h.clock.advance(by: 601)
-        #expect(await h.service.reconcile().voided.count == 1)
+        try await Self.voidedPurchase(h, a.id)
         let bought = try await h.service.purchase(
             PurchaseRequest(accountId: a.id, phoneNumbers: [Self.phone], country: "US"))
         let number = try #require(bought.numbers.first)
@@ -268,10 +270,7 @@ struct LateBuyTests {
         #expect(h.provider.owned(Self.phone) == nil)
         #expect(h.service.durableState().orphanWatch[Self.phone] != nil, "the watch ended with a POST still to land")
         // The voided purchase's POST lands: released too.
-        h.provider.stock([Self.phone])
-        _ = try await h.provider.buy(phoneNumber: Self.phone, trunkSid: nil)
-        #expect(await h.service.sweepOrphans().released == [Self.phone])
-        #expect(h.provider.owned(Self.phone) == nil, "the late POST's number left at the provider with no owner")
+        try await Self.lateBuyLandsAndIsReleased(h)
         #expect(h.service.durableState().orphanWatch[Self.phone] == nil)
         try await h.check()
     }
@@ -282,9 +281,7 @@ struct LateBuyTests {
     func claimedWatchEndsAfterTheWindow(kind: StoreKind) async throws {
         let h = try await Harness(kind, config: Self.config())
         let a = try await h.account(funds: 10_000, name: "A")
-        await Self.lostPurchase(h, a.id)
-        h.clock.advance(by: 601)
-        #expect(await h.service.reconcile().voided.count == 1)
+        try await Self.voidedPurchase(h, a.id)
         let bought = try await h.service.purchase(
             PurchaseRequest(accountId: a.id, phoneNumbers: [Self.phone], country: "US"))
         #expect(h.service.durableState().orphanWatch[Self.phone]?.claimedBy == bought.numbers.first?.id)
@@ -306,10 +303,7 @@ struct LateBuyTests {
         let a = try await h.account(funds: 10_000, name: "A")
         let first = try await h.service.createTrunk(accountId: a.id, name: "first", providerTrunkSid: trunkSid(0xa1))
         let request = PurchaseRequest(accountId: a.id, phoneNumbers: [Self.phone], country: "US")
-        await Self.lostPurchase(h, a.id, trunkId: first.id)
-        h.clock.advance(by: 601)
-        #expect(await h.service.reconcile().voided.count == 1)
-        #expect(h.service.durableState().orphanWatch[Self.phone]?.buyTrunkSid == trunkSid(0xa1))
+        #expect(try await Self.voidedPurchase(h, a.id, trunkId: first.id).buyTrunkSid == trunkSid(0xa1))
         try await h.service.deleteTrunk(accountId: a.id, trunkId: first.id)
         let refused = await numberError { _ = try await h.service.purchase(request) }
         #expect(refused?.reason == .numberUnavailable, "\(String(describing: refused))")

@@ -452,14 +452,17 @@ func twilioAdapter(for simulator: TwilioSimulator, logger: Logger) throws -> Twi
 
 /// Settles what numberd left open, offline and in-process: opens the data directory's store with the real
 /// Twilio adapter against the simulator and runs reconciliation and the orphan sweep until nothing is open (at
-/// most `passes`).
+/// most `passes`). Each sweep looks up every watched number (numberd's look at most 200 a sweep: a chaos storm's
+/// hundreds of watches left a landed number to a later sweep, after the final check).
 func reconcileOffline(dataDirectory: String, simulator: TwilioSimulator, passes: Int = 5) async throws -> CoreState {
     let logger = Logger(label: "crash-reconcile", factory: { _ in SwiftLogNoOpLogHandler() })
     let store = try FileNumberStore.open(directory: URL(fileURLWithPath: dataDirectory + "/store"))
     let provider = try twilioAdapter(for: simulator, logger: logger)
     var state = CoreState()
+    var config = NumberServiceConfig.defaults
+    config.reconcile.orphanLookUpsPerSweep = 10_000
     do {
-        let service = try await NumberService.open(store: store, provider: provider, logger: logger)
+        let service = try await NumberService.open(store: store, provider: provider, config: config, logger: logger)
         for _ in 0..<passes {
             _ = await service.reconcile()
             _ = await service.sweepOrphans()
