@@ -3,12 +3,13 @@ import Testing
 import TwilioSimulator
 
 /// The crash storm (``CrashStorm``) with the provider misbehaving while the load runs: buys delayed past numberd's
-/// Twilio timeout (they land later), answers lost or errors after the buy or release was made, look-ups failing, 429s
-/// and resets; numberd voids an unanswered purchase at its next reconciliation (an in-flight horizon of 0 s), and each
-/// purchase heard "maybe" is made again by its account and released at once — so a first POST can land after the
-/// number was bought again and released. After the last kill and the delayed buys landing, everything is reconciled:
-/// nothing owned at the provider without its owner here, no money lost or made, no phone POSTed more often than
-/// clients asked. The hand-run soak that found store format 10's gap (RELIABILITY.md, fifty-sixth session), as a test.
+/// Twilio timeout (they land later), answers lost or errors after the buy, release or trunk change was made, bought
+/// numbers missing from lists for 3 s, numbers sold elsewhere first, look-ups failing, 429s and resets; numberd voids
+/// an unanswered purchase at its next reconciliation (an in-flight horizon of 0 s), and each purchase heard "maybe" is
+/// made again by its account and released at once — so a first POST can land after the number was bought again and
+/// released. After the last kill and the delayed buys landing, everything is reconciled: nothing owned at the provider
+/// without its owner here, no money lost or made, no phone POSTed more often than clients asked. The hand-run soak that
+/// found store format 10's gap (RELIABILITY.md, fifty-sixth session), as a test; it found format 11's.
 ///
 /// `NUMBERD_CHAOS_CYCLES` (default 10) sets the kill cycles, `NUMBERD_CRASH_SEED` the seed (the simulator's faults
 /// draw from their own seed; the kills' moments and numberd's timing differ run to run) and `NUMBERD_CHAOS_FAULTS`
@@ -26,6 +27,7 @@ struct ChaosStormTests {
         plan.faults = [
             "buyNumber:latency:\(Self.lateBuyMilliseconds):0.08", "buyNumber:lost:0.05", "buyNumber:500-after:0.04",
             "buyNumber:error-after:20003:502:0.02", "releaseNumber:503-after:0.05", "releaseNumber:lost:0.03",
+            "buyNumber:lag:3000:0.05", "buyNumber:taken:0.02", "updateNumber:500-after:0.03",
             "listNumbers:500-before:0.03", "any:429:0.01", "any:reset:0.01",
         ]
         // More, to explore: `NUMBERD_CHAOS_FAULTS`, comma-separated `twilio-sim --fault` specs.
