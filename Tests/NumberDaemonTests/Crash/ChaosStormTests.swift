@@ -13,7 +13,8 @@ import TwilioSimulator
 ///
 /// `NUMBERD_CHAOS_CYCLES` (default 10) sets the kill cycles, `NUMBERD_CRASH_SEED` the seed (the simulator's faults
 /// draw from their own seed; the kills' moments and numberd's timing differ run to run) and `NUMBERD_CHAOS_FAULTS`
-/// adds faults (comma-separated `twilio-sim --fault` specs).
+/// adds faults (comma-separated `twilio-sim --fault` specs), `NUMBERD_CHAOS_HORIZON` sets numberd's in-flight horizon
+/// (seconds, default 0).
 @Suite("numberd chaos storm (provider faults, child process, SIGKILL)", .serialized)
 struct ChaosStormTests {
     /// Buys delayed past the Twilio timeout below, so they land after numberd gave up on them.
@@ -37,8 +38,10 @@ struct ChaosStormTests {
         plan.environment = [
             // Long enough for a healthy request on a loaded machine, well short of the delayed buys.
             "NUMBERD_TWILIO_TIMEOUT_MS": "3000",
-            // An unanswered purchase is voided at the next reconciliation, every second, while its POST may land.
-            "NUMBERD_RECONCILE_IN_FLIGHT_HORIZON": "0", "NUMBERD_RECONCILE_INTERVAL": "1", "NUMBERD_LOG_LEVEL": "info",
+            // An unanswered purchase is voided at the next reconciliation, every second, while its POST may land
+            // (`NUMBERD_CHAOS_HORIZON`: that many seconds after its last buy instead).
+            "NUMBERD_RECONCILE_IN_FLIGHT_HORIZON": ProcessInfo.processInfo.environment["NUMBERD_CHAOS_HORIZON"] ?? "0",
+            "NUMBERD_RECONCILE_INTERVAL": "1", "NUMBERD_LOG_LEVEL": "info",
         ]
         plan.rebuy = true
         // Until a buy sent at the last kill has landed and shows in lists: its latencies (they add up), the longest
@@ -54,5 +57,7 @@ struct ChaosStormTests {
         #expect(report.faultsMet > 0, "seed \(seed): no provider fault fired: \(report)")
         #expect(report.maybe > 0, "seed \(seed): no operation went unanswered: \(report)")
         #expect(report.rebuys > 0, "seed \(seed): no purchase was made again: \(report)")
+        // What the storm is for: first POSTs that landed after their number was bought again and released.
+        #expect(report.boughtAgain > 0, "seed \(seed): no phone was bought twice at the provider: \(report)")
     }
 }
