@@ -178,14 +178,9 @@ struct CrashStorm {
             return (models, trunks, pricing.setupFee + pricing.monthlyFee)
         }
         let phones = PhonePool(simulator: simulator)
-        // Each rule may fire a million times (none of the storm's comes near): what it has left tells how often it did.
-        let faults = try plan.faults.map { spec in
-            var rule = try FaultRule.parse(spec)
-            rule.remaining = rule.remaining ?? 1_000_000
-            return rule
-        }
+        let faults = try StormFaults(plan.faults)
         for cycle in 0..<plan.cycles {
-            faults.forEach(simulator.engine.addFault)
+            faults.install(on: simulator)
             let flags = StormFlags()
             let killAfter = Int(random.next() % UInt64(max(plan.killJitterMilliseconds, 1)))
             let seeds = (0..<models.count).map { _ in random.next() }
@@ -210,10 +205,7 @@ struct CrashStorm {
                 await child.crash()
                 try await group.waitForAll()
             }
-            report.faultsMet += zip(faults, simulator.engine.faultRules).reduce(0) {
-                $0 + ($1.0.remaining ?? 0) - ($1.1.remaining ?? 0)
-            }
-            simulator.engine.clearFaults()
+            report.faultsMet += faults.remove(from: simulator)
             report.cycles += 1
             let full = (cycle + 1) % max(plan.fullVerificationEvery, 1) == 0 || cycle + 1 == plan.cycles
             let state = try await Self.offlineState(
@@ -571,4 +563,30 @@ extension CrashStorm {
 final class StormFlags: Sendable {
     let stop = Atomic<Bool>(false)
     let operations = Atomic<Int>(0)
+}
+
+/// Provider faults set on the simulator while a storm's load runs (`twilio-sim --fault` specs).
+struct StormFaults: Sendable {
+    /// Each may fire a million times (no storm comes near), so what a rule has left tells how often it fired.
+    let rules: [FaultRule]
+
+    init(_ specs: [String]) throws {
+        rules = try specs.map { spec in
+            var rule = try FaultRule.parse(spec)
+            rule.remaining = rule.remaining ?? 1_000_000
+            return rule
+        }
+    }
+
+    /// Sets the rules on `simulator` (which has none of its own).
+    func install(on simulator: TwilioSimulator) { rules.forEach(simulator.engine.addFault) }
+
+    /// Clears every rule from `simulator`: how often these fired since ``install(on:)``.
+    func remove(from simulator: TwilioSimulator) -> Int {
+        let fired = zip(rules, simulator.engine.faultRules).reduce(0) {
+            $0 + ($1.0.remaining ?? 0) - ($1.1.remaining ?? 0)
+        }
+        simulator.engine.clearFaults()
+        return fired
+    }
 }

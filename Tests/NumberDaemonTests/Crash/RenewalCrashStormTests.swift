@@ -16,15 +16,19 @@ import TwilioSimulator
 /// model, and every number's renewals against the billing calendar. At the end numberd runs on the real clock until
 /// billing is caught up: every cycle begun paid once where the balance allowed it, never where it did not.
 ///
-/// `NUMBERD_RENEWAL_CRASH_CYCLES` (default 16) sets the kill cycles and `NUMBERD_CRASH_SEED` the seed. Needs the Debian
-/// package `faketime`.
+/// `NUMBERD_RENEWAL_CRASH_CYCLES` (default 16) sets the kill cycles, `NUMBERD_CRASH_SEED` the seed and
+/// `NUMBERD_RENEWAL_CHAOS_FAULTS` provider faults during the storm's starts (comma-separated `twilio-sim --fault` specs,
+/// as `ChaosStormTests`' `NUMBERD_CHAOS_FAULTS`). Needs the Debian package `faketime`.
 @Suite("numberd renewal crash storm (child process, clock set back, SIGKILL)", .serialized)
 struct RenewalCrashStormTests {
     @Test("renewals due at numberd's starts survive random SIGKILLs: each cycle paid once, never without the money")
     func renewalsSurviveKills() async throws {
         let (cycles, seed) = CrashStorm.runSettings(
             "renewal crash storm", cyclesVariable: "NUMBERD_RENEWAL_CRASH_CYCLES", cycles: 16)
-        let report = try await RenewalCrashStorm(plan: RenewalCrashStorm.Plan(cycles: cycles, seed: seed)).run()
+        var plan = RenewalCrashStorm.Plan(cycles: cycles, seed: seed)
+        plan.faults = (ProcessInfo.processInfo.environment["NUMBERD_RENEWAL_CHAOS_FAULTS"] ?? "").split(separator: ",")
+            .map { String($0) }
+        let report = try await RenewalCrashStorm(plan: plan).run()
         print("renewal crash storm, seed \(seed): \(report)")
         let problems = report.storm.problems
         #expect(problems.isEmpty, "seed \(seed): \(problems.prefix(20).joined(separator: "\n"))")
@@ -73,6 +77,8 @@ struct RenewalCrashStorm {
         var fullVerificationEvery = 5
         /// How long the last start may take to catch billing up.
         var catchUpSeconds = 60
+        /// Provider faults (`twilio-sim --fault` specs) active during the storm's starts (not the aging, not the end).
+        var faults: [String] = []
     }
 
     /// What the storm did.
@@ -94,6 +100,8 @@ struct RenewalCrashStorm {
         var numbersHeld = 0
         /// The one-renewal account's numbers by cycles paid.
         var oneRenewalPaid: [Int: Int] = [:]
+        /// Requests the provider faults met (``Plan/faults``).
+        var faultsMet = 0
 
         var description: String {
             let paid = oneRenewalPaid.keys.sorted().map { "\($0): \(oneRenewalPaid[$0] ?? 0)" }.joined(separator: ", ")
@@ -101,7 +109,7 @@ struct RenewalCrashStorm {
                 + "\(killsBeforeBilling) kills before a start's billing, \(killsAfterBilling) after; "
                 + "\(renewalsAfterKills) renewals after the last kill, \(renewals) at the end; "
                 + "\(numbersAged) numbers aged, \(numbersHeld) held at the end; "
-                + "one-renewal account's numbers by cycles paid [\(paid)]; "
+                + "one-renewal account's numbers by cycles paid [\(paid)]; \(faultsMet) provider faults met; "
                 + "\(stormOperations) storm operations; \(storm.acknowledged) acknowledged, \(storm.refused) refused, "
                 + "\(storm.maybe) unanswered operations in all; "
                 + "restart p50 \(String(format: "%.0f", percentile(storm.restartMilliseconds, 50))) ms, "
@@ -232,10 +240,13 @@ struct RenewalCrashStorm {
                     : 2 * ready + Int(random.next() % UInt64(max(margin, 1)))
                 owedStarts += 1
             }
+            let faults = try StormFaults(plan.faults)
+            faults.install(on: simulator)
             let child = try NumberdChild.spawn(shifted)
             let (ready, operations) = try await Self.loadUntilKilled(
                 child, port: launch.port, killAfter: killAfter, workers: workers, admin: admin, phones: phones,
                 cycle: cycle)
+            report.faultsMet += faults.remove(from: simulator)
             report.stormOperations += operations
             guard child.killedBySignal else {
                 throw HarnessError(
