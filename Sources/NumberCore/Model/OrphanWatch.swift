@@ -57,16 +57,23 @@ public struct OrphanWatch: Codable, Sendable, Hashable {
 
     /// This watch in place of `replaced`, the number's watch until now: a voided purchase's watch (`PIN_…`), whose rule
     /// takes any number created within its window, also releases what `replaced` — another purchase's, or a released
-    /// number's — was still to release (``earlierBuys``). Not one claimed by a number (out of its window once that
-    /// number's release replaces it: its POST can no longer land), and not into a released number's watch (`NUM_…`),
-    /// which releases its own SID only.
+    /// number's — was still to release (``earlierBuys``), and what its own purchase's earlier watch of the number (a
+    /// compensation's later pass watches it again) still counted. Not one claimed by a number (out of its window once
+    /// that number's release replaces it: its POST can no longer land), and not into a released number's watch
+    /// (`NUM_…`), which releases its own SID only.
     public func replacing(_ replaced: OrphanWatch?) -> OrphanWatch {
-        guard let replaced, replaced.intentId != intentId, replaced.claimedBy == nil,
-            intentId.hasPrefix(Identifier.intent)
-        else { return self }
+        guard let replaced, replaced.claimedBy == nil, intentId.hasPrefix(Identifier.intent) else { return self }
+        // The replaced watch's own buy, unless it is this purchase's: the same POST.
+        let own = replaced.intentId == intentId ? 0 : 1
+        let count = (earlierBuys ?? 0) + own + (replaced.earlierBuys ?? 0)
         var watch = self
-        watch.earlierBuys = (earlierBuys ?? 0) + 1 + (replaced.earlierBuys ?? 0)
+        watch.earlierBuys = count > 0 ? count : nil
         return watch
+    }
+
+    /// Whether the count is one a watch can carry: none, or at least one in a voided purchase's (``earlierBuys``).
+    public var isSoundlyCounted: Bool {
+        earlierBuys.map { $0 >= 1 && intentId.hasPrefix(Identifier.intent) } ?? true
     }
 
     /// The event that records the release of the number found under this watch (its SID `sid`) at `now`: the watch

@@ -842,15 +842,17 @@ extension NumberService {
     /// Watches `phones` — substitutes a compensation could not delete after the store had no room for its mark, which
     /// was to watch them — in a record of their own; a store with no room is tried again as a refused release's
     /// withdrawal is, `noRoomRetryMilliseconds` + 10 ms later, at most ``withdrawalAttemptsMax`` times. Numbers owned
-    /// through numberd or watched already are left out. Given up, the provider audit names the number (`unowned`).
+    /// through numberd are left out; one watched already is watched for this buy as well (a watch that ended with the
+    /// other's first release would have left this one's number). Given up, the provider audit names the number
+    /// (`unowned`).
     private func watchUnmarked(_ phones: [String], of intent: PurchaseIntent, at now: Date) async {
         guard !phones.isEmpty else { return }
         for attempt in 1...Self.withdrawalAttemptsMax {
             do throws(NumberError) {
                 _ = try await coordinator.perform { state throws(NumberError) -> ([CoreEvent], Bool) in
-                    let unwatched = phones.filter { state.phoneOwners[$0] == nil && state.orphanWatch[$0] == nil }
+                    let unowned = phones.filter { state.phoneOwners[$0] == nil }
                     let events = self.orphanWatchEvents(
-                        unwatched, accountId: intent.accountId, startedBy: intent.id,
+                        unowned, accountId: intent.accountId, startedBy: intent.id,
                         buyTrunkSid: state.buyTrunkSid(of: intent), at: now, over: state)
                     return (events, true)
                 }

@@ -187,6 +187,9 @@ extension CoreState {
                 } else if watch.claimedBy != nil {
                     throw .init("\(watch.phoneNumber)'s watch claimed by \(watch.claimedBy!), which does not own it")
                 }
+                guard watch.isSoundlyCounted else {
+                    throw .init("\(watch.phoneNumber)'s watch counts \(watch.earlierBuys ?? 0) more numbers to release")
+                }
                 orphanWatch[watch.phoneNumber] = watch
             }
         case .orphanWatchEnded(let phoneNumber, _, _):

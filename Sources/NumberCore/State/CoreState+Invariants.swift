@@ -504,9 +504,9 @@ extension CoreState {
             let owner = phoneOwners[phone]
             let ownedRightly =
                 owner == watch.claimedBy && (owner.map { numbers[$0]?.accountId == watch.accountId } ?? true)
-            // More numbers to release (``OrphanWatch/earlierBuys``) counts at least one, and only in a voided purchase's.
-            let counted = watch.earlierBuys.map { $0 >= 1 && watch.intentId.hasPrefix(Identifier.intent) } ?? true
-            if watch.phoneNumber != phone || !ownedRightly || !counted || accounts[watch.accountId] == nil {
+            if watch.phoneNumber != phone || !ownedRightly || !watch.isSoundlyCounted
+                || accounts[watch.accountId] == nil
+            {
                 found.append(
                     Violation(
                         rule: "orphan-watch",

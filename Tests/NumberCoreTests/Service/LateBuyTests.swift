@@ -247,6 +247,46 @@ struct LateBuyTests {
         try await h.check()
     }
 
+    /// A review of the count: a purchase of two numbers, one bought and one whose POST is queued, voided while another
+    /// purchase's watch of the queued one stood; the compensation's DELETE of the bought one got no answer, so a later
+    /// pass finished it — and its void record watched the queued number again, for the same purchase, with no count:
+    /// the watch would have ended at the first of the two late POSTs' numbers.
+    @Test(
+        "a compensation's later pass watches the queued number again without losing what its watch counted",
+        arguments: StoreKind.allCases)
+    func laterCompensationPassKeepsTheCount(kind: StoreKind) async throws {
+        let h = try await Harness(kind, config: Self.config())
+        let a = try await h.account(funds: 10_000, name: "A")
+        try await Self.voidedPurchase(h, a.id)
+        let other = "+14155550177"
+        h.provider.stock([Self.phone, other])
+        h.provider.inject(.timeOut, on: .buy, phoneNumber: Self.phone)
+        let lost = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: a.id, phoneNumbers: [other, Self.phone], country: "US"))
+        }
+        #expect(lost?.reason == .outcomeUnknown, "\(String(describing: lost))")
+        #expect(h.provider.owned(other) != nil)
+        h.clock.advance(by: 601)
+        // The void's compensation: the DELETE of the bought number gets no answer; the queued one is watched, counting
+        // the first purchase's POST too.
+        h.provider.inject(.dropRequest, on: .release)
+        _ = await h.service.reconcile()
+        let marked = try #require(h.service.durableState().orphanWatch[Self.phone])
+        #expect(marked.earlierBuys == 1, "\(marked)")
+        // A later pass finishes the compensation and voids the purchase: the watch still counts both POSTs.
+        _ = await h.service.reconcile()
+        #expect(h.service.durableState().intents.isEmpty)
+        #expect(h.provider.owned(other) == nil)
+        let voided = try #require(h.service.durableState().orphanWatch[Self.phone])
+        #expect(voided.intentId == marked.intentId && voided.earlierBuys == 1, "\(voided)")
+        try await h.check()
+        try await Self.lateBuyLandsAndIsReleased(h)
+        try await Self.lateBuyLandsAndIsReleased(h)
+        #expect(h.service.durableState().orphanWatch[Self.phone] == nil)
+        try await h.check()
+    }
+
     /// Found while counting them: the number that claimed a watch, released with Twilio answering its DELETE 404 (which
     /// it also answers right after a purchase), may still be at the provider under its own SID — and the voided
     /// purchase's POST may land after the sweep released that SID. The watch ended at that first release; it now

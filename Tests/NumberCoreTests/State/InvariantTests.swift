@@ -132,6 +132,12 @@ struct InvariantTests {
         #expect(throws: CoreStateInconsistency.self) {
             try state.applyChecked([.orphanWatchStarted([watch("+14155550199", "ACC_1", "PIN_9", claimedBy: "NUM_1")])])
         }
+        #expect(throws: CoreStateInconsistency.self) {
+            try state.applyChecked([.orphanWatchStarted([watch("+14155550199", "ACC_1", "PIN_9", count: 0)])])
+        }
+        #expect(throws: CoreStateInconsistency.self) {
+            try state.applyChecked([.orphanWatchStarted([watch("+14155550199", "ACC_1", "NUM_9", count: 1)])])
+        }
         try state.applyChecked([.orphanWatchStarted([watch(owned, "ACC_1", "PIN_9", claimedBy: "NUM_1")])])
         #expect(state.checkInvariants() == [])
     }
