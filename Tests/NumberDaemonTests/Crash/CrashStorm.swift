@@ -503,7 +503,7 @@ extension CrashStorm {
                     // The start's reconciliation may be settling the kill's open request of the number (store format
                     // 8): the change is refused ABORTED meanwhile, as any concurrent change of the number; made again
                     // once it is done.
-                    for _ in 0..<100 where again.error.contains("ABORTED") && again.error.contains("in progress") {
+                    for _ in 0..<200 where again.error.contains("ABORTED") && again.error.contains("in progress") {
                         try await Task.sleep(for: .milliseconds(50))
                         again = await route(numberId, to: trunkId, for: model, adminClient)
                     }
@@ -581,10 +581,21 @@ struct StormFaults: Sendable {
     /// Sets the rules on `simulator` (which has none of its own).
     func install(on simulator: TwilioSimulator) { rules.forEach(simulator.engine.addFault) }
 
-    /// Clears every rule from `simulator`: how often these fired since ``install(on:)``.
+    /// Clears every rule from `simulator`: how often these fired since ``install(on:)`` (a rule given its own TIMES
+    /// and used up is gone from the simulator's list: it fired them all).
     func remove(from simulator: TwilioSimulator) -> Int {
-        let fired = zip(rules, simulator.engine.faultRules).reduce(0) {
-            $0 + ($1.0.remaining ?? 0) - ($1.1.remaining ?? 0)
+        var left = simulator.engine.faultRules[...]
+        var fired = 0
+        for rule in rules {
+            let initial = rule.remaining ?? 0
+            if let next = left.first, next.endpoint == rule.endpoint, next.kind == rule.kind,
+                next.probability == rule.probability
+            {
+                fired += initial - (next.remaining ?? 0)
+                left = left.dropFirst()
+            } else {
+                fired += initial
+            }
         }
         simulator.engine.clearFaults()
         return fired

@@ -51,9 +51,12 @@ final class AccountModel: Sendable {
         var adoptionKey: String? = nil
         /// An acknowledged adoption's answer said `replayed`.
         var replayed = false
-        /// The purchase made again of phones an earlier purchase heard "maybe" for (``queueRebuy(_:)``): refused,
-        /// its phones may be held all the same, by that earlier purchase.
+        /// The purchase made again of phones an earlier purchase heard "maybe" for (``queueRebuy(_:)``): refused
+        /// `NUMBER_UNAVAILABLE`, its phones may be held all the same, by that earlier purchase.
         var rebuy = false
+
+        /// Refused as a number not to be had (numberd's own refusal, or Twilio's 21422): nothing was bought.
+        var refusedUnavailable: Bool { heard == .refused && error.contains("NUMBER_UNAVAILABLE") }
     }
 
     struct Release: Sendable {
@@ -156,10 +159,12 @@ final class AccountModel: Sendable {
         inner.withLock { inner in inner.releasable.removeAll { $0 == numberId } }
     }
 
-    /// Per phone, the purchases and adoptions the clients asked of numberd: each may POST it to the provider once.
+    /// Per phone, the purchases the clients asked of numberd that may have POSTed it to the provider (once each): not
+    /// adoptions (they buy nothing), not purchases refused as unavailable.
     func purchasesAsked() -> [String: Int] {
         inner.withLock { inner in
-            inner.purchases.reduce(into: [String: Int]()) { asked, purchase in
+            inner.purchases.filter { $0.adoptionKey == nil && !$0.refusedUnavailable }.reduce(into: [String: Int]()) {
+                asked, purchase in
                 for phone in purchase.phones { asked[phone, default: 0] += 1 }
             }
         }
@@ -303,8 +308,10 @@ final class AccountModel: Sendable {
                     fail("purchase \(purchase.phones) answered a charge of \(purchase.charged)")
                 }
             case .refused:
-                // A purchase made again is refused when the first, heard "maybe", holds the phones.
-                if !present.isEmpty && !purchase.rebuy { fail("refused purchase \(purchase.phones) happened") }
+                // A purchase made again is refused as unavailable when the first, heard "maybe", holds the phones.
+                if !present.isEmpty && !(purchase.rebuy && purchase.refusedUnavailable) {
+                    fail("refused purchase \(purchase.phones) happened")
+                }
             case .maybe:
                 guard let first = purchase.phones.first else {
                     fail("a purchase of no numbers was recorded")
