@@ -124,7 +124,14 @@ struct CallLoggingTests {
     func malformedHeadersAreLogged() async throws {
         let lines = CapturingLogHandler.Lines()
         let logger = Logger(label: "numberd-test") { _ in CapturingLogHandler(lines: lines) }
-        try await withTestServer(router: Self.router(), tls: tls, logger: logger) { _, port in
+        // Limits this test does not measure, past what a starved full run takes (handshakes of 15–26 s, a minute with
+        // no CPU): a clean-clone CI run saw no trailers within the 60 s wait (the server's 10 s handshake and settings
+        // timeouts, or the starvation itself; the message now shows what came).
+        let tls = try TestTLS(handshakeTimeout: .seconds(600))
+        var configuration = NumberServerConfiguration(port: 0)
+        configuration.connection.settingsTimeout = .seconds(600)
+        try await withTestServer(router: Self.router(), tls: tls, configuration: configuration, logger: logger) {
+            _, port in
             let connection = try await RawConnection.connect(port: port, tls: tls)
             var bytes = clientStart()
             var garbage = ByteBuffer()
@@ -132,8 +139,14 @@ struct CallLoggingTests {
             bytes.writeFrame(Frame(type: .headers, streamID: 1, payload: garbage))
             bytes.writeFrame(Frame(type: .message, flags: .endStream, streamID: 1, payload: ByteBuffer()))
             try await connection.send(bytes)
-            let frames = try await connection.waitForFrames { try trailerStatuses($0)[1] != nil }
-            #expect(try trailerStatuses(frames)[1]?.reason == "MALFORMED_HEADERS")
+            let frames = try await connection.waitForFrames(timeout: .seconds(300)) {
+                try trailerStatuses($0)[1] != nil
+            }
+            let seen = frames.map { "\($0.type)/\($0.streamID)" }
+            let logged = lines.all.suffix(10).map { "\($0.message)" }.joined(separator: "; ")
+            #expect(
+                try trailerStatuses(frames)[1]?.reason == "MALFORMED_HEADERS",
+                "frames \(seen), closed \(connection.isClosed), log: \(logged)")
             let line = try await lines.line("call failed", "method", "unknown")
             #expect(line?.metadata["status"] == "\(StatusCode.invalidArgument)", "\(String(describing: line))")
             #expect(line?.metadata["request-id"]?.isEmpty == false)
