@@ -33,6 +33,31 @@ enum StoreFixtureChecks {
             sourceLocation: sourceLocation)
     }
 
+    /// The events of every journal line of the fixture `store`, segment by segment in order, each line's checksum
+    /// checked.
+    static func journalEvents(_ store: URL, sourceLocation: SourceLocation = #_sourceLocation) throws -> [CoreEvent] {
+        var events: [CoreEvent] = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: store.path).sorted()
+        where JournalLayout.segmentSeq(name) != nil {
+            let bytes = [UInt8](try Data(contentsOf: store.appendingPathComponent(name)))
+            for line in bytes.split(separator: UInt8(ascii: "\n")) {
+                #expect(ChecksummedLine.verify(line), sourceLocation: sourceLocation)
+                events += try JournalCodec.decode(RecordFrame<CoreEvent>.self, line).events
+            }
+        }
+        return events
+    }
+
+    /// The text of the fixture `store`'s one snapshot.
+    static func snapshotText(_ store: URL, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let snapshots = try FileManager.default.contentsOfDirectory(atPath: store.path).filter {
+            JournalLayout.snapshotSeq($0) != nil
+        }
+        let name = try #require(
+            snapshots.count == 1 ? snapshots.first : nil, "\(snapshots)", sourceLocation: sourceLocation)
+        return String(decoding: try Data(contentsOf: store.appendingPathComponent(name)), as: UTF8.self)
+    }
+
     /// The state a fixture's store must open to: its `expected-state.json`, beside `store/` in `folder`.
     static func expectedState(in folder: URL) throws -> JSONValue {
         try JSONDecoder().decode(

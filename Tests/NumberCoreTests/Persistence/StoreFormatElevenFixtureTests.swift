@@ -23,25 +23,13 @@ struct StoreFormatElevenFixtureTests {
                 == Array(#"{"format":11,"readers":11}"#.utf8) + [10])
         #expect(StoreFormat.current == StoreFormat(format: 11, readers: 11), "a later format adds its own fixture")
         var counts: [Int?] = []
-        for name in try FileManager.default.contentsOfDirectory(atPath: Self.store.path).sorted()
-        where JournalLayout.segmentSeq(name) != nil {
-            let bytes = [UInt8](try Data(contentsOf: Self.store.appendingPathComponent(name)))
-            for line in bytes.split(separator: UInt8(ascii: "\n")) {
-                #expect(ChecksummedLine.verify(line))
-                let frame = try JournalCodec.decode(RecordFrame<CoreEvent>.self, line)
-                for case .orphanWatchStarted(let watches) in frame.events {
-                    counts += watches.filter { $0.phoneNumber == Self.phone }.map(\.earlierBuys)
-                }
-            }
+        for case .orphanWatchStarted(let watches) in try StoreFixtureChecks.journalEvents(Self.store) {
+            counts += watches.filter { $0.phoneNumber == Self.phone }.map(\.earlierBuys)
         }
         #expect(counts == [nil, 1, 2, 1], "the first void's watch, then two that replaced it, then one release")
-        let snapshot = try FileManager.default.contentsOfDirectory(atPath: Self.store.path).filter {
-            JournalLayout.snapshotSeq($0) != nil
-        }
-        #expect(snapshot.count == 1)
-        let snapshotText = String(
-            decoding: try Data(contentsOf: Self.store.appendingPathComponent(snapshot[0])), as: UTF8.self)
-        #expect(snapshotText.contains(#""earlierBuys":2"#), "two more to release at the snapshot")
+        #expect(
+            try StoreFixtureChecks.snapshotText(Self.store).contains(#""earlierBuys":2"#),
+            "two more to release at the snapshot")
     }
 
     @Test("it opens to exactly its expected state: the watch counting one more number to release")

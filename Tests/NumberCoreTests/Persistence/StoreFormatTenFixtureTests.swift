@@ -22,24 +22,11 @@ struct StoreFormatTenFixtureTests {
                 == Array(#"{"format":10,"readers":10}"#.utf8) + [10])
         #expect(StoreFormat.current.format > 10, "format 11 has a fixture of its own")
         var claimed: [String: String] = [:]
-        for name in try FileManager.default.contentsOfDirectory(atPath: Self.store.path).sorted()
-        where JournalLayout.segmentSeq(name) != nil {
-            let bytes = [UInt8](try Data(contentsOf: Self.store.appendingPathComponent(name)))
-            for line in bytes.split(separator: UInt8(ascii: "\n")) {
-                #expect(ChecksummedLine.verify(line))
-                let frame = try JournalCodec.decode(RecordFrame<CoreEvent>.self, line)
-                for case .orphanWatchStarted(let watches) in frame.events {
-                    for watch in watches { claimed[watch.phoneNumber] = watch.claimedBy }
-                }
-            }
+        for case .orphanWatchStarted(let watches) in try StoreFixtureChecks.journalEvents(Self.store) {
+            for watch in watches { claimed[watch.phoneNumber] = watch.claimedBy }
         }
         #expect(claimed["+14155550101"] == "NUM_FXNUMBER001" && claimed["+14155550102"] == "NUM_FXNUMBER002")
-        let snapshot = try FileManager.default.contentsOfDirectory(atPath: Self.store.path).filter {
-            JournalLayout.snapshotSeq($0) != nil
-        }
-        #expect(snapshot.count == 1)
-        let snapshotText = String(
-            decoding: try Data(contentsOf: Self.store.appendingPathComponent(snapshot[0])), as: UTF8.self)
+        let snapshotText = try StoreFixtureChecks.snapshotText(Self.store)
         #expect(snapshotText.contains(#""claimedBy":"NUM_FXNUMBER001""#), "both claimed at the snapshot")
         #expect(snapshotText.contains(#""claimedBy":"NUM_FXNUMBER002""#))
     }

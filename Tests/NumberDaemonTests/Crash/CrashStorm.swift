@@ -252,12 +252,11 @@ struct CrashStorm {
         let asked = models.reduce(into: [String: Int]()) { asked, model in
             asked.merge(model.purchasesAsked(), uniquingKeysWith: +)
         }
-        for problem in providerProblems(settled, simulator: simulator, purchasesAsked: plan.rebuy ? asked : nil) {
-            let phone = problem.prefix { $0 != " " }
-            let history = models.flatMap { $0.history(of: String(phone)) }
-            report.problems.append(
-                "final: \(problem)\(history.isEmpty ? "" : "; asked: ")\(history.joined(separator: "; "))")
-        }
+        report.problems += providerProblems(
+            settled, simulator: simulator, purchasesAsked: plan.rebuy ? asked : nil,
+            history: { phone in models.flatMap { $0.history(of: phone) } }
+        )
+        .map { "final: \($0)" }
         report.boughtAgain = simulator.engine.purchaseCounts.values.count { $0 > 1 }
         report.rebuys = models.reduce(0) { $0 + $1.rebuysAcknowledged() }
         report.problems += routingProblems(settled, simulator: simulator).map { "final: \($0)" }

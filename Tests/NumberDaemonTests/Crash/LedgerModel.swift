@@ -396,9 +396,11 @@ final class AccountModel: Sendable {
 /// owns nothing we do not hold, and no phone number was bought twice — or, given `purchasesAsked` (per phone, the
 /// purchases clients asked of numberd), none was POSTed more often than asked: a storm that buys a phone again after
 /// a purchase heard "maybe" may see the first POST land late, after the second bought it (an update at Twilio) or
-/// after its release (bought again).
+/// after its release (bought again). `history` tells, for a phone owned at the provider without an owner, what clients
+/// asked of it and heard.
 func providerProblems(
-    _ state: CoreState, simulator: TwilioSimulator, purchasesAsked: [String: Int]? = nil
+    _ state: CoreState, simulator: TwilioSimulator, purchasesAsked: [String: Int]? = nil,
+    history: (String) -> [String] = { _ in [] }
 ) -> [String] {
     var problems: [String] = []
     let held = Dictionary(
@@ -421,7 +423,8 @@ func providerProblems(
             "\(phone) owned at the provider without a committed owner (sid \(sid)); here: "
                 + "\(numbers.isEmpty ? "no number" : numbers.joined(separator: ", ")), \(watch ?? "not watched"); "
                 + "at the provider bought \(simulator.engine.purchaseCount(phone)) times, repeated "
-                + "\(simulator.engine.repeatPurchaseCount(phone)), released \(simulator.engine.releaseCount(phone))")
+                + "\(simulator.engine.repeatPurchaseCount(phone)), released \(simulator.engine.releaseCount(phone))"
+                + history(phone).map { "; asked: \($0)" }.joined())
     }
     if let purchasesAsked {
         for (phone, count) in simulator.engine.purchaseCounts {
