@@ -2,7 +2,8 @@ import Foundation
 import Testing
 import TwilioSimulator
 
-/// The crash storm (``CrashStorm``) with the provider misbehaving while the load runs: buys delayed past numberd's
+/// The crash storm (``CrashStorm``) with the provider misbehaving while the load runs and through each restart (so the
+/// start's reconciliation of what the kill left open meets the faults too): buys delayed past numberd's
 /// Twilio timeout (they land later), answers lost or errors after the buy, release or trunk change was made, bought
 /// numbers missing from lists for 3 s, numbers sold elsewhere first, look-ups failing, 429s and resets; numberd voids
 /// an unanswered purchase at its next reconciliation (an in-flight horizon of 0 s), and each purchase heard "maybe" is
@@ -44,6 +45,9 @@ struct ChaosStormTests {
             "NUMBERD_RECONCILE_INTERVAL": "1", "NUMBERD_LOG_LEVEL": "info",
         ]
         plan.rebuy = true
+        // The faults stay on through each restart and 2 s after it: the start's reconciliation of the purchases,
+        // releases and trunk changes the kill left open meets them, not only the passes during the load.
+        plan.faultsAfterRestart = .seconds(2)
         // Until a buy sent at the last kill has landed and shows in lists: its latencies (they add up), the longest
         // lag, and 2 s. A number landing later is still watched, but the final check would not see it released.
         let kinds = try plan.faults.map { try FaultRule.parse($0).kind }
@@ -57,6 +61,7 @@ struct ChaosStormTests {
         #expect(report.faultsMet > 0, "seed \(seed): no provider fault fired: \(report)")
         #expect(report.maybe > 0, "seed \(seed): no operation went unanswered: \(report)")
         #expect(report.rebuys > 0, "seed \(seed): no purchase was made again: \(report)")
+        #expect(report.intentsOpenAtKills > 0, "seed \(seed): no kill left a purchase or release open: \(report)")
         // Numbers the provider sold twice — bought, released, bought again: a late POST landing after a release, or a
         // rebuy after a void's compensation released the first buy — the paths the orphan watch guards.
         #expect(report.boughtAgain > 0, "seed \(seed): no phone was bought twice at the provider: \(report)")

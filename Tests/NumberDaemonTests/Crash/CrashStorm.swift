@@ -41,6 +41,10 @@ struct CrashStorm {
         /// Provider faults (`twilio-sim --fault` specs) active while the load runs (not during the set-up, a
         /// restart's settling of unanswered changes, or the final reconciliation).
         var faults: [String] = []
+        /// When set, the faults stay on through each restart and this long after numberd is ready, so the start's
+        /// reconciliation of what the kill left open (purchases voided at a horizon of 0, releases, trunk changes)
+        /// meets them too; then they are cleared for the settling of unanswered changes.
+        var faultsAfterRestart: Duration?
         /// numberd's settings beyond the storm's own, as environment variables.
         var environment: [String: String] = [:]
         /// Each purchase heard "maybe" is made again once by its account, as a caller retrying would (refused while the
@@ -80,6 +84,9 @@ struct CrashStorm {
         /// how many were open at the kills summed over them (a request stays open across kills while it may still land).
         var routeRequestsLeftOpen: Set<String> = []
         var routeRequestsOpenAtKills = 0
+        /// Purchase and release intents a kill left open, summed over the kills: what each start's reconciliation had
+        /// to settle.
+        var intentsOpenAtKills = 0
         /// With `rebuy`: purchases made again that were acknowledged, and phones the provider sold more than once (a
         /// first POST that landed after the purchase made again was released, or its answer lost).
         var rebuys = 0
@@ -95,7 +102,8 @@ struct CrashStorm {
                 + "adoptions (\(adoptionsRunAgain) unanswered run again, \(adoptionsReplayed) keyed repeats replayed), "
                 + "\(trunkChanges) trunk changes acknowledged (\(trunkChangesRunAgain) unanswered made again, "
                 + "\(routeRequestsLeftOpen.count) requests left open by a kill, \(routeRequestsOpenAtKills) open at "
-                + "the kills summed); \(rebuys) purchases made again, \(boughtAgain) phones bought more than once at "
+                + "the kills summed, \(intentsOpenAtKills) purchase and release intents open at the kills summed); "
+                + "\(rebuys) purchases made again, \(boughtAgain) phones bought more than once at "
                 + "the provider, \(faultsMet) provider faults met; "
                 + "restart p50 \(String(format: "%.0f", percentile(restartMilliseconds, 50))) ms, "
                 + "p99 \(String(format: "%.0f", percentile(restartMilliseconds, 99))) ms, "
@@ -205,7 +213,7 @@ struct CrashStorm {
                 await child.crash()
                 try await group.waitForAll()
             }
-            report.faultsMet += faults.remove(from: simulator)
+            if plan.faultsAfterRestart == nil { report.faultsMet += faults.remove(from: simulator) }
             report.cycles += 1
             let full = (cycle + 1) % max(plan.fullVerificationEvery, 1) == 0 || cycle + 1 == plan.cycles
             let state = try await Self.offlineState(
@@ -218,9 +226,19 @@ struct CrashStorm {
                     "\(id) \(state.numbers[id]?.routeRequest?.at.timeIntervalSince1970 ?? 0)")
             }
             report.routeRequestsOpenAtKills += state.routeRequests.count
-            guard report.problems.isEmpty else { break }
+            report.intentsOpenAtKills +=
+                state.intents.count
+                + state.numbers.values.count { $0.releaseRequestedAt != nil && $0.status != .released }
+            guard report.problems.isEmpty else {
+                report.faultsMet += faults.remove(from: simulator)
+                break
+            }
             child = try await NumberdChild.start(launch)
             report.restartMilliseconds.append(child.readyMilliseconds)
+            if let dwell = plan.faultsAfterRestart {
+                try await Task.sleep(for: dwell)
+                report.faultsMet += faults.remove(from: simulator)
+            }
             // An adoption or trunk change the kill cut off is made again (an adoption under its key), as its caller
             // would: an adoption replayed when recorded.
             let settled = try await Self.settleUnanswered(models, state: state, admin: configuration(adminKey))
