@@ -33,19 +33,37 @@ enum StoreFixtureChecks {
             sourceLocation: sourceLocation)
     }
 
-    /// The events of every journal line of the fixture `store`, segment by segment in order, each line's checksum
+    /// Every journal line of the fixture `store`, segment by segment in order, with its record, each line's checksum
     /// checked.
-    static func journalEvents(_ store: URL, sourceLocation: SourceLocation = #_sourceLocation) throws -> [CoreEvent] {
-        var events: [CoreEvent] = []
+    static func journalRecords(
+        _ store: URL, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> [(line: [UInt8], record: RecordFrame<CoreEvent>)] {
+        var records: [(line: [UInt8], record: RecordFrame<CoreEvent>)] = []
         for name in try FileManager.default.contentsOfDirectory(atPath: store.path).sorted()
         where JournalLayout.segmentSeq(name) != nil {
             let bytes = [UInt8](try Data(contentsOf: store.appendingPathComponent(name)))
             for line in bytes.split(separator: UInt8(ascii: "\n")) {
                 #expect(ChecksummedLine.verify(line), sourceLocation: sourceLocation)
-                events += try JournalCodec.decode(RecordFrame<CoreEvent>.self, line).events
+                records.append((Array(line), try JournalCodec.decode(RecordFrame<CoreEvent>.self, line)))
             }
         }
-        return events
+        return records
+    }
+
+    /// The events of every journal line of the fixture `store`, in order, each line's checksum checked.
+    static func journalEvents(_ store: URL, sourceLocation: SourceLocation = #_sourceLocation) throws -> [CoreEvent] {
+        try journalRecords(store, sourceLocation: sourceLocation).flatMap(\.record.events)
+    }
+
+    /// The journal lines of the fixture `store` as text, one per line, each line's checksum checked.
+    static func journalText(_ store: URL, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        try journalRecords(store, sourceLocation: sourceLocation).map { String(decoding: $0.line, as: UTF8.self) }
+            .joined(separator: "\n")
+    }
+
+    /// The kinds of the events in the fixture `store`'s journal (``StoreFormatFixtureTests/kind(_:)``).
+    static func journalKinds(_ store: URL, sourceLocation: SourceLocation = #_sourceLocation) throws -> Set<String> {
+        Set(try journalEvents(store, sourceLocation: sourceLocation).map(StoreFormatFixtureTests.kind))
     }
 
     /// The text of the fixture `store`'s one snapshot.

@@ -22,28 +22,15 @@ struct StoreFormatEightFixtureTests {
             [UInt8](try Data(contentsOf: Self.store.appendingPathComponent("FORMAT")))
                 == Array(#"{"format":8,"readers":8}"#.utf8) + [10])
         #expect(StoreFormat.current.format > 8, "format 9 has a fixture of its own")
-        var kinds: Set<String> = []
+        let events = try StoreFixtureChecks.journalEvents(Self.store)
+        let kinds = Set(events.map(StoreFormatFixtureTests.kind))
         var requests: [(String?, Date)] = []
-        for name in try FileManager.default.contentsOfDirectory(atPath: Self.store.path).sorted()
-        where JournalLayout.segmentSeq(name) != nil {
-            let bytes = [UInt8](try Data(contentsOf: Self.store.appendingPathComponent(name)))
-            for line in bytes.split(separator: UInt8(ascii: "\n")) {
-                #expect(ChecksummedLine.verify(line))
-                let frame = try JournalCodec.decode(RecordFrame<CoreEvent>.self, line)
-                kinds.formUnion(frame.events.map(StoreFormatFixtureTests.kind))
-                for case .numberRouteRequested(let id, let trunkId, let at) in frame.events where id == Self.number {
-                    requests.append((trunkId, at))
-                }
-            }
+        for case .numberRouteRequested(let id, let trunkId, let at) in events where id == Self.number {
+            requests.append((trunkId, at))
         }
         #expect(kinds == StoreFormatFixtureTests.formatOneKinds.union(["numberRouteRequested"]))
         #expect(requests.map(\.0) == [StoreFixtureEvents.trunk, nil], "one to the main trunk, one off it")
-        let snapshot = try FileManager.default.contentsOfDirectory(atPath: Self.store.path).filter {
-            JournalLayout.snapshotSeq($0) != nil
-        }
-        #expect(snapshot.count == 1)
-        let snapshotText = String(
-            decoding: try Data(contentsOf: Self.store.appendingPathComponent(snapshot[0])), as: UTF8.self)
+        let snapshotText = try StoreFixtureChecks.snapshotText(Self.store)
         #expect(snapshotText.contains(#""routeRequest":{"#), "open at the snapshot")
     }
 

@@ -19,27 +19,12 @@ struct StoreFormatFiveFixtureTests {
             [UInt8](try Data(contentsOf: Self.store.appendingPathComponent("FORMAT")))
                 == Array(#"{"format":5,"readers":5}"#.utf8) + [10])
         #expect(StoreFormat.current.format > 5, "format 6 has a fixture of its own")
-        var text = ""
-        var kinds: Set<String> = []
-        for name in try FileManager.default.contentsOfDirectory(atPath: Self.store.path).sorted()
-        where JournalLayout.segmentSeq(name) != nil {
-            let bytes = [UInt8](try Data(contentsOf: Self.store.appendingPathComponent(name)))
-            for line in bytes.split(separator: UInt8(ascii: "\n")) {
-                #expect(ChecksummedLine.verify(line))
-                let frame = try JournalCodec.decode(RecordFrame<CoreEvent>.self, line)
-                kinds.formUnion(frame.events.map(StoreFormatFixtureTests.kind))
-                text += String(decoding: line, as: UTF8.self)
-            }
-        }
+        let text = try StoreFixtureChecks.journalText(Self.store)
+        let kinds = try StoreFixtureChecks.journalKinds(Self.store)
         #expect(kinds == StoreFormatFixtureTests.formatOneKinds)
         #expect(text.contains(#""key":"release-1","operation":"release","fingerprint":"#))
         #expect(text.contains(#""outcome":{"releaseRequested":{"numberId":"NUM_FXNUMBER001","renewalIds":[]}}"#))
-        let snapshot = try FileManager.default.contentsOfDirectory(atPath: Self.store.path).filter {
-            JournalLayout.snapshotSeq($0) != nil
-        }
-        #expect(snapshot.count == 1)
-        let snapshotText = String(
-            decoding: try Data(contentsOf: Self.store.appendingPathComponent(snapshot[0])), as: UTF8.self)
+        let snapshotText = try StoreFixtureChecks.snapshotText(Self.store)
         #expect(
             snapshotText.contains(#"{"releaseRequested":{"numberId":"NUM_FXNUMBER001","renewalIds":[]}}"#),
             "in the snapshot too")

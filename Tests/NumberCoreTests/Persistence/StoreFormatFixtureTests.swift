@@ -146,17 +146,9 @@ struct StoreFormatFixtureTests {
         let snapshots = names.filter { JournalLayout.snapshotSeq($0) != nil }
         #expect(names.count == segments.count + snapshots.count + 1, "only segments, snapshots and FORMAT: \(names)")
         #expect(segments.count == 2 && snapshots.count == 1)
-        var kinds: Set<String> = []
-        var lastSeq: UInt64 = 0
-        for segment in segments {
-            let bytes = [UInt8](try Data(contentsOf: Self.store.appendingPathComponent(segment)))
-            for line in bytes.split(separator: UInt8(ascii: "\n")) {
-                #expect(ChecksummedLine.verify(line))
-                let frame = try JournalCodec.decode(RecordFrame<CoreEvent>.self, line)
-                lastSeq = frame.seq
-                kinds.formUnion(frame.events.map(Self.kind))
-            }
-        }
+        let records = try StoreFixtureChecks.journalRecords(Self.store)
+        let kinds = Set(records.flatMap(\.record.events).map(Self.kind))
+        let lastSeq = records.last?.record.seq ?? 0
         #expect(kinds == Self.formatOneKinds, "missing: \(Self.formatOneKinds.subtracting(kinds))")
         let snapshotSeq = try #require(snapshots.first.flatMap(JournalLayout.snapshotSeq))
         #expect(snapshotSeq < lastSeq, "records after the snapshot")

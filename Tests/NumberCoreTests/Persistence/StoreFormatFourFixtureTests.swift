@@ -19,28 +19,13 @@ struct StoreFormatFourFixtureTests {
             [UInt8](try Data(contentsOf: Self.store.appendingPathComponent("FORMAT")))
                 == Array(#"{"format":4,"readers":4}"#.utf8) + [10])
         #expect(StoreFormat.current.format > 4, "format 5 has a fixture of its own")
-        var text = ""
-        var kinds: Set<String> = []
-        for name in try FileManager.default.contentsOfDirectory(atPath: Self.store.path).sorted()
-        where JournalLayout.segmentSeq(name) != nil {
-            let bytes = [UInt8](try Data(contentsOf: Self.store.appendingPathComponent(name)))
-            for line in bytes.split(separator: UInt8(ascii: "\n")) {
-                #expect(ChecksummedLine.verify(line))
-                let frame = try JournalCodec.decode(RecordFrame<CoreEvent>.self, line)
-                kinds.formUnion(frame.events.map(StoreFormatFixtureTests.kind))
-                text += String(decoding: line, as: UTF8.self)
-            }
-        }
+        let text = try StoreFixtureChecks.journalText(Self.store)
+        let kinds = try StoreFixtureChecks.journalKinds(Self.store)
         #expect(kinds == StoreFormatFixtureTests.formatOneKinds)
         #expect(text.contains(#""operation":"adjustment","fingerprint":"#))
         #expect(text.contains(#""outcome":{"adjusted":{"transactionId":"TXN_FXADJUST002"}}"#))
         #expect(text.contains(#""outcome":{"adjusted":{"transactionId":"TXN_FXADJUST003"}}"#))
-        let snapshot = try FileManager.default.contentsOfDirectory(atPath: Self.store.path).filter {
-            JournalLayout.snapshotSeq($0) != nil
-        }
-        #expect(snapshot.count == 1)
-        let snapshotText = String(
-            decoding: try Data(contentsOf: Self.store.appendingPathComponent(snapshot[0])), as: UTF8.self)
+        let snapshotText = try StoreFixtureChecks.snapshotText(Self.store)
         #expect(snapshotText.contains(#"{"adjusted":{"transactionId":"TXN_FXADJUST002"}}"#), "in the snapshot too")
     }
 

@@ -21,21 +21,13 @@ struct StoreFormatNineFixtureTests {
             [UInt8](try Data(contentsOf: Self.store.appendingPathComponent("FORMAT")))
                 == Array(#"{"format":9,"readers":9}"#.utf8) + [10])
         #expect(StoreFormat.current.format > 9, "format 10 has a fixture of its own")
-        var kinds: Set<String> = []
+        let events = try StoreFixtureChecks.journalEvents(Self.store)
+        let kinds = Set(events.map(StoreFormatFixtureTests.kind))
         var requested: [AdoptionRouteRequest] = []
         var ended: [String] = []
-        for name in try FileManager.default.contentsOfDirectory(atPath: Self.store.path).sorted()
-        where JournalLayout.segmentSeq(name) != nil {
-            let bytes = [UInt8](try Data(contentsOf: Self.store.appendingPathComponent(name)))
-            for line in bytes.split(separator: UInt8(ascii: "\n")) {
-                #expect(ChecksummedLine.verify(line))
-                let frame = try JournalCodec.decode(RecordFrame<CoreEvent>.self, line)
-                kinds.formUnion(frame.events.map(StoreFormatFixtureTests.kind))
-                for event in frame.events {
-                    if case .adoptionRouteRequested(let route) = event { requested.append(route) }
-                    if case .adoptionRouteEnded(let phone) = event { ended.append(phone) }
-                }
-            }
+        for event in events {
+            if case .adoptionRouteRequested(let route) = event { requested.append(route) }
+            if case .adoptionRouteEnded(let phone) = event { ended.append(phone) }
         }
         #expect(
             kinds
@@ -44,12 +36,7 @@ struct StoreFormatNineFixtureTests {
                 ]))
         #expect(requested.map(\.phoneNumber) == ["+14155550177", "+14155550178"])
         #expect(ended == ["+14155550178"])
-        let snapshot = try FileManager.default.contentsOfDirectory(atPath: Self.store.path).filter {
-            JournalLayout.snapshotSeq($0) != nil
-        }
-        #expect(snapshot.count == 1)
-        let snapshotText = String(
-            decoding: try Data(contentsOf: Self.store.appendingPathComponent(snapshot[0])), as: UTF8.self)
+        let snapshotText = try StoreFixtureChecks.snapshotText(Self.store)
         #expect(snapshotText.contains(#""adoptionRoutes":{"+14155550177":{"#), "both open at the snapshot")
         #expect(snapshotText.contains(#""+14155550178":{"phoneNumber":"+14155550178""#))
     }

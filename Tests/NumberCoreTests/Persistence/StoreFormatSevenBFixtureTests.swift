@@ -27,17 +27,12 @@ struct StoreFormatSevenBFixtureTests {
                 == Array(#"{"format":7,"readers":6}"#.utf8) + [10])
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.store.path).sorted()
         var watches: [OrphanWatch] = []
-        for name in names where JournalLayout.segmentSeq(name) != nil {
-            let bytes = [UInt8](try Data(contentsOf: Self.store.appendingPathComponent(name)))
-            for line in bytes.split(separator: UInt8(ascii: "\n")) {
-                #expect(ChecksummedLine.verify(line))
-                let frame = try JournalCodec.decode(RecordFrame<CoreEvent>.self, line)
-                let eventsJSON = try JournalCodec.encodeEventsJSON(frame.events)
-                let again = JournalCodec.recordLine(
-                    seq: frame.seq, time: frame.time, batch: frame.batch, eventsJSON: eventsJSON)
-                #expect(again == Array(line) + [10], "seq \(frame.seq) is not what numberd writes for it")
-                for case .orphanWatchStarted(let started) in frame.events { watches += started }
-            }
+        for (line, frame) in try StoreFixtureChecks.journalRecords(Self.store) {
+            let eventsJSON = try JournalCodec.encodeEventsJSON(frame.events)
+            let again = JournalCodec.recordLine(
+                seq: frame.seq, time: frame.time, batch: frame.batch, eventsJSON: eventsJSON)
+            #expect(again == line + [10], "seq \(frame.seq) is not what numberd writes for it")
+            for case .orphanWatchStarted(let started) in frame.events { watches += started }
         }
         #expect(watches.map(\.buyTrunkSid) == [Self.trunkSid, "", Self.trunkSid])
         // The on-disk key, in the journal and in the snapshot.

@@ -20,29 +20,14 @@ struct StoreFormatSevenFixtureTests {
         #expect(
             [UInt8](try Data(contentsOf: Self.store.appendingPathComponent("FORMAT")))
                 == Array(#"{"format":7,"readers":6}"#.utf8) + [10])
-        var text = ""
-        var kinds: Set<String> = []
-        for name in try FileManager.default.contentsOfDirectory(atPath: Self.store.path).sorted()
-        where JournalLayout.segmentSeq(name) != nil {
-            let bytes = [UInt8](try Data(contentsOf: Self.store.appendingPathComponent(name)))
-            for line in bytes.split(separator: UInt8(ascii: "\n")) {
-                #expect(ChecksummedLine.verify(line))
-                let frame = try JournalCodec.decode(RecordFrame<CoreEvent>.self, line)
-                kinds.formUnion(frame.events.map(StoreFormatFixtureTests.kind))
-                text += String(decoding: line, as: UTF8.self) + "\n"
-            }
-        }
+        let text = try StoreFixtureChecks.journalText(Self.store)
+        let kinds = try StoreFixtureChecks.journalKinds(Self.store)
         #expect(kinds == StoreFormatFixtureTests.formatOneKinds)
         #expect(StoreFormat.current.format > 7, "format 8 has a fixture of its own")
         // The main trunk's creation carries it; the registered trunk's does not (absent, never null).
         #expect(text.components(separatedBy: Self.uriMember).count == 2, "once, on the managed trunk")
         #expect(!text.contains(#""originationSipUri":null"#))
-        let snapshot = try FileManager.default.contentsOfDirectory(atPath: Self.store.path).filter {
-            JournalLayout.snapshotSeq($0) != nil
-        }
-        #expect(snapshot.count == 1)
-        let snapshotText = String(
-            decoding: try Data(contentsOf: Self.store.appendingPathComponent(snapshot[0])), as: UTF8.self)
+        let snapshotText = try StoreFixtureChecks.snapshotText(Self.store)
         #expect(snapshotText.contains(Self.uriMember), "in the snapshot too")
     }
 

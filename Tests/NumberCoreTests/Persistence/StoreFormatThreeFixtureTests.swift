@@ -33,19 +33,12 @@ struct StoreFormatThreeFixtureTests {
             [UInt8](try Data(contentsOf: Self.store.appendingPathComponent("FORMAT")))
                 == Array(#"{"format":3,"readers":3}"#.utf8) + [10])
         #expect(StoreFormat.current.format > 3, "format 4 has a fixture of its own")
-        let names = try FileManager.default.contentsOfDirectory(atPath: Self.store.path).sorted()
-        var text = ""
-        var kinds: Set<String> = []
-        for name in names where JournalLayout.segmentSeq(name) != nil {
-            let bytes = [UInt8](try Data(contentsOf: Self.store.appendingPathComponent(name)))
-            for line in bytes.split(separator: UInt8(ascii: "\n")) {
-                #expect(ChecksummedLine.verify(line))
-                let frame = try JournalCodec.decode(RecordFrame<CoreEvent>.self, line)
-                #expect(frame.batch?.contains(frame.seq) == true, "record \(frame.seq)")
-                kinds.formUnion(frame.events.map(StoreFormatFixtureTests.kind))
-                text += String(decoding: line, as: UTF8.self)
-            }
+        let records = try StoreFixtureChecks.journalRecords(Self.store)
+        for (_, frame) in records {
+            #expect(frame.batch?.contains(frame.seq) == true, "record \(frame.seq)")
         }
+        let kinds = Set(records.flatMap(\.record.events).map(StoreFormatFixtureTests.kind))
+        let text = records.map { String(decoding: $0.line, as: UTF8.self) }.joined(separator: "\n")
         #expect(kinds == StoreFormatFixtureTests.formatOneKinds)
         // The members format 3 adds, as written (key order pinned: the direct writer and `Codable` agree on it).
         #expect(text.contains(#""idempotencyKey":"fund-1","actor":"KEY_a1b2c3d4e5f6"}"#))
