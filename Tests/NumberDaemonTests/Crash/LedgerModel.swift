@@ -246,8 +246,8 @@ final class AccountModel: Sendable {
     }
 
     /// Checks `state` against the model; `settled` also demands nothing open (after reconciliation); `billed` lets
-    /// renewals be in the ledger (a storm whose clock passed billing dates, which checks them itself: the model does
-    /// not foresee them). `charge` is the price of one number (setup fee + first month). Returns the problems found.
+    /// renewals be in the ledger and past-due numbers released by the grace period (a storm whose clock passed billing
+    /// dates, which checks them itself: the model does not foresee them). `charge` is the price of one number (setup fee + first month). Returns the problems found.
     func check(_ state: CoreState, charge: Int64, settled: Bool, billed: Bool = false) -> [String] {
         inner.withLock { inner in check(&inner, state, charge: charge, settled: settled, billed: billed) }
     }
@@ -344,7 +344,9 @@ final class AccountModel: Sendable {
                 fail("number \(number.id) refund \(amount) outside 0...\(number.monthlyFee)")
             }
             if number.status == .released {
-                if releases[number.id] == nil { fail("number \(number.id) released without a request") }
+                // With billing (`billed`), a past-due number may be released by the grace period, which nobody asked.
+                let byGrace = billed && number.releaseRequestedBy == .gracePeriod && number.pastDueSince != nil
+                if releases[number.id] == nil && !byGrace { fail("number \(number.id) released without a request") }
                 if number.refundTransactionId != refund.first?.id { fail("number \(number.id) refund not linked") }
             } else {
                 if !refund.isEmpty { fail("number \(number.id) refunded but not released") }

@@ -41,6 +41,33 @@ struct RenewalCrashStormTests {
         #expect(report.renewalsAfterKills > 0, "seed \(seed): killed numberd children renewed nothing: \(report)")
         #expect(report.stormOperations > 0, "seed \(seed): the storm's clients did nothing: \(report)")
     }
+
+    @Test(
+        "grace releases at numberd's starts survive SIGKILLs and failed DELETEs: each released once, nothing left at Twilio"
+    )
+    func graceReleasesSurviveKills() async throws {
+        let (cycles, seed) = CrashStorm.runSettings(
+            "grace release crash storm", cyclesVariable: "NUMBERD_RENEWAL_CRASH_CYCLES", cycles: 16)
+        var plan = RenewalCrashStorm.Plan(cycles: cycles, seed: seed)
+        // None: a number marked past due is released by the next billing run — its own start's next (every second),
+        // or the next start's first, around which the kills are aimed. (A grace period of running time outlasts the
+        // storm's starts: a killed start's time after its last record counts as downtime.)
+        plan.gracePeriodSeconds = 0
+        // The grace releases' DELETEs failing before and after Twilio acted, and answers lost: the release is retried
+        // or settled by reconciliation, never recorded without Twilio's word. More with `NUMBERD_RENEWAL_CHAOS_FAULTS`.
+        plan.faults =
+            ["releaseNumber:503-after:0.1", "releaseNumber:lost:0.05", "releaseNumber:500-before:0.1"]
+            + (ProcessInfo.processInfo.environment["NUMBERD_RENEWAL_CHAOS_FAULTS"] ?? "").split(separator: ",").map {
+                String($0)
+            }
+        let report = try await RenewalCrashStorm(plan: plan).run()
+        print("grace release crash storm, seed \(seed): \(report)")
+        let problems = report.storm.problems
+        #expect(problems.isEmpty, "seed \(seed): \(problems.prefix(20).joined(separator: "\n"))")
+        #expect(report.storm.cycles == cycles, "seed \(seed)")
+        #expect(report.graceReleasesAfterKills > 0, "seed \(seed): killed numberd children released nothing: \(report)")
+        #expect(report.faultsMet > 0, "seed \(seed): no provider fault fired: \(report)")
+    }
 }
 
 /// The renewal crash storm: aging (starts on a clock set back, stopped cleanly), the storm (starts on a clock moving
@@ -79,6 +106,10 @@ struct RenewalCrashStorm {
         var catchUpSeconds = 60
         /// Provider faults (`twilio-sim --fault` specs) active during the storm's starts (not the aging, not the end).
         var faults: [String] = []
+        /// numberd's grace period (`NUMBERD_GRACE_PERIOD`), seconds of its running time; nil: the default 7 days,
+        /// which no run reaches. Short, the numbers the one-renewal and spent accounts cannot pay are released by it
+        /// during the storm's starts, which the kills cut into, and the end expects every one of them released.
+        var gracePeriodSeconds: Int?
     }
 
     /// What the storm did.
@@ -102,6 +133,11 @@ struct RenewalCrashStorm {
         var oneRenewalPaid: [Int: Int] = [:]
         /// Requests the provider faults met (``Plan/faults``).
         var faultsMet = 0
+        /// Numbers the grace period released: in the data directory after the last kill (by killed numberd
+        /// children), and at the end; and grace releases a kill left requested but not recorded, summed over the kills.
+        var graceReleasesAfterKills = 0
+        var graceReleases = 0
+        var graceReleasesOpenAtKills = 0
 
         var description: String {
             let paid = oneRenewalPaid.keys.sorted().map { "\($0): \(oneRenewalPaid[$0] ?? 0)" }.joined(separator: ", ")
@@ -109,7 +145,9 @@ struct RenewalCrashStorm {
                 + "\(killsBeforeBilling) kills before a start's billing, \(killsAfterBilling) after; "
                 + "\(renewalsAfterKills) renewals after the last kill, \(renewals) at the end; "
                 + "\(numbersAged) numbers aged, \(numbersHeld) held at the end; "
-                + "one-renewal account's numbers by cycles paid [\(paid)]; \(faultsMet) provider faults met; "
+                + "one-renewal account's numbers by cycles paid [\(paid)]; \(graceReleasesAfterKills) grace releases "
+                + "after the last kill (\(graceReleasesOpenAtKills) open at the kills summed), \(graceReleases) at the "
+                + "end; \(faultsMet) provider faults met; "
                 + "\(stormOperations) storm operations; \(storm.acknowledged) acknowledged, \(storm.refused) refused, "
                 + "\(storm.maybe) unanswered operations in all; "
                 + "restart p50 \(String(format: "%.0f", percentile(storm.restartMilliseconds, 50))) ms, "
@@ -185,6 +223,7 @@ struct RenewalCrashStorm {
                 // days unless told (`--clock-lead-max`).
                 "NUMBERD_CLOCK_LEAD_MAX": "10000000",
             ])
+        if let grace = plan.gracePeriodSeconds { launch.environment["NUMBERD_GRACE_PERIOD"] = String(grace) }
         // Warnings too (a provider call that failed or was retried): a failure's message ends with the log's tail.
         launch.logLevel = "warning"
         // What numberd counted (calls answered, Twilio requests, open intents, connections) goes into an aging
@@ -271,6 +310,10 @@ struct RenewalCrashStorm {
                 report.killsAfterBilling += 1
             }
             report.renewalsAfterKills = Self.renewals(in: state)
+            report.graceReleasesAfterKills = Self.graceReleases(in: state)
+            report.graceReleasesOpenAtKills += state.numbers.values.count {
+                $0.releaseRequestedBy == .gracePeriod && $0.status != .released
+            }
             guard report.storm.problems.isEmpty else { break }
         }
         // The first problems, as they were found (the end would add more, or stop on them).
@@ -284,9 +327,13 @@ struct RenewalCrashStorm {
             report.storm.problems.append("open intents after reconciliation: \(settled.intents.count)")
         }
         let last = try await NumberdChild.start(launch)
-        let caughtUp = try await Self.waitUntilBilled(accounts, admin: admin, seconds: plan.catchUpSeconds)
+        let grace = plan.gracePeriodSeconds != nil
+        let caughtUp = try await Self.waitUntilBilled(
+            accounts, admin: admin, seconds: plan.catchUpSeconds, released: grace)
         if !caughtUp {
-            report.storm.problems.append("billing not caught up within \(plan.catchUpSeconds) s on the real clock")
+            report.storm.problems.append(
+                "billing not caught up within \(plan.catchUpSeconds) s on the real clock"
+                    + (grace ? " (or a number the grace period must release not released)" : ""))
         }
         let ending = await last.stop()
         if ending != .exited(0) {
@@ -296,7 +343,7 @@ struct RenewalCrashStorm {
         state = try await CrashStorm.offlineState(launch.dataDirectory, into: &report.storm, context: "final")
         if !state.intents.isEmpty { report.storm.problems.append("final: \(state.intents.count) intents open") }
         check(state, accounts, charge: aged.charge, at: end, settled: true, into: &report, context: "final")
-        checkEnd(state, accounts, at: end, into: &report)
+        checkEnd(state, accounts, at: end, grace: grace, into: &report)
         report.storm.problems += providerProblems(state, simulator: simulator).map { "final: \($0)" }
         let verify = try await runNumberdVerify(dataDirectory: launch.dataDirectory)
         if verify.status != 0 { report.storm.problems.append("numberd verify failed: \(verify.output)") }
@@ -310,6 +357,7 @@ struct RenewalCrashStorm {
             }
         }
         report.renewals = Self.renewals(in: state)
+        report.graceReleases = Self.graceReleases(in: state)
         report.numbersHeld = state.numbers.values.count { $0.status != .released }
         let elapsed = ContinuousClock.now - started
         report.storm.elapsedSeconds =
@@ -529,9 +577,10 @@ struct RenewalCrashStorm {
     }
 
     /// Polls the accounts' numbers through the admin API until none is active with its billing date passed (every
-    /// cycle begun renewed, or the number marked past due), at most `seconds`; whether it got there.
+    /// cycle begun renewed, or the number marked past due) — and, when `released`, none past due or releasing either
+    /// (a short grace period released them) —, at most `seconds`; whether it got there.
     private static func waitUntilBilled(
-        _ accounts: [StormAccount], admin: NumbersClientConfiguration, seconds: Int
+        _ accounts: [StormAccount], admin: NumbersClientConfiguration, seconds: Int, released: Bool
     ) async throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(seconds)
         return try await withNumbersClient(admin) { client in
@@ -543,7 +592,9 @@ struct RenewalCrashStorm {
                         let page = try await client.listNumbers(
                             ListNumbersRequest(accountId: account.model.accountId, pageSize: 500, pageToken: token))
                         let now = Date()
-                        due += page.numbers.count { $0.status == .active && $0.nextBillingDate <= now }
+                        due += page.numbers.count {
+                            $0.status == .active ? $0.nextBillingDate <= now : released
+                        }
                         token = page.nextPageToken
                     } while !token.isEmpty
                 }
@@ -571,18 +622,32 @@ struct RenewalCrashStorm {
     /// cycle begun by `time` and is active; the one-renewal account paid exactly one fee per number in all (the billing
     /// rules pay the cycles oldest billing date first, each while the balance can pay the whole fee, never a part), is
     /// at zero, and its numbers that owe a cycle are past due; the spent account paid nothing, is at zero, and all its
-    /// numbers are past due. (Neither is released: the grace period counts numberd's running time only.)
-    private func checkEnd(_ state: CoreState, _ accounts: [StormAccount], at time: Date, into report: inout Report) {
+    /// numbers are past due. (Neither is released: the grace period counts numberd's running time only.) With a short
+    /// grace period (`grace`), the numbers that would be past due are released instead, by it, with no refund: the
+    /// one-renewal account paid one fee for each number it had, the spent account holds none.
+    private func checkEnd(
+        _ state: CoreState, _ accounts: [StormAccount], at time: Date, grace: Bool, into report: inout Report
+    ) {
         for account in accounts {
             let id = account.model.accountId
             let context = "final: \(id) (\(account.role.rawValue))"
             func fail(_ text: String) { report.storm.problems.append("\(context): \(text)") }
             let paid = Dictionary(
                 grouping: (state.transactions[id] ?? []).filter { $0.kind == .renewal }, by: { $0.numberId ?? "" })
-            let held = (state.accountNumbers[id] ?? []).compactMap { state.numbers[$0] }.filter {
-                $0.status != .released
-            }
+            let numbers = (state.accountNumbers[id] ?? []).compactMap { state.numbers[$0] }
+            let held = numbers.filter { $0.status != .released }
+            let byGrace = numbers.filter { $0.status == .released && $0.releaseRequestedBy == .gracePeriod }
             let balance = state.accounts[id]?.balance ?? 0
+            // A grace release owed a cycle when it was asked for, and refunds nothing.
+            for number in byGrace {
+                let count = paid[number.id]?.count ?? 0
+                let due = Self.cyclesDue(number, by: number.releaseRequestedAt ?? time)
+                if !grace || account.role == .funded || count >= due || number.refundTransactionId != nil {
+                    fail(
+                        "number \(number.id) released by the grace period, paid \(count) of the \(due) cycles begun, "
+                            + "refund \(number.refundTransactionId ?? "none")")
+                }
+            }
             switch account.role {
             case .funded:
                 for number in held {
@@ -593,20 +658,28 @@ struct RenewalCrashStorm {
                     }
                 }
             case .oneRenewal:
+                if held.count + byGrace.count != numbers.count {
+                    fail("\(numbers.count - held.count - byGrace.count) numbers released, not by the grace period")
+                }
                 let total = paid.values.reduce(0) { $0 + $1.count }
-                if total != held.count { fail("\(total) renewals of \(held.count) numbers funded for one each") }
+                if total != numbers.count { fail("\(total) renewals of \(numbers.count) numbers funded for one each") }
                 if balance != 0 { fail("balance \(balance) left") }
-                for number in held {
+                for number in numbers {
                     let count = paid[number.id]?.count ?? 0
                     report.oneRenewalPaid[count, default: 0] += 1
+                    guard number.status != .released else { continue }
                     let owing = count < Self.cyclesDue(number, by: time)
-                    if owing != (number.status == .pastDue) {
+                    // Owing, it is past due — or, with a short grace period, released by it.
+                    if owing != (number.status == .pastDue) || (grace && owing) {
                         fail("number \(number.id) paid \(count) cycle(s) and is \(number.status)")
                     }
                 }
             case .spent:
                 if !paid.isEmpty { fail("\(paid.count) numbers renewed with nothing to pay with") }
                 if balance != 0 { fail("balance \(balance)") }
+                if byGrace.count != (grace ? numbers.count : 0) {
+                    fail("\(byGrace.count) of its \(numbers.count) numbers released by the grace period")
+                }
                 for number in held where number.status != .pastDue { fail("number \(number.id) \(number.status)") }
             }
         }
@@ -704,6 +777,11 @@ struct RenewalCrashStorm {
     /// Renewals in every ledger.
     static func renewals(in state: CoreState) -> Int {
         state.transactions.values.joined().count { $0.kind == .renewal }
+    }
+
+    /// Numbers released by the grace period.
+    static func graceReleases(in state: CoreState) -> Int {
+        state.numbers.values.count { $0.status == .released && $0.releaseRequestedBy == .gracePeriod }
     }
 }
 
