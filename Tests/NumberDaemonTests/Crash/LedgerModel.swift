@@ -247,7 +247,8 @@ final class AccountModel: Sendable {
 
     /// Checks `state` against the model; `settled` also demands nothing open (after reconciliation); `billed` lets
     /// renewals be in the ledger and past-due numbers released by the grace period (a storm whose clock passed billing
-    /// dates, which checks them itself: the model does not foresee them). `charge` is the price of one number (setup fee + first month). Returns the problems found.
+    /// dates, which checks them itself: the model does not foresee them). `charge` is the price of one number (setup
+    /// fee + first month). Returns the problems found.
     func check(_ state: CoreState, charge: Int64, settled: Bool, billed: Bool = false) -> [String] {
         inner.withLock { inner in check(&inner, state, charge: charge, settled: settled, billed: billed) }
     }
