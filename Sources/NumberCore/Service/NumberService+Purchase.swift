@@ -173,12 +173,19 @@ extension NumberService {
         return (listings, quote)
     }
 
-    /// What a purchase asked for, as its refusals name it: "US local".
-    static func offering(_ request: PurchaseRequest) -> String { "\(request.country) \(request.type.rawValue)" }
+    /// What a purchase asked for, as its refusals name it: US local.
+    static func offering(_ request: PurchaseRequest) -> NumberError.Offering {
+        NumberError.Offering(country: request.country, type: request.type)
+    }
 
-    /// Why a number the provider does not offer as `offering` is refused — and one another tenant holds or is buying,
-    /// in the same words (``CoreState/requireAvailable(_:to:onTrunk:releasing:lateBuys:offeredAs:)``).
-    static func notOffered(_ offering: String) -> String { "the provider does not offer it as a \(offering) number" }
+    /// Why a number the provider does not offer as `offering` is refused ("… as a US local number", and where the
+    /// country shares its calling code, that the number may be another country's) — and one another tenant holds or
+    /// is buying, or the provider's account holds outside numberd, in exactly the same words
+    /// (``CoreState/requireAvailable(_:to:onTrunk:releasing:lateBuys:offeredAs:)``): the hint once told them apart.
+    static func notOffered(_ offering: NumberError.Offering) -> String {
+        "the provider does not offer it as a \(offering.country) \(offering.type.rawValue) number"
+            + Validation.sharedCodeHint(offering.country)
+    }
 
     /// The request checked by every rule that needs no state (how many numbers, their form, no number twice, the
     /// country, currency and fee limits, the idempotency key) and normalized; INVALID_ARGUMENT otherwise. The
@@ -243,8 +250,7 @@ extension NumberService {
                 }
             }
             guard let listing = found else {
-                throw .numberUnavailable(
-                    phone, Self.notOffered(Self.offering(request)) + Validation.sharedCodeHint(request.country))
+                throw .numberUnavailable(phone, Self.notOffered(Self.offering(request)))
             }
             // The field named is the one that differs: the country when it does (whatever the type), else the type.
             guard listing.country == request.country else {
@@ -282,7 +288,9 @@ extension NumberService {
     /// answer's look-up, that finds it routed to another trunk routes it to the buyer's (``routeFound(_:to:)``). A
     /// look-up that fails refuses the purchase the same way a failed search does (nothing held; the caller may retry).
     /// A search anchored at the number needs no look-up: the provider offers no number its account owns.
-    private func requireNotBoughtElsewhere(_ phone: String, offeredAs: String) async throws(NumberError) {
+    private func requireNotBoughtElsewhere(
+        _ phone: String, offeredAs: NumberError.Offering
+    ) async throws(NumberError) {
         let owned: ProvisionedNumber?
         do {
             owned = try await provider.lookUp(phoneNumber: phone)
@@ -886,7 +894,8 @@ extension CoreState {
     /// held again, and must have been counted. Reconciliation's releases are never withdrawn: they do not count.
     func requirePurchasable(
         _ phones: [String], by account: Account, onTrunk trunkSid: String?, total: Int64, numbersMax: Int,
-        releasing: (orphans: Set<String>, withdrawable: Set<String>), lateBuys: LateBuyWindow, offeredAs: String?
+        releasing: (orphans: Set<String>, withdrawable: Set<String>), lateBuys: LateBuyWindow,
+        offeredAs: NumberError.Offering?
     ) throws(NumberError) {
         let withdrawable = releasing.withdrawable
         let releasing = releasing.orphans
@@ -936,7 +945,7 @@ extension CoreState {
     /// gets, whichever it is, so nothing tells a tenant what others own or are buying.
     func requireAvailable(
         _ phone: String, to accountId: String, onTrunk trunkSid: String?, releasing: Set<String>,
-        lateBuys: LateBuyWindow, offeredAs: String?
+        lateBuys: LateBuyWindow, offeredAs: NumberError.Offering?
     ) throws(NumberError) {
         if let owner = phoneOwners[phone] {
             if numbers[owner]?.accountId == accountId {

@@ -75,8 +75,9 @@ struct SagaOverTwilioTests {
             // Both ways the words of a number not offered: nothing tells the caller what the service's account holds
             // (it may be another tenant's, forgotten by a restore).
             #expect(
-                refused?.message.hasPrefix(
-                    "\(phone) is not available: the provider does not offer it as a US local number") == true,
+                refused?.message
+                    == "\(phone) is not available: the provider does not offer it as a US local number; +1 numbers "
+                    + "belong to 25 countries: give the number's own if it is not US's",
                 "\(String(describing: refused))")
             #expect(twilio.engine.repeatPurchaseCount(phone) == 0)
             #expect(try service.balance(accountId: account.id).balance == 10_000)
