@@ -111,6 +111,7 @@ let package = Package(
             name: "twilio-sim",
             dependencies: [
                 "TwilioSimulator",
+                "NumberTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -216,6 +217,7 @@ let package = Package(
             dependencies: [
                 "NumberDaemon",
                 "NumberCore",
+                "NumberTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import NumberCore
 import NumberDaemon
+import NumberTLS
 import Prometheus
 import ServiceLifecycle
 
@@ -32,6 +33,9 @@ struct NumberdCommand: AsyncParsableCommand {
     /// journal (``StandardDescriptors``).
     static func main() async {
         StandardDescriptors.openClosedOnDevNull()
+        // Before libcurl or a TLS context initializes OpenSSL: an exit with connections open must not free it under
+        // them (``OpenSSLProcess``).
+        OpenSSLProcess.initialize()
         await main(nil)
     }
 }

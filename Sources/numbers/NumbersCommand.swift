@@ -57,6 +57,8 @@ struct NumbersCommand: AsyncParsableCommand {
     /// Parses the arguments and runs the command in a task that SIGINT, SIGTERM and SIGHUP cancel (see
     /// `InterruptionState`), instead of dying silently mid-call with the idempotency key lost.
     static func main() async {
+        // Before anything uses OpenSSL: an exit while a call's handshake runs must not free OpenSSL under it.
+        OpenSSLProcess.initialize()
         let running = Task {
             let parsed: any ParsableCommand
             do {

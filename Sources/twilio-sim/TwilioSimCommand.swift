@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NumberTLS
 import TwilioSimulator
 
 /// `twilio-sim`: runs the Twilio simulator on loopback until interrupted.
@@ -8,6 +9,13 @@ struct TwilioSimCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "twilio-sim",
         abstract: "A local server that speaks Twilio's phone-number REST API (2010 numbers, Pricing v1, Trunking v1).")
+
+    /// Initializes OpenSSL first (``OpenSSLProcess``: an exit with connections open must not free it under them), then
+    /// runs the command.
+    static func main() async {
+        OpenSSLProcess.initialize()
+        await main(nil)
+    }
 
     @Option(help: "Address to listen on, HOST:PORT or [IPV6]:PORT (port 0 picks a free one).")
     var listen = "127.0.0.1:0"

@@ -23,6 +23,7 @@ public final class TLSContext: @unchecked Sendable {
     public init(configuration: TLSConfiguration) throws {
         // Before SSL_CTX_new: a throw before every stored property is set skips deinit, which would leak the context.
         let alpnWire = try ALPNWireList(configuration.applicationProtocols)
+        OpenSSLProcess.initialize()
         OpenSSLErrorQueue.clear()
         guard let context = SSL_CTX_new(TLS_method()) else {
             throw OpenSSLErrorQueue.error(.invalidConfiguration, "SSL_CTX_new failed")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import NumberTLS
 
 /// `numbers-load`: the load-testing harness of numberd.
 @main
@@ -24,4 +25,11 @@ struct LoadCommand: AsyncParsableCommand {
             """,
         subcommands: [RunLoad.self, RawServerCommand.self, ConnectionsCommand.self],
         defaultSubcommand: RunLoad.self)
+
+    /// Initializes OpenSSL first (``OpenSSLProcess``: an exit with connections open must not free it under them), then
+    /// runs the command.
+    static func main() async {
+        OpenSSLProcess.initialize()
+        await main(nil)
+    }
 }
