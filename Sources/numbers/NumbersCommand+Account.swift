@@ -651,7 +651,8 @@ struct Keys: AsyncParsableCommand {
                 nothing and exits 1; --yes skips the question. A revoked key is refused from then on, for good. \
                 With an account (--account or NUMBERS_ACCOUNT) the key must be one of that account's or an admin \
                 key, else nothing is revoked (exit 4, API_KEY_NOT_FOUND: another account's), and the question names \
-                its owner, scope and name. Prints the key revoked with its account (or admin), scope and name.
+                its owner, scope and name; without one, it names an admin key so, and says of any other that its \
+                account was not checked. Prints the key revoked with its account (or admin), scope and name.
                 """)
         @OptionGroup var global: GlobalOptions
         @Argument var id: String
@@ -663,12 +664,20 @@ struct Keys: AsyncParsableCommand {
                 let response = try await global.withClient(unkeyedAdvice: UnknownOutcome.Unkeyed.keyRevoke) { client in
                     // The account named is checked, not ignored: an operator revoking one tenant's key by a
                     // mistyped id must not revoke another's.
-                    let key = account.isEmpty ? nil : try await Self.key(id, of: account, client)
                     if !yes {
+                        // Without an account, an admin key is still named; any other is said to be unchecked, where
+                        // the question showed a bare id an operator could not tell from another tenant's.
+                        let named =
+                            account.isEmpty
+                            ? try await Self.find(id, owner: "", client).map(Self.described)
+                                ?? "\(id) (not an admin key; whose it is was not checked: --account ACC_… checks it)"
+                            : Self.described(try await Self.key(id, of: account, client))
                         // "by this run": a rerun after an unknown outcome may find it revoked already.
                         try Question.confirm(
-                            "Revoke \(key.map(Self.described) ?? id) for good? Calls with it are refused from then on.",
+                            "Revoke \(named) for good? Calls with it are refused from then on.",
                             refusal: "not revoked by this run (numbers keys list shows whether an earlier one did)")
+                    } else if !account.isEmpty {
+                        _ = try await Self.key(id, of: account, client)
                     }
                     return try await client.revokeApiKey(RevokeApiKeyRequest(keyId: id))
                 }
@@ -695,31 +704,12 @@ extension Keys.Revoke {
     /// are still looked at.
     static func key(_ id: String, of account: String, _ client: NumbersClient) async throws -> ApiKey {
         var accountExists = true
-        for owner in [account, ""] {
-            var token = ""
-            var pages = 0
-            repeat {
-                // A server that hands out a next page for ever would keep the search going for ever.
-                pages += 1
-                guard pages <= keyPagesMax else {
-                    throw CLIError(
-                        code: 1,
-                        message:
-                            "error: numberd listed more than \(keyPagesMax) pages of keys (\(keyPagesMax * keyPageSize), "
-                            + "past any numberd's key limit) while looking for \(id): nothing revoked")
-                }
-                let page: ListApiKeysResponse
-                do {
-                    page = try await client.listApiKeys(
-                        ListApiKeysRequest(accountId: owner, pageSize: Int32(keyPageSize), pageToken: token))
-                } catch let error as RPCError where !owner.isEmpty && error.reason == "ACCOUNT_NOT_FOUND" {
-                    accountExists = false
-                    break
-                }
-                if let key = page.apiKeys.first(where: { $0.id == id }) { return key }
-                token = page.nextPageToken
-            } while !token.isEmpty
+        do {
+            if let key = try await find(id, owner: account, client) { return key }
+        } catch let error as RPCError where error.reason == "ACCOUNT_NOT_FOUND" {
+            accountExists = false
         }
+        if let key = try await find(id, owner: "", client) { return key }
         let which =
             accountExists ? "a key of account \(account)" : "an admin key, and account \(account) does not exist"
         throw RPCError(
@@ -729,6 +719,28 @@ extension Keys.Revoke {
                     + "lists its keys)"
                 : "\(id) is not \(which) (--account or NUMBERS_ACCOUNT): nothing revoked",
             reason: "API_KEY_NOT_FOUND", details: ["keyId": id, "accountId": account])
+    }
+
+    /// `id` among the keys of `owner` (an account id; "" for the admin keys), every page; nil when it is not there.
+    static func find(_ id: String, owner: String, _ client: NumbersClient) async throws -> ApiKey? {
+        var token = ""
+        var pages = 0
+        repeat {
+            // A server that hands out a next page for ever would keep the search going for ever.
+            pages += 1
+            guard pages <= keyPagesMax else {
+                throw CLIError(
+                    code: 1,
+                    message:
+                        "error: numberd listed more than \(keyPagesMax) pages of keys (\(keyPagesMax * keyPageSize), "
+                        + "past any numberd's key limit) while looking for \(id): nothing revoked")
+            }
+            let page = try await client.listApiKeys(
+                ListApiKeysRequest(accountId: owner, pageSize: Int32(keyPageSize), pageToken: token))
+            if let key = page.apiKeys.first(where: { $0.id == id }) { return key }
+            token = page.nextPageToken
+        } while !token.isEmpty
+        return nil
     }
 
     /// "KEY_… (account ACC_…, read-only key "name")", or "(admin key …)".

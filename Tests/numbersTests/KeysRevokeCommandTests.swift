@@ -43,6 +43,29 @@ struct KeysRevokeCommandTests {
         #expect(revoked.all == ["KEY_2", "KEY_3"])
     }
 
+    /// Found walking the README: without an account the question showed the bare id, which an operator could not tell
+    /// from another tenant's key, though the README says it names the key's owner.
+    @Test("without an account: an admin key named in the question, any other said to be unchecked")
+    func withoutAnAccount() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.listApiKeys) { request, _ in
+            ListApiKeysResponse(
+                apiKeys: request.accountId.isEmpty ? [ApiKey(id: "KEY_ADMIN", scope: .admin, name: "ops")] : [])
+        }
+        try await withStubServer(router: router) { server in
+            let connection = ["--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_test"]
+            let admin = try await runNumbers(["keys", "revoke", "KEY_ADMIN"] + connection, input: "")
+            #expect(admin.status == 1, "\(admin)")
+            #expect(admin.stderr.contains(#"Revoke KEY_ADMIN (admin key "ops") for good?"#), "\(admin.stderr)")
+            let other = try await runNumbers(["keys", "revoke", "KEY_TENANT"] + connection, input: "")
+            #expect(other.status == 1, "\(other)")
+            #expect(
+                other.stderr.contains(
+                    "Revoke KEY_TENANT (not an admin key; whose it is was not checked: --account ACC_… checks it) for "
+                        + "good?"), "\(other.stderr)")
+        }
+    }
+
     /// Found walking the operator's flows: `--account` was ignored, so a mistyped id revoked another tenant's key,
     /// and nothing printed said whose key went.
     @Test(
