@@ -559,7 +559,8 @@ extension Release {
 }
 
 func printRelease(_ r: ReleaseNumberResponse) {
-    print("\(r.message): \(r.phoneNumber) (\(r.id)) at \(Format.date(r.releasedAt))")
+    // A dry run's time is the moment its refund was computed for, not a release.
+    print("\(r.message): \(r.phoneNumber) (\(r.id)) \(r.dryRun ? "as of" : "at") \(Format.date(r.releasedAt))")
     if r.replayed { print(Format.replayNote("release")) }
     if r.finalBilling.renewalCharge > 0 {
         print(

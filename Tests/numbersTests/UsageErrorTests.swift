@@ -62,6 +62,10 @@ struct UsageErrorTests {
             #expect(run.stdout.contains("refund 1.28 USD"), "\(run.stdout)")
             let dry = try await runNumbers(["release", "NUM_1", "--dry-run"] + UnknownOutcomeTests.connection(server))
             #expect(dry.stdout.contains("would charge 1.33 USD first"), "\(dry.stdout)")
+            // Its time is the moment the refund is computed for: nothing was released then.
+            #expect(dry.stdout.contains("Dry run: nothing was released: +14155550100 (NUM_1) as of "), "\(dry.stdout)")
+            #expect(
+                run.stdout.contains("Phone number released successfully: +14155550100 (NUM_1) at "), "\(run.stdout)")
         }
         // The release is held to the cycle the question showed, and sent under a key; the dry runs under none.
         #expect(releases.all.map(\.expectedNextBillingDate) == [nil, cycleEnd, nil])
