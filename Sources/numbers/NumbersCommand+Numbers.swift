@@ -36,7 +36,9 @@ struct Search: AsyncParsableCommand {
     @Flag(help: "Only numbers with SMS.") var sms = false
     @Flag(help: "Only numbers with MMS.") var mms = false
     // Unconditional: `--limit -1` is the option's value, refused below, not a "missing value" beside an unknown flag.
-    @Option(parsing: .unconditional, help: "Most results, 1...100 (default 20).") var limit: Int32 = 20
+    @Option(
+        parsing: .unconditional, help: "Most results, 1...100 (default 20); Twilio answers a search with at most 30.")
+    var limit: Int32 = 20
 
     /// 0 was sent as the proto's unset value, and the server's default of 20 came back.
     func validate() throws {
