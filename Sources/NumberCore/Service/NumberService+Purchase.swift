@@ -202,8 +202,9 @@ extension NumberService {
                 "at most \(limits.purchaseNumbersMax) numbers per purchase")
         }
         for phone in request.phoneNumbers { _ = try Validation.phoneNumber(phone) }
-        guard Set(request.phoneNumbers).count == request.phoneNumbers.count else {
-            throw .invalid("numbers", "a number appears twice")
+        var listed = Set<String>()
+        if let twice = request.phoneNumbers.first(where: { !listed.insert($0).inserted }) {
+            throw .invalid("numbers", "\(twice) appears twice")
         }
         request.country = try Validation.country(request.country)
         // Of another country by its calling code (a +44 number bought as US's): said as adoptions say it, not left to

@@ -157,6 +157,14 @@ struct PurchaseServiceTests {
         }
         #expect(limit?.reason == .limitExceeded && limit?.details["max"] == "20")
         #expect(limit?.details["field"] == "numbers", "the proto's field, not the Swift property phoneNumbers")
+        // The number listed twice is named (the message said only "a number appears twice", of up to 20).
+        let twice = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(
+                    accountId: account.id, phoneNumbers: ["+14155550101", "+14155550102", "+14155550101"],
+                    country: "US"))
+        }
+        #expect(twice?.message == "+14155550101 appears twice", "\(String(describing: twice))")
         #expect(h.provider.calls(.buy) == 0)
         #expect(try h.service.balance(accountId: account.id).balance == 100_000)
         let twenty = Array(tooMany.prefix(20))
