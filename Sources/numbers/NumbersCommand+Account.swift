@@ -444,7 +444,7 @@ struct Trunks: AsyncParsableCommand {
                 numberd's message says which, and what settles it (proto/ERRORS.md, TRUNK_IN_USE).
                 """)
         @OptionGroup var global: GlobalOptions
-        @Argument var id: String
+        @Argument(help: "The trunk, TRK_….") var id: String
 
         func run() async throws {
             try await reporting {
@@ -528,7 +528,8 @@ struct Accounts: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "numbers accounts list")
         @OptionGroup var global: GlobalOptions
         @OptionGroup var page: PageSizeOption
-        @Option(name: .customLong("page-token")) var pageToken: String?
+        @Option(name: .customLong("page-token"), help: "From the previous page (its `more:` line).")
+        var pageToken: String?
 
         func run() async throws {
             try await reporting {
@@ -572,7 +573,12 @@ struct Keys: AsyncParsableCommand {
             abstract: "numbers keys create [--scope account|read-only|admin] [--name NAME] (--account for account keys)"
         )
         @OptionGroup var global: GlobalOptions
-        @Option var scope: ScopeOption = .account
+        @Option(
+            help: """
+                admin (every account, every call), account (its account's purchases, releases, trunks and reads), \
+                read-only (its account's reads and release dry runs).
+                """)
+        var scope: ScopeOption = .account
         @Option(help: "A name for the key, to tell it apart in `numbers keys list`.") var name: String = "cli"
 
         /// An admin key acts on every account: `--account` with it was dropped without a word, and an operator could
@@ -655,7 +661,7 @@ struct Keys: AsyncParsableCommand {
                 account was not checked. Prints the key revoked with its account (or admin), scope and name.
                 """)
         @OptionGroup var global: GlobalOptions
-        @Argument var id: String
+        @Argument(help: "The key, KEY_… (numbers keys list shows them).") var id: String
         @Flag(help: "Do not ask.") var yes = false
 
         func run() async throws {

@@ -593,8 +593,8 @@ struct TrunkCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "numbers trunk assign NUM_… TRK_…", discussion: TrunkCommand.changeDiscussion)
         @OptionGroup var global: GlobalOptions
-        @Argument var number: String
-        @Argument var trunk: String
+        @Argument(help: "The number, NUM_….") var number: String
+        @Argument(help: "The account's trunk to route it to, TRK_….") var trunk: String
 
         func run() async throws {
             try await reporting {
@@ -611,7 +611,7 @@ struct TrunkCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "numbers trunk unassign NUM_…", discussion: TrunkCommand.changeDiscussion)
         @OptionGroup var global: GlobalOptions
-        @Argument var number: String
+        @Argument(help: "The number, NUM_….") var number: String
 
         func run() async throws {
             try await reporting {
