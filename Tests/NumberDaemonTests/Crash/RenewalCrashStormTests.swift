@@ -21,18 +21,31 @@ import TwilioSimulator
 /// as `ChaosStormTests`' `NUMBERD_CHAOS_FAULTS`). Needs the Debian package `faketime`.
 @Suite("numberd renewal crash storm (child process, clock set back, SIGKILL)", .serialized)
 struct RenewalCrashStormTests {
-    @Test("renewals due at numberd's starts survive random SIGKILLs: each cycle paid once, never without the money")
-    func renewalsSurviveKills() async throws {
-        let (cycles, seed) = CrashStorm.runSettings(
-            "renewal crash storm", cyclesVariable: "NUMBERD_RENEWAL_CRASH_CYCLES", cycles: 16)
+    /// Runs the storm `name` (its cycles from `NUMBERD_RENEWAL_CRASH_CYCLES`, default 16; its seed, printed), with
+    /// `faults` and those of `NUMBERD_RENEWAL_CHAOS_FAULTS`, `adjust` changing the rest of the plan; expects no
+    /// problem and every cycle run, and returns the report and the seed for the test's own expectations.
+    static func storm(
+        _ name: String, faults: [String] = [], _ adjust: (inout RenewalCrashStorm.Plan) -> Void = { _ in }
+    ) async throws -> (report: RenewalCrashStorm.Report, seed: UInt64) {
+        let (cycles, seed) = CrashStorm.runSettings(name, cyclesVariable: "NUMBERD_RENEWAL_CRASH_CYCLES", cycles: 16)
         var plan = RenewalCrashStorm.Plan(cycles: cycles, seed: seed)
-        plan.faults = (ProcessInfo.processInfo.environment["NUMBERD_RENEWAL_CHAOS_FAULTS"] ?? "").split(separator: ",")
-            .map { String($0) }
+        plan.faults =
+            faults
+            + (ProcessInfo.processInfo.environment["NUMBERD_RENEWAL_CHAOS_FAULTS"] ?? "").split(separator: ",").map {
+                String($0)
+            }
+        adjust(&plan)
         let report = try await RenewalCrashStorm(plan: plan).run()
-        print("renewal crash storm, seed \(seed): \(report)")
+        print("\(name), seed \(seed): \(report)")
         let problems = report.storm.problems
         #expect(problems.isEmpty, "seed \(seed): \(problems.prefix(20).joined(separator: "\n"))")
         #expect(report.storm.cycles == cycles, "seed \(seed)")
+        return (report, seed)
+    }
+
+    @Test("renewals due at numberd's starts survive random SIGKILLs: each cycle paid once, never without the money")
+    func renewalsSurviveKills() async throws {
+        let (report, seed) = try await Self.storm("renewal crash storm")
         // The kills must land on both sides of the starts' billing, or the run proves nothing: some before a start had
         // billed what was due at it (a later start billed it, once), some after (what a killed numberd renewed was
         // kept, and not renewed again).
@@ -46,25 +59,15 @@ struct RenewalCrashStormTests {
         "grace releases at numberd's starts survive SIGKILLs and failed DELETEs: each released once, nothing left at Twilio"
     )
     func graceReleasesSurviveKills() async throws {
-        let (cycles, seed) = CrashStorm.runSettings(
-            "grace release crash storm", cyclesVariable: "NUMBERD_RENEWAL_CRASH_CYCLES", cycles: 16)
-        var plan = RenewalCrashStorm.Plan(cycles: cycles, seed: seed)
-        // None: a number marked past due is released by the next billing run — its own start's next (every second),
-        // or the next start's first, around which the kills are aimed. (A grace period of running time outlasts the
-        // storm's starts: a killed start's time after its last record counts as downtime.)
-        plan.gracePeriodSeconds = 0
         // The grace releases' DELETEs failing before and after Twilio acted, and answers lost: the release is retried
-        // or settled by reconciliation, never recorded without Twilio's word. More with `NUMBERD_RENEWAL_CHAOS_FAULTS`.
-        plan.faults =
-            ["releaseNumber:503-after:0.1", "releaseNumber:lost:0.05", "releaseNumber:500-before:0.1"]
-            + (ProcessInfo.processInfo.environment["NUMBERD_RENEWAL_CHAOS_FAULTS"] ?? "").split(separator: ",").map {
-                String($0)
-            }
-        let report = try await RenewalCrashStorm(plan: plan).run()
-        print("grace release crash storm, seed \(seed): \(report)")
-        let problems = report.storm.problems
-        #expect(problems.isEmpty, "seed \(seed): \(problems.prefix(20).joined(separator: "\n"))")
-        #expect(report.storm.cycles == cycles, "seed \(seed)")
+        // or settled by reconciliation, never recorded without Twilio's word.
+        let faults = ["releaseNumber:503-after:0.1", "releaseNumber:lost:0.05", "releaseNumber:500-before:0.1"]
+        let (report, seed) = try await Self.storm("grace release crash storm", faults: faults) { plan in
+            // None: a number marked past due is released by the next billing run — its own start's next (every
+            // second), or the next start's first, around which the kills are aimed. (A grace period of running time
+            // outlasts the storm's starts: a killed start's time after its last record counts as downtime.)
+            plan.gracePeriodSeconds = 0
+        }
         #expect(report.graceReleasesAfterKills > 0, "seed \(seed): killed numberd children released nothing: \(report)")
         #expect(report.faultsMet > 0, "seed \(seed): no provider fault fired: \(report)")
     }
