@@ -93,7 +93,7 @@ extension NumberError {
     /// The request's currency is not the account's.
     static func currencyMismatch(expected: String, got: String) -> NumberError {
         NumberError(
-            .failedPrecondition, .currencyMismatch, "currency \(got) does not match the account currency \(expected)",
+            .failedPrecondition, .currencyMismatch, "the account's currency is \(expected), not \(got)",
             details: ["expected": expected, "got": got])
     }
 

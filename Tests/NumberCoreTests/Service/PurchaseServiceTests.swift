@@ -118,6 +118,8 @@ struct PurchaseServiceTests {
                 PurchaseRequest(accountId: dollars.id, phoneNumbers: ["+14155550100"], country: "US", currency: "EUR"))
         }
         #expect(asked?.reason == .currencyMismatch)
+        // In the words AddFunds uses for the same mistake (it said "currency EUR does not match the account currency").
+        #expect(asked?.message == "the account's currency is USD, not EUR", "\(String(describing: asked))")
         #expect(h.provider.calls(.buy) == 0)
         try await h.check()
     }
