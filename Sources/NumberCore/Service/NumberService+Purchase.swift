@@ -163,14 +163,23 @@ extension NumberService {
         try quote.check(maxMonthlyFee: request.maxMonthlyFee, maxSetupFee: request.maxSetupFee)
         let (total, overflow) = quote.firstCharge.multipliedReportingOverflow(by: Int64(request.phoneNumbers.count))
         guard !overflow else { throw .overflow("purchase total") }
-        try coordinator.read { state throws(NumberError) in
-            try state.requirePurchasable(
-                request.phoneNumbers, by: state.requireAccount(account.id), onTrunk: trunkSid, total: total,
-                numbersMax: numbersMax, releasing: releasing, lateBuys: lateBuys, offeredAs: Self.offering(request))
+        // Another tenant's number is refused as one the provider does not offer, and where such a refusal would come:
+        // the numbers before it are checked at the provider first, so which number a refusal names, and its reason,
+        // are those of a request whose number the provider does not offer (a two-number request told a held number
+        // from an unoffered one by which of them the refusal named).
+        do {
+            try coordinator.read { state throws(NumberError) in
+                try state.requirePurchasable(
+                    request.phoneNumbers, by: state.requireAccount(account.id), onTrunk: trunkSid, total: total,
+                    numbersMax: numbersMax, releasing: releasing, lateBuys: lateBuys, offeredAs: Self.offering(request))
+            }
+        } catch  where error.reason == .numberUnavailable {
+            if let phone = error.details["phoneNumber"], let index = request.phoneNumbers.firstIndex(of: phone) {
+                _ = try await checkListings(request, upTo: index)
+            }
+            throw error
         }
-        let (listings, searchedRecently) = try await checkListings(request)
-        for phone in searchedRecently { try await requireNotBoughtElsewhere(phone, offeredAs: Self.offering(request)) }
-        return (listings, quote)
+        return (try await checkListings(request), quote)
     }
 
     /// What a purchase asked for, as its refusals name it: US local.
@@ -224,19 +233,19 @@ extension NumberService {
     /// a number declared as another kind would be charged another price — and have the required capabilities, as
     /// the provider's inventory lists them. A number not seen in a recent search is looked up there first (a
     /// search of that country and type anchored at the whole number). Nothing is held or bought before this passes.
-    /// Returns the listings by E.164 (they give the numbers their locality, region and postal code), and the numbers
-    /// whose listing came from a recent search — which must still be checked not to have been bought on the provider
-    /// account since (``requireNotBoughtElsewhere(_:)``).
+    /// A number whose listing came from a recent search is checked not to have been bought on the provider account
+    /// since (``requireNotBoughtElsewhere(_:offeredAs:)``), in its turn. Each number is checked whole before the next,
+    /// in the request's order, so the first refusal names the first number any check refuses. Returns the listings by
+    /// E.164 (they give the numbers their locality, region and postal code). `end`: only the numbers before that index
+    /// (the ones a refusal of the number there must not pass over).
     private func checkListings(
-        _ request: PurchaseRequest
-    ) async throws(NumberError) -> (listings: [String: AvailableNumber], searchedRecently: [String]) {
+        _ request: PurchaseRequest, upTo end: Int? = nil
+    ) async throws(NumberError) -> [String: AvailableNumber] {
         var listings: [String: AvailableNumber] = [:]
-        var searchedRecently: [String] = []
-        for phone in request.phoneNumbers {
+        for phone in request.phoneNumbers.prefix(end ?? request.phoneNumbers.count) {
             var found = listing(for: phone)
-            if found != nil {
-                searchedRecently.append(phone)
-            } else {
+            let searchedRecently = found != nil
+            if !searchedRecently {
                 // Anchored at the start only: where numbers differ in length, longer numbers that begin with this one
                 // match too, in the provider's order. A full page is asked for and the exact number picked from it.
                 let query = ProviderSearchQuery(
@@ -268,9 +277,12 @@ extension NumberService {
                     "\(phone) has no \(missing.joined(separator: ", ")) capability",
                     details: ["phoneNumber": phone, "missing": missing.joined(separator: ",")])
             }
+            // A recent search's listing is checked at the provider's account here, in the request's order, so a
+            // number held there outside numberd is refused where a number not offered would be.
+            if searchedRecently { try await requireNotBoughtElsewhere(phone, offeredAs: Self.offering(request)) }
             listings[phone] = listing
         }
-        return (listings, searchedRecently)
+        return listings
     }
 
     /// Twilio answers a POST of a number its account already owns with 201, as an update of that number
@@ -900,9 +912,12 @@ extension CoreState {
     ) throws(NumberError) {
         let withdrawable = releasing.withdrawable
         let releasing = releasing.orphans
+        // Only the account's own releases here: another tenant's is told, after the balance, as a number not offered.
         for phone in phones {
             try requireAvailable(
-                phone, to: account.id, onTrunk: trunkSid, releasing: releasing, lateBuys: lateBuys, offeredAs: nil)
+                phone, to: account.id, onTrunk: trunkSid,
+                releasing: releasing.contains(phone) && releasedBy(account.id, phone) ? [phone] : [],
+                lateBuys: lateBuys, offeredAs: nil)
         }
         let active =
             countedForLimit(account.id, withdrawableReleases: withdrawable) + (reservedNumberCounts[account.id] ?? 0)
@@ -920,6 +935,12 @@ extension CoreState {
                 phone, to: account.id, onTrunk: trunkSid, releasing: releasing, lateBuys: lateBuys,
                 offeredAs: offeredAs)
         }
+    }
+
+    /// Whether `phone`, being released at the provider, is `accountId`'s to hear so: its number, or its watch (a release
+    /// of its in doubt, a voided purchase of its).
+    func releasedBy(_ accountId: String, _ phone: String) -> Bool {
+        orphanWatch[phone]?.accountId == accountId || phoneOwners[phone].flatMap { numbers[$0]?.accountId } == accountId
     }
 
     /// Whether a search may offer `phone` to `accountId` ("" for a search of no account): not when a purchase by it
@@ -960,7 +981,14 @@ extension CoreState {
             }
             if let offeredAs { throw .numberUnavailable(phone, NumberService.notOffered(offeredAs)) }
         }
-        if releasing.contains(phone) { throw .numberUnavailable(phone, "it is being released at the provider") }
+        if releasing.contains(phone) {
+            // Another tenant's release in doubt, or a voided purchase's number a restart watches, said "being released"
+            // to any purchase: that the number was someone's.
+            if let offeredAs, !releasedBy(accountId, phone) {
+                throw .numberUnavailable(phone, NumberService.notOffered(offeredAs))
+            }
+            throw .numberUnavailable(phone, "it is being released at the provider")
+        }
         guard let watch = orphanWatch[phone], lateBuys.contains(watch) else { return }
         if watch.accountId == accountId {
             // "" stands for no trunk on both sides (``OrphanWatch/buyTrunkSid``).

@@ -10,18 +10,22 @@ import Testing
 struct ProviderDoubtTests {
     static let phone = "+14155550100"
 
+    /// What another account hears of a number being released: the words of a number the provider does not offer
+    /// (that it is being released told it the number was someone's).
+    static let notOfferedWords = "the provider does not offer it as a US local number"
+
     /// Expects `purchase` of `phone` (listed at `provider`) refused because a DELETE of it may still land — before the
-    /// provider was asked to sell it.
+    /// provider was asked to sell it —, in `words` (another account's purchase: ``notOfferedWords``).
     static func expectKeptOff(
-        _ phone: String, at provider: FakeProvider, sourceLocation: SourceLocation = #_sourceLocation,
-        _ purchase: () async throws -> Void
+        _ phone: String, at provider: FakeProvider, words: String = "being released at the provider",
+        sourceLocation: SourceLocation = #_sourceLocation, _ purchase: () async throws -> Void
     ) async {
         provider.stock([phone])  // listed: only the block can refuse it
         let buys = provider.buyCount(phone)
         let refused = await numberError { try await purchase() }
         #expect(refused?.reason == .numberUnavailable, "\(String(describing: refused))", sourceLocation: sourceLocation)
         #expect(
-            refused?.message.contains("being released at the provider") == true, "\(String(describing: refused))",
+            refused?.message.contains(words) == true, "\(String(describing: refused))",
             sourceLocation: sourceLocation)
         #expect(
             provider.buyCount(phone) == buys, "refused before the provider was asked", sourceLocation: sourceLocation)
@@ -478,7 +482,7 @@ struct ProviderDoubtTests {
         // The sweep finds the number still listed and its own DELETE is refused (Twilio overloaded: a 5xx).
         h.provider.inject(.fail(.unavailable), on: .release)
         #expect(await h.service.sweepOrphans().pending == [Self.phone])
-        await Self.expectKeptOff(Self.phone, at: h.provider) {
+        await Self.expectKeptOff(Self.phone, at: h.provider, words: Self.notOfferedWords) {
             _ = try await h.service.purchase(
                 PurchaseRequest(accountId: other.id, phoneNumbers: [Self.phone], country: "US"))
         }
@@ -509,7 +513,7 @@ struct ProviderDoubtTests {
                 PurchaseRequest(accountId: buyer.id, phoneNumbers: [Self.phone], country: "US"))
         }
         await h.provider.waitUntilReached("delete")
-        await Self.expectKeptOff(substitute, at: h.provider) {
+        await Self.expectKeptOff(substitute, at: h.provider, words: Self.notOfferedWords) {
             _ = try await h.service.purchase(
                 PurchaseRequest(accountId: other.id, phoneNumbers: [substitute], country: "US"))
         }

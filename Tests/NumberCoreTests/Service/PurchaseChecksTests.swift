@@ -77,6 +77,13 @@ struct PurchaseChecksTests {
         let nobodys = await refusal(other.id, ["+14155559999"])
         #expect(nobodys?.reason == .numberUnavailable, "\(String(describing: nobodys))")
         #expect(Self.why(funded) == Self.why(nobodys), "\(String(describing: funded)) \(String(describing: nobodys))")
+        // In a request of two, the refusal names the number it would name were the held one not offered: the first
+        // refused in the request's order (the held one was refused before any look-up, wherever it stood).
+        let heldSecond = await refusal(other.id, ["+14155559999", owned.phoneNumber])
+        #expect(heldSecond?.details["phoneNumber"] == "+14155559999", "\(String(describing: heldSecond))")
+        let heldFirst = await refusal(other.id, [owned.phoneNumber, "+14155559999"])
+        #expect(heldFirst?.details["phoneNumber"] == owned.phoneNumber, "\(String(describing: heldFirst))")
+        #expect(Self.why(heldFirst) == Self.why(nobodys), "\(String(describing: heldFirst))")
         try await h.check()
     }
 
