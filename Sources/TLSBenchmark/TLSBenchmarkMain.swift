@@ -8,6 +8,8 @@ import NumberTLS
 @main
 enum TLSBenchmarkMain {
     static func main() async {
+        // Before the certificates are generated (OpenSSL's first use): no exit handler frees it under running TLS.
+        OpenSSLProcess.initialize()
         let options: BenchmarkOptions
         do {
             options = try BenchmarkOptions.parse(Array(CommandLine.arguments.dropFirst()))

@@ -2,6 +2,7 @@ import CurlHTTP
 import Foundation
 import Logging
 import NumberCore
+import NumberTLS
 
 #if canImport(Glibc)
 import Glibc
@@ -22,6 +23,8 @@ struct TwilioAdapterBenchmark {
     }
 
     static func main() async {
+        // Before libcurl or a certificate initializes OpenSSL: no exit handler frees it under running TLS.
+        OpenSSLProcess.initialize()
         do {
             try await run(try parse(Array(CommandLine.arguments.dropFirst())))
         } catch {

@@ -10,8 +10,9 @@ import COpenSSL
 /// too. With `OPENSSL_INIT_NO_ATEXIT` that state is left to the kernel, which reclaims the whole process anyway.
 ///
 /// Only the process's first OpenSSL initialization decides, so each executable calls ``initialize()`` first thing in
-/// `main`, before anything uses OpenSSL (libcurl's global initialization initializes it too); ``TLSContext`` calls it
-/// as well, for processes that embed the client library.
+/// `main`, before anything uses OpenSSL (libcurl's global initialization, a generated certificate, a hash each
+/// initialize it too). ``TLSContext`` calls it as well, which helps a process embedding the client library only when
+/// its first TLS context is its first use of OpenSSL: such a process should call it first itself.
 public enum OpenSSLProcess {
     /// Initializes OpenSSL (libssl and libcrypto, their error strings, the configuration file) without its exit
     /// handler, once; whether OpenSSL initialized. Later calls return the first one's answer.

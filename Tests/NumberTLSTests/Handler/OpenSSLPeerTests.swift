@@ -15,7 +15,7 @@ struct OpenSSLPeerTests {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server = try await LoopbackEchoServer(
             group: group, context: TLSContext(configuration: pki.serverConfiguration()))
-        let peer = try OpenSSLProcess(arguments: [
+        let peer = try OpenSSLCommandProcess(arguments: [
             "s_client", "-connect", "127.0.0.1:\(server.port)", "-servername", "localhost", version,
             "-alpn", "nrpc/1", "-CAfile", files.caCertificate, "-verify_return_error", "-verify_hostname",
             "localhost", "-brief",
@@ -57,7 +57,7 @@ struct OpenSSLPeerTests {
         if presentsCertificate {
             arguments += ["-cert", files.clientCertificate, "-key", files.clientKey]
         }
-        let peer = try OpenSSLProcess(arguments: arguments)
+        let peer = try OpenSSLCommandProcess(arguments: arguments)
         defer { peer.terminate() }
         if presentsCertificate {
             #expect(await peer.waitForOutput(containing: "CONNECTION ESTABLISHED"))
@@ -90,7 +90,7 @@ struct OpenSSLPeerTests {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let server = try await LoopbackEchoServer(
             group: group, context: TLSContext(configuration: pki.serverConfiguration()))
-        let peer = try OpenSSLProcess(arguments: [
+        let peer = try OpenSSLCommandProcess(arguments: [
             "s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0",
             "-CAfile", files.caCertificate, "-brief",
         ])
@@ -110,7 +110,7 @@ struct OpenSSLPeerTests {
         let files = try PKIFiles(pki)
         defer { files.remove() }
         // Port 0: s_server binds a free port itself and prints it (no window for another test to take it).
-        let peer = try OpenSSLProcess(arguments: [
+        let peer = try OpenSSLCommandProcess(arguments: [
             "s_server", "-accept", "127.0.0.1:0", "-cert", files.serverCertificate, "-key", files.serverKey,
             "-alpn", "nrpc/1", "-naccept", "1", "-rev",
         ])
@@ -151,7 +151,7 @@ struct OpenSSLPeerTests {
         let files = try PKIFiles(pki)
         defer { files.remove() }
         // Port 0: s_server binds a free port itself and prints it (no window for another test to take it).
-        let peer = try OpenSSLProcess(arguments: [
+        let peer = try OpenSSLCommandProcess(arguments: [
             "s_server", "-accept", "127.0.0.1:0", "-cert", files.serverCertificate, "-key", files.serverKey,
             "-naccept", "1",
         ])

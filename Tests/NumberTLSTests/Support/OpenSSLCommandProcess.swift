@@ -4,7 +4,7 @@ import TestSupport
 
 /// An `openssl` CLI process (s_client / s_server) with its output collected, for tests against a peer no one here
 /// wrote. Every wait is bounded; `terminate()` always runs (the caller defers it).
-final class OpenSSLProcess: @unchecked Sendable {
+final class OpenSSLCommandProcess: @unchecked Sendable {
     private let process = SpawnedProcess()
     private let input = Pipe()
     private let output = Pipe()
