@@ -670,20 +670,18 @@ struct Keys: AsyncParsableCommand {
                 let response = try await global.withClient(unkeyedAdvice: UnknownOutcome.Unkeyed.keyRevoke) { client in
                     // The account named is checked, not ignored: an operator revoking one tenant's key by a
                     // mistyped id must not revoke another's.
+                    let key = account.isEmpty ? nil : try await Self.key(id, of: account, client)
                     if !yes {
                         // Without an account, an admin key is still named; any other is said to be unchecked, where
                         // the question showed a bare id an operator could not tell from another tenant's.
+                        let admin = key == nil ? try await Self.find(id, owner: "", client) : nil
                         let named =
-                            account.isEmpty
-                            ? try await Self.find(id, owner: "", client).map(Self.described)
-                                ?? "\(id) (not an admin key; whose it is was not checked: --account ACC_… checks it)"
-                            : Self.described(try await Self.key(id, of: account, client))
+                            (key ?? admin).map(Self.described)
+                            ?? "\(id) (not an admin key; whose it is was not checked: --account ACC_… checks it)"
                         // "by this run": a rerun after an unknown outcome may find it revoked already.
                         try Question.confirm(
                             "Revoke \(named) for good? Calls with it are refused from then on.",
                             refusal: "not revoked by this run (numbers keys list shows whether an earlier one did)")
-                    } else if !account.isEmpty {
-                        _ = try await Self.key(id, of: account, client)
                     }
                     return try await client.revokeApiKey(RevokeApiKeyRequest(keyId: id))
                 }
