@@ -486,6 +486,14 @@ struct ProviderDoubtTests {
             _ = try await h.service.purchase(
                 PurchaseRequest(accountId: other.id, phoneNumbers: [Self.phone], country: "US"))
         }
+        // An account without the money hears so, as for any number: "being released", before its balance was checked,
+        // told it the number had been someone's.
+        let poor = try await h.account(funds: 1, name: "Poor")
+        let broke = await numberError {
+            _ = try await h.service.purchase(
+                PurchaseRequest(accountId: poor.id, phoneNumbers: [Self.phone], country: "US"))
+        }
+        #expect(broke?.reason == .insufficientBalance, "\(String(describing: broke))")
         // The next sweep's DELETE goes through.
         #expect(await h.service.sweepOrphans().released == [Self.phone])
         try await h.check()
