@@ -285,7 +285,7 @@ struct GlobalOptions: ParsableArguments {
         } catch let error as RPCError {
             var message = Format.error(error)
             // A keyed call's advice (its key) was added inside.
-            if error.details["outcome"] == "unknown", error.details["idempotencyKey"] == nil, let unkeyedAdvice {
+            if error.outcomeUnknown, error.idempotencyKey == nil, let unkeyedAdvice {
                 message += "\n" + unkeyedAdvice
             }
             // Refused by the client library, unsent: which flag to leave out, or to upgrade numberd.
@@ -522,7 +522,7 @@ struct CLIError: Error, CustomStringConvertible {
         // retried on 7 without the key printed on stderr did it twice.
         // A response too large after a call that changes something is marked so by the client library; after a
         // read it only says to ask for less (exit 8, "over a limit").
-        if error.details["outcome"] == "unknown" { return outcomeUnknown }
+        if error.outcomeUnknown { return outcomeUnknown }
         return exitCode(for: error.code)
     }
 

@@ -27,7 +27,7 @@ enum UnknownOutcome {
     /// connection, a deadline or cancellation while connecting or queued: `NOT_STARTED`, `CONNECT_FAILED`,
     /// `outcome=not-started`, or a bare `DEADLINE_EXCEEDED` / `CANCELLED` without `outcome=unknown`).
     static func covers(_ error: RPCError) -> Bool {
-        error.details["outcome"] == "unknown"
+        error.outcomeUnknown
     }
 
     /// Whether a keyed call that threw `error` may have been carried out: an RPC error ``covers(_:)`` takes, or the

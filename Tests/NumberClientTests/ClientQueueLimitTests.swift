@@ -49,6 +49,7 @@ struct ClientQueueLimitTests {
         }
         #expect(keyed?.reason == "CLIENT_QUEUE_FULL", "\(String(describing: keyed))")
         #expect(keyed?.details["outcome"] == "not-started", "\(String(describing: keyed))")
+        #expect(keyed?.notStarted == true && keyed?.outcomeUnknown == false, "\(String(describing: keyed))")
         #expect(client.waitingCallCount == limit)
 
         // A place freed (a waiting call cancelled) takes the next call.

@@ -48,6 +48,9 @@ struct KeyedRetryTests {
         #expect(error?.reason == "CONNECTION_LOST", "\(String(describing: error))", sourceLocation: sourceLocation)
         #expect(error?.details["outcome"] == "unknown", sourceLocation: sourceLocation)
         #expect(key != nil && error?.details["idempotencyKey"] == key, sourceLocation: sourceLocation)
+        // What a caller reads them through.
+        #expect(error?.outcomeUnknown == true && error?.notStarted == false, sourceLocation: sourceLocation)
+        #expect(key != nil && error?.idempotencyKey == key, sourceLocation: sourceLocation)
     }
 
     @Test("connection lost, then 'still in progress', then the first result: the call succeeds with it")
@@ -174,6 +177,9 @@ struct KeyedRetryTests {
         await client.close()
         await server.stop()
         Self.expectOutcomeUnknown(error, key: "k")
+        // The caller's key went with every attempt, not only into the error.
+        let keys = server.calls.map { $0.metadata["idempotency-key"] }
+        #expect(keys.count >= 2 && keys.allSatisfy { $0 == "k" }, "\(keys)")
     }
 
     /// A client review: an adoption carried out whose answer was lost, repeated to a numberd that does not key

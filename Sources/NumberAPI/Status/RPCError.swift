@@ -54,3 +54,17 @@ extension RPCError {
             details: status.metadata)
     }
 }
+
+extension RPCError {
+    /// Whether the call may or may not have been carried out (`outcome=unknown`: its connection lost after the
+    /// request was sent, its deadline or cancellation after that, the provider's answer lost, …). Call again under
+    /// ``idempotencyKey`` — under a new key the call could buy, credit or debit twice — or, for a call that takes no
+    /// key, look before doing it again.
+    public var outcomeUnknown: Bool { details["outcome"] == "unknown" }
+
+    /// Whether the call was never sent (`outcome=not-started`): nothing was done, and calling again is safe.
+    public var notStarted: Bool { details["outcome"] == "not-started" }
+
+    /// The idempotency key of a keyed call that ended with its outcome unknown: the one to call again under.
+    public var idempotencyKey: String? { details["idempotencyKey"] }
+}

@@ -96,7 +96,7 @@ struct CallAttempts {
         switch failure {
         case .status(let error):
             // The request reached the server, unless this client answered for it, unsent (a full queue, say).
-            if error.details["outcome"] != "not-started", !Self.wasNeverStarted(error) { requestSent = true }
+            if !error.notStarted, !Self.wasNeverStarted(error) { requestSent = true }
             return answered(error)
         case .connectionLost(let message, let unstarted):
             // A call refused above a GOAWAY's last stream (or on a connection found closing) was never sent: a deadline
@@ -233,7 +233,7 @@ struct CallAttempts {
     /// and `INTERNAL` or `UNKNOWN` (a failure after the request arrived). Every other answer is a known outcome: a
     /// refusal, nothing done.
     static func leavesOutcomeOpen(_ error: RPCError) -> Bool {
-        guard error.details["outcome"] != "not-started" else { return false }
+        guard !error.notStarted else { return false }
         switch error.code {
         case .deadlineExceeded, .cancelled, .internal, .unknown: return true
         // STORE_FAILED: the server stopped writing, maybe after the provider acted (a purchase bought, not recorded).

@@ -79,8 +79,8 @@ final class Leftovers: Sendable {
     /// Keeps a purchase that failed with its outcome open (the client marks it `outcome=unknown` with its key).
     /// Returns whether it was kept; a purchase that failed for sure bought nothing.
     func purchaseFailed(_ error: any Error, request: PurchaseNumbersRequest, metadata: [String: String]) -> Bool {
-        guard let error = error as? RPCError, error.details["outcome"] == "unknown",
-            let key = error.details["idempotencyKey"]
+        guard let error = error as? RPCError, error.outcomeUnknown,
+            let key = error.idempotencyKey
         else { return false }
         state.withLock {
             $0.purchases.append(Purchase(request: request, idempotencyKey: key, metadata: metadata))
@@ -384,7 +384,7 @@ final class Leftovers: Sendable {
         guard let error = error as? RPCError else { return .askAgain(after: .zero) }
         switch error.code {
         case let code where code.refusesTheRequest:
-            return error.details["outcome"] == "unknown" ? .askAgain(after: .zero) : .refused
+            return error.outcomeUnknown ? .askAgain(after: .zero) : .refused
         // A count at its limit (the account's numbers): nothing done, and no pause ends it.
         case .resourceExhausted where error.reason == "LIMIT_EXCEEDED":
             return .refused
