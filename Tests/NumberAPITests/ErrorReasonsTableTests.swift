@@ -162,4 +162,34 @@ struct ErrorReasonsTableTests {
         let missing = written.subtracting(known).sorted()
         #expect(missing.isEmpty, "reasons the client makes without a row in proto/ERRORS.md: \(missing)")
     }
+
+    /// An operator's walk: an admin key without an account was refused `field=account_id`, a read-only key's
+    /// `field=accountId`, a purchase's price limit `maxSetupFee` and an adoption's `max_setup_fee` — one field, two
+    /// spellings for a program to match. Every `field` numberd's code (and the client's SERVER_TOO_OLD) names is a
+    /// field of numbers.proto as it spells it, or a metadata key.
+    @Test("every INVALID_FIELD and the like names its field as numbers.proto spells it")
+    func fieldsSpelledAsTheProto() throws {
+        let proto = try String(
+            contentsOf: Self.root.appendingPathComponent("proto/numbers/v1/numbers.proto"), encoding: .utf8)
+        let protoFields = try Self.captures(
+            #"(?m)^\s*(?:optional |repeated )?[A-Za-z0-9_.]+ ([a-z0-9_]+) = [0-9]+;"#, in: [proto])
+        // The Twilio adapter's checks of what Twilio sent name no request field ("trunk SID").
+        let adapter = Set(try Self.sources("Sources/NumberCore/Twilio"))
+        let code =
+            try Self.sources("Sources/NumberCore").filter { !adapter.contains($0) }
+            + Self.sources("Sources/NumberServer")
+        let named = try [
+            #"\.invalid\(\s*"([^"]+)""#, #""field": "([^"]+)""#, #"field: "([^"]+)""#,
+            #"\["field"\] = "([^"]+)""#,
+        ].reduce(into: Set<String>()) { $0.formUnion(try Self.captures($1, in: code)) }
+        // Not a request's: the idempotency key's metadata key; the pricing configuration's markup, refused at start;
+        // a ledger actor the server itself passes.
+        let others: Set<String> = ["idempotency-key", "markupPercent", "actor"]
+        #expect(named.count > 20, "the patterns found \(named.sorted())")
+        let stray = named.subtracting(protoFields).subtracting(others).sorted()
+        #expect(stray.isEmpty, "fields numbers.proto does not spell so: \(stray)")
+        let guarded = try Self.captures(
+            #"GuardedField\([A-Za-z]+\.self, "([^"]+)""#, in: Self.sources("Sources/NumberAPI"))
+        #expect(!guarded.isEmpty && guarded.isSubset(of: protoFields), "\(guarded.subtracting(protoFields).sorted())")
+    }
 }

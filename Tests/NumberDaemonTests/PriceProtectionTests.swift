@@ -51,7 +51,7 @@ struct PriceProtectionTests {
                         try await client.purchaseNumbers(
                             PurchaseNumbersRequest(country: "US", numbers: [chosen.phoneNumber], maxSetupFee: -1))
                     }
-                    #expect(negative?.code == .invalidArgument && negative?.details["field"] == "maxSetupFee")
+                    #expect(negative?.code == .invalidArgument && negative?.details["field"] == "max_setup_fee")
 
                     // The price the search showed: bought and charged exactly that.
                     let bought = try await client.purchaseNumbers(

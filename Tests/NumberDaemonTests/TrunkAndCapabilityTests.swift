@@ -71,7 +71,7 @@ struct TrunkAndCapabilityTests {
                         CreateTrunkRequest(accountId: account.id, name: "pbx", providerTrunkSid: unknown))
                 }
                 #expect(refused?.code == .notFound && refused?.reason == "TRUNK_NOT_FOUND")
-                #expect(refused?.details["field"] == "providerTrunkSid")
+                #expect(refused?.details["field"] == "provider_trunk_sid")
                 #expect(refused?.message.contains(unknown) == true, "\(String(describing: refused))")
                 #expect(try await admin.listTrunks(ListTrunksRequest(accountId: account.id)).trunks.isEmpty)
 

@@ -42,7 +42,7 @@ struct FieldAdviceTests {
         router.register(NumbersMethods.createApiKey) { _, _ -> CreateApiKeyResponse in
             throw RPCError(
                 code: .invalidArgument, message: "a read-only key needs an account: name the account it is for",
-                reason: "INVALID_FIELD", details: ["field": "accountId"])
+                reason: "INVALID_FIELD", details: ["field": "account_id"])
         }
         try await withStubServer(router: router) { server in
             let run = try await runNumbers(
@@ -82,7 +82,7 @@ struct FieldAdviceTests {
         router.register(NumbersMethods.createTrunk) { _, _ -> CreateTrunkResponse in
             throw RPCError(
                 code: .invalidArgument, message: "originationSipUri is required to create a trunk",
-                reason: "INVALID_FIELD", details: ["field": "originationSipUri"])
+                reason: "INVALID_FIELD", details: ["field": "origination_sip_uri"])
         }
         try await withStubServer(router: router) { server in
             let run = try await runNumbers(
@@ -106,11 +106,11 @@ struct FieldAdviceTests {
                     code: .invalidArgument,
                     message: "originationSipUri is for a trunk numberd creates; a trunk registered by its SID is "
                         + "routed where it was configured",
-                    reason: "INVALID_FIELD", details: ["field": "originationSipUri"])
+                    reason: "INVALID_FIELD", details: ["field": "origination_sip_uri"])
             }
             throw RPCError(
                 code: .alreadyExists, message: "a trunk with provider SID TK… is already registered",
-                reason: "INVALID_FIELD", details: ["field": "providerTrunkSid"])
+                reason: "INVALID_FIELD", details: ["field": "provider_trunk_sid"])
         }
         try await withStubServer(router: router) { server in
             let sid = "TK" + String(repeating: "a", count: 32)

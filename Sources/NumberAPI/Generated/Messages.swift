@@ -1345,25 +1345,25 @@ public struct CreateTrunkRequest: Codable, Sendable, Hashable {
     public var name: String
     /// Empty: numberd creates the trunk at Twilio and deletes it there with ours. Else a trunk configured elsewhere,
     /// registered with an admin key only (an account key: PERMISSION_DENIED, SCOPE_DENIED), by one trunk of one account
-    /// at most (taken: ALREADY_EXISTS, metadata field=providerTrunkSid): "TK" and 32 hex digits, kept with its hex
+    /// at most (taken: ALREADY_EXISTS, metadata field=provider_trunk_sid): "TK" and 32 hex digits, kept with its hex
     /// digits in lower case as Twilio writes them (another form: INVALID_ARGUMENT / INVALID_FIELD,
-    /// field=providerTrunkSid), and a trunk Twilio has: numberd asks Twilio before recording it (a trunk it does not
+    /// field=provider_trunk_sid), and a trunk Twilio has: numberd asks Twilio before recording it (a trunk it does not
     /// have — a slip, a trunk of another Twilio account, one deleted in its console: NOT_FOUND / TRUNK_NOT_FOUND,
-    /// metadata field=providerTrunkSid and providerTrunkSid; Twilio not answering: UNAVAILABLE, nothing recorded) that
+    /// metadata field=provider_trunk_sid and providerTrunkSid; Twilio not answering: UNAVAILABLE, nothing recorded) that
     /// numberd did not create (a trunk named after a numberd trunk id — being created or deleted, or left by a failed
-    /// creation — is numberd's to manage: ALREADY_EXISTS, metadata field=providerTrunkSid and trunkId).
+    /// creation — is numberd's to manage: ALREADY_EXISTS, metadata field=provider_trunk_sid and trunkId).
     public var providerTrunkSid: String
     /// The SIP URI Twilio sends the trunk's inbound calls to, "sip:pbx.example.com:5060;transport=tcp": required when
     /// numberd creates the trunk (a trunk without one rings nowhere, and the customer cannot configure a trunk on
     /// numberd's Twilio account), refused with a provider_trunk_sid (INVALID_ARGUMENT / INVALID_FIELD, metadata
-    /// field=originationSipUri). Exactly: the `sip:` scheme (any case; Twilio takes no `sips:`), an optional `user@`
+    /// field=origination_sip_uri). Exactly: the `sip:` scheme (any case; Twilio takes no `sips:`), an optional `user@`
     /// (no `user:password@`: the URI is stored and shown to every key that reads the trunk), a host name of
     /// dot-separated letters, digits and hyphens, an IPv4 address or a valid [IPv6] address, an optional port
     /// 1...65535, then optional `;` parameters and `?` headers, passed to Twilio as they are, with no `@` in either;
     /// printable ASCII without spaces, quotes, angle brackets, backslashes, braces, `|`, `^` or backticks, at most 255
     /// bytes (longer: INVALID_ARGUMENT / LIMIT_EXCEEDED). numberd adds it to the trunk at Twilio (weight 10, priority
     /// 10, enabled) before it records the trunk. If Twilio does not set it, the trunk is deleted there again and
-    /// nothing is recorded: Twilio's refusal is INVALID_ARGUMENT (field=originationSipUri), its configuration or
+    /// nothing is recorded: Twilio's refusal is INVALID_ARGUMENT (field=origination_sip_uri), its configuration or
     /// throttling UNAVAILABLE / PROVIDER_MISCONFIGURED or PROVIDER_RATE_LIMITED, anything else UNAVAILABLE /
     /// PROVIDER_UNAVAILABLE — except when that DELETE fails too: then UNAVAILABLE / OUTCOME_UNKNOWN with the trunk's
     /// `trunkSid`, the trunk left at Twilio unrecorded (the provider audit's trunk_unrecorded). A field a server must

@@ -194,7 +194,7 @@ extension NumberError {
     static func invalidPageToken() -> NumberError {
         NumberError(
             .invalidArgument, .invalidPageToken, "page token is malformed or belongs to another query",
-            details: ["field": "pageToken"])
+            details: ["field": "page_token"])
     }
 
     /// A page token longer than any numberd makes: refused before it is decoded. Still `INVALID_PAGE_TOKEN` (start
@@ -202,7 +202,7 @@ extension NumberError {
     static func pageTokenTooLong(max: Int) -> NumberError {
         NumberError(
             .invalidArgument, .invalidPageToken, "page token is longer than \(max) bytes",
-            details: ["field": "pageToken", "max": String(max)])
+            details: ["field": "page_token", "max": String(max)])
     }
 
     /// The store failed; nothing more is written until a restart. The cause (a file and `errno`) is for the

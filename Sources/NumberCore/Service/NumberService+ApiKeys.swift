@@ -41,10 +41,10 @@ extension NumberService {
     ) async throws(NumberError) -> CreatedApiKey {
         let name = try Validation.name(name, field: "name", max: config.limits.nameLengthMax)
         switch (scope, accountId) {
-        case (.admin, .some): throw .invalid("accountId", "admin keys are not bound to an account")
+        case (.admin, .some): throw .invalid("account_id", "admin keys are not bound to an account")
         case (.account, nil), (.readOnly, nil):
             let what = scope == .account ? "an account key" : "a read-only key"
-            throw .invalid("accountId", "\(what) needs an account: name the account it is for")
+            throw .invalid("account_id", "\(what) needs an account: name the account it is for")
         default: break
         }
         let now = now()

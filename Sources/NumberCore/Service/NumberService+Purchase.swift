@@ -222,8 +222,8 @@ extension NumberService {
         if let currency = request.currency { request.currency = try Validation.currency(currency) }
         if request.trunkId?.isEmpty == true { request.trunkId = nil }
         let feeMax = config.pricing.feeMax
-        request.maxMonthlyFee = try Validation.feeLimit(request.maxMonthlyFee, field: "maxMonthlyFee", max: feeMax)
-        request.maxSetupFee = try Validation.feeLimit(request.maxSetupFee, field: "maxSetupFee", max: feeMax)
+        request.maxMonthlyFee = try Validation.feeLimit(request.maxMonthlyFee, field: "max_monthly_fee", max: feeMax)
+        request.maxSetupFee = try Validation.feeLimit(request.maxSetupFee, field: "max_setup_fee", max: feeMax)
         request.idempotencyKey = try Validation.idempotencyKey(
             request.idempotencyKey, max: config.idempotency.keyLengthMax)
         return request

@@ -131,12 +131,12 @@ extension NumberService {
             // country it would be ignored or refused, not a narrower search.
             guard Self.areaCodeCountries.contains(query.country) else {
                 throw .invalid(
-                    "areaCode",
+                    "area_code",
                     "area codes apply to US and CA numbers; for \(query.country) give the number's start in contains "
                         + "(its country code first, e.g. +4420 for London)")
             }
             guard areaCode.count == 3, areaCode.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) }) else {
-                throw .invalid("areaCode", "an area code is 3 digits")
+                throw .invalid("area_code", "an area code is 3 digits")
             }
         } else {
             query.areaCode = nil
@@ -155,7 +155,7 @@ extension NumberService {
         let max = limits.searchFieldLengthMax
         query.region = try Validation.optionalText(query.region, field: "region", max: max)
         query.locality = try Validation.optionalText(query.locality, field: "locality", max: max)
-        query.postalCode = try Validation.optionalText(query.postalCode, field: "postalCode", max: max)
+        query.postalCode = try Validation.optionalText(query.postalCode, field: "postal_code", max: max)
         return query
     }
 

@@ -108,7 +108,7 @@ extension NumberService {
         guard !registering else {
             guard value.isEmpty else {
                 throw .invalid(
-                    "originationSipUri",
+                    "origination_sip_uri",
                     "originationSipUri is for a trunk numberd creates; a trunk registered by its SID is routed "
                         + "where it was configured")
             }
@@ -116,7 +116,7 @@ extension NumberService {
         }
         guard !value.isEmpty else {
             throw .invalid(
-                "originationSipUri",
+                "origination_sip_uri",
                 "originationSipUri is required to create a trunk: the SIP URI its calls go to, such as "
                     + "sip:pbx.example.com:5060 (or give the SID of a trunk configured elsewhere)")
         }
@@ -156,7 +156,7 @@ extension NumberService {
         switch error.kind {
         case .invalidArgument:
             var refused = NumberError.provider(error)
-            refused.details["field"] = "originationSipUri"
+            refused.details["field"] = "origination_sip_uri"
             refused.message = "the provider refused the origination SIP URI: " + error.message
             return refused
         case .authentication, .misconfigured, .rateLimited:
@@ -252,7 +252,7 @@ extension NumberService {
         guard state.providerTrunks[Trunk.sidKey(sid)] == nil else {
             throw NumberError(
                 .alreadyExists, .invalidField, "provider trunk \(sid) is already registered",
-                details: ["field": "providerTrunkSid"])
+                details: ["field": "provider_trunk_sid"])
         }
     }
 
@@ -278,14 +278,14 @@ extension NumberService {
                 .notFound, .trunkNotFound,
                 "the provider has no trunk \(sid): give the SID of an Elastic SIP trunk of numberd's Twilio account "
                     + "(Twilio's console, Elastic SIP Trunking), or no SID for numberd to create the trunk",
-                details: ["field": "providerTrunkSid", "providerTrunkSid": sid])
+                details: ["field": "provider_trunk_sid", "providerTrunkSid": sid])
         }
         if let id = found.friendlyName.flatMap(Self.numberdTrunkId) {
             throw NumberError(
                 .alreadyExists, .invalidField,
                 "provider trunk \(sid) is one numberd created, named after its trunk \(id) (being created or deleted, "
                     + "or left by a creation that failed): numberd manages it; create a trunk without a SID instead",
-                details: ["field": "providerTrunkSid", "trunkId": id])
+                details: ["field": "provider_trunk_sid", "trunkId": id])
         }
     }
 

@@ -46,9 +46,9 @@ enum Validation {
     /// them, so the same trunk typed in upper case is the same SID (SIDs are compared by ``Trunk/sidKey(_:)``, which
     /// lower-cases a record from before this too: one trunk of one account per SID, the provider audit's listing).
     static func providerTrunkSid(_ value: String, max: Int) throws(NumberError) -> String {
-        let sid = try name(value, field: "providerTrunkSid", max: max)
+        let sid = try name(value, field: "provider_trunk_sid", max: max)
         guard TwilioValidation.isSid(sid, prefix: "TK") else {
-            throw .invalid("providerTrunkSid", "provider trunk SID must be TK followed by 32 hex digits")
+            throw .invalid("provider_trunk_sid", "provider trunk SID must be TK followed by 32 hex digits")
         }
         return Trunk.sidKey(sid)
     }
@@ -71,7 +71,7 @@ enum Validation {
     /// form body, a journal record and the CLI's tables as it is. The scheme is returned in lower case (RFC 3261
     /// compares schemes without case), the rest as given.
     static func originationSipUri(_ value: String) throws(NumberError) -> String {
-        let field = "originationSipUri"
+        let field = "origination_sip_uri"
         let max = originationSipUriBytesMax
         guard value.utf8.count <= max else {
             throw .limit(field, max: max, "\(field) is longer than \(max) bytes")
@@ -263,12 +263,12 @@ enum Validation {
     /// An idempotency key: printable ASCII, 1 to `max` characters.
     static func idempotencyKey(_ value: String?, max: Int) throws(NumberError) -> String? {
         guard let value else { return nil }
-        guard !value.isEmpty else { throw .invalid("idempotencyKey", "idempotency key must not be empty") }
+        guard !value.isEmpty else { throw .invalid("idempotency-key", "idempotency key must not be empty") }
         guard value.utf8.count <= max else {
             throw .limit("idempotencyKey", max: max, "idempotency key is longer than \(max) bytes")
         }
         guard value.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7e }) else {
-            throw .invalid("idempotencyKey", "idempotency key must be printable ASCII without spaces")
+            throw .invalid("idempotency-key", "idempotency key must be printable ASCII without spaces")
         }
         return value
     }
@@ -304,7 +304,7 @@ enum Validation {
     /// A page size: 0 means the default.
     static func pageSize(_ value: Int, limits: NumberServiceConfig.Limits) throws(NumberError) -> Int {
         if value == 0 { return limits.pageSizeDefault }
-        guard value > 0 else { throw .invalid("pageSize", "page size must not be negative") }
+        guard value > 0 else { throw .invalid("page_size", "page size must not be negative") }
         guard value <= limits.pageSizeMax else {
             throw .limit("pageSize", max: limits.pageSizeMax, "page size is larger than \(limits.pageSizeMax)")
         }

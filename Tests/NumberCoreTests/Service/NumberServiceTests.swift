@@ -105,7 +105,7 @@ struct NumberServiceTests {
             _ = try h.service.listNumbers(
                 ListNumbersRequest(accountId: account.id, status: .active, pageToken: onTrunk.nextPageToken ?? "e30"))
         }
-        #expect(wrongToken?.reason == .invalidPageToken && wrongToken?.details["field"] == "pageToken")
+        #expect(wrongToken?.reason == .invalidPageToken && wrongToken?.details["field"] == "page_token")
         let first = try h.service.listNumbers(ListNumbersRequest(accountId: account.id, pageSize: 1))
         let filterChanged = await numberError {
             _ = try h.service.listNumbers(

@@ -47,7 +47,7 @@ struct OriginationSipUriTests {
     func refused(uri: String) {
         let error = #expect(throws: NumberError.self) { _ = try Validation.originationSipUri(uri) }
         #expect(error?.code == .invalidArgument && error?.reason == .invalidField, "\(String(describing: error))")
-        #expect(error?.details["field"] == "originationSipUri")
+        #expect(error?.details["field"] == "origination_sip_uri")
     }
 
     @Test("255 bytes are taken; 256 are LIMIT_EXCEEDED with the field and the limit")
@@ -58,6 +58,6 @@ struct OriginationSipUriTests {
         #expect(try Validation.originationSipUri(at255) == at255)
         let error = #expect(throws: NumberError.self) { _ = try Validation.originationSipUri(at255 + "c") }
         #expect(error?.code == .invalidArgument && error?.reason == .limitExceeded)
-        #expect(error?.details == ["field": "originationSipUri", "max": "255"])
+        #expect(error?.details == ["field": "origination_sip_uri", "max": "255"])
     }
 }

@@ -147,11 +147,11 @@ struct PriceLimitTests {
         }
         let before = try Untouched(h, account.id)
         let cases: [(PurchaseRequest, NumberError.Reason, [String: String])] = [
-            (request(-1, nil), .invalidField, ["field": "maxMonthlyFee"]),
-            (request(nil, -1), .invalidField, ["field": "maxSetupFee"]),
-            (request(Int64.min, 0), .invalidField, ["field": "maxMonthlyFee"]),
-            (request(feeMax + 1, nil), .limitExceeded, ["field": "maxMonthlyFee", "max": String(feeMax)]),
-            (request(0, Int64.max), .limitExceeded, ["field": "maxSetupFee", "max": String(feeMax)]),
+            (request(-1, nil), .invalidField, ["field": "max_monthly_fee"]),
+            (request(nil, -1), .invalidField, ["field": "max_setup_fee"]),
+            (request(Int64.min, 0), .invalidField, ["field": "max_monthly_fee"]),
+            (request(feeMax + 1, nil), .limitExceeded, ["field": "max_monthly_fee", "max": String(feeMax)]),
+            (request(0, Int64.max), .limitExceeded, ["field": "max_setup_fee", "max": String(feeMax)]),
         ]
         for (bad, reason, details) in cases {
             let error = await numberError { _ = try await h.service.purchase(bad) }

@@ -40,19 +40,19 @@ struct TrunkServiceTests {
             _ = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: "")
         }
         #expect(missing?.code == .invalidArgument && missing?.reason == .invalidField)
-        #expect(missing?.details["field"] == "originationSipUri")
+        #expect(missing?.details["field"] == "origination_sip_uri")
         #expect(missing?.message.contains("required") == true, "\(String(describing: missing))")
         let secure = await numberError {
             _ = try await h.service.createTrunk(
                 accountId: account.id, name: "Prod", providerTrunkSid: "", originationSipUri: "sips:pbx.example.com")
         }
-        #expect(secure?.details["field"] == "originationSipUri" && secure?.message.contains("sips") == true)
+        #expect(secure?.details["field"] == "origination_sip_uri" && secure?.message.contains("sips") == true)
         let sid = "TK" + String(repeating: "0", count: 32)
         let registered = await numberError {
             _ = try await h.service.createTrunk(
                 accountId: account.id, name: "Prod", providerTrunkSid: sid, originationSipUri: "sip:pbx.example.com")
         }
-        #expect(registered?.code == .invalidArgument && registered?.details["field"] == "originationSipUri")
+        #expect(registered?.code == .invalidArgument && registered?.details["field"] == "origination_sip_uri")
         let trunk = try await h.service.createTrunk(accountId: account.id, name: "Prod", providerTrunkSid: sid)
         #expect(trunk.originationSipUri == nil && trunk.providerManaged == nil)
         #expect(try h.service.listTrunks(accountId: account.id).map(\.id) == [trunk.id])
@@ -73,7 +73,7 @@ struct TrunkServiceTests {
             _ = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(0x2))
         }
         #expect(unknown?.code == .notFound && unknown?.reason == .trunkNotFound)
-        #expect(unknown?.details == ["field": "providerTrunkSid", "providerTrunkSid": trunkSid(0x2)])
+        #expect(unknown?.details == ["field": "provider_trunk_sid", "providerTrunkSid": trunkSid(0x2)])
         #expect(unknown?.message.contains("the provider has no trunk \(trunkSid(0x2))") == true)
         #expect(h.provider.calls(.fetchTrunk) == 1)
         #expect(try h.service.listTrunks(accountId: account.id).isEmpty)
@@ -95,7 +95,7 @@ struct TrunkServiceTests {
         let taken = await numberError {
             _ = try await h.service.createTrunk(accountId: other.id, name: "pbx", providerTrunkSid: trunkSid(0xabc))
         }
-        #expect(taken?.code == .alreadyExists && taken?.details["field"] == "providerTrunkSid")
+        #expect(taken?.code == .alreadyExists && taken?.details["field"] == "provider_trunk_sid")
         let named = await numberError {
             _ = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(0xa1))
         }
@@ -116,7 +116,7 @@ struct TrunkServiceTests {
             _ = try await h.service.createTrunk(accountId: account.id, name: "made", providerTrunkSid: made)
         }
         #expect(managed?.code == .alreadyExists && managed?.reason == .invalidField)
-        #expect(managed?.details == ["field": "providerTrunkSid", "trunkId": "TRK_0123456789a"])
+        #expect(managed?.details == ["field": "provider_trunk_sid", "trunkId": "TRK_0123456789a"])
         #expect(managed?.message.contains("one numberd created") == true, "\(String(describing: managed))")
         #expect(try h.service.listTrunks(accountId: account.id).map(\.name) == ["pbx"])
         try await h.check()
@@ -199,7 +199,7 @@ struct TrunkServiceTests {
             let taken = await numberError {
                 _ = try await h.service.createTrunk(accountId: accountId, name: name, providerTrunkSid: trunkSid(1))
             }
-            #expect(taken?.code == .alreadyExists && taken?.details["field"] == "providerTrunkSid")
+            #expect(taken?.code == .alreadyExists && taken?.details["field"] == "provider_trunk_sid")
             #expect(taken?.message.contains(other.id) == false, "the message names no other account")
         }
         try await h.restart()  // the index is rebuilt from the trunks
@@ -482,7 +482,7 @@ struct TrunkServiceTests {
             }
             #expect(
                 refused?.code == .invalidArgument && refused?.reason == .invalidField
-                    && refused?.details["field"] == "providerTrunkSid", "\(sid): \(String(describing: refused))")
+                    && refused?.details["field"] == "provider_trunk_sid", "\(sid): \(String(describing: refused))")
         }
         let trunk = try await h.service.createTrunk(accountId: account.id, name: "pbx", providerTrunkSid: "TK" + hex)
         #expect(trunk.providerTrunkSid == "TK" + hex.lowercased())
@@ -491,7 +491,7 @@ struct TrunkServiceTests {
             _ = try await h.service.createTrunk(
                 accountId: account.id, name: "again", providerTrunkSid: "TK" + hex.lowercased())
         }
-        #expect(again?.code == .alreadyExists && again?.details["field"] == "providerTrunkSid")
+        #expect(again?.code == .alreadyExists && again?.details["field"] == "provider_trunk_sid")
         #expect(try h.service.listTrunks(accountId: account.id).map(\.name) == ["pbx"])
         try await h.check()
     }
@@ -518,7 +518,7 @@ struct TrunkServiceTests {
                 _ = try await h.service.createTrunk(
                     accountId: accountId, name: name, providerTrunkSid: "TK" + hex.lowercased())
             }
-            #expect(taken?.code == .alreadyExists && taken?.details["field"] == "providerTrunkSid")
+            #expect(taken?.code == .alreadyExists && taken?.details["field"] == "provider_trunk_sid")
         }
         #expect(try h.service.listTrunks(accountId: y.id).isEmpty)
         // Deleted, its SID is free again.
@@ -681,7 +681,7 @@ struct TrunkServiceTests {
                 accountId: account.id, name: "pbx", providerTrunkSid: trunkSid(1),
                 originationSipUri: "sip:pbx.example.com")
         }
-        #expect(refused?.reason == .invalidField && refused?.details["field"] == "originationSipUri")
+        #expect(refused?.reason == .invalidField && refused?.details["field"] == "origination_sip_uri")
         #expect(
             refused?.message.hasPrefix("originationSipUri is for a trunk numberd creates") == true,
             "\(String(describing: refused))")

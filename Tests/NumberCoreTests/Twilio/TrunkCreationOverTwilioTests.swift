@@ -318,7 +318,7 @@ extension TrunkCreationOverTwilioTests {
             }
             #expect(
                 refused?.code == .invalidArgument && refused?.reason == .invalidField, "\(String(describing: refused))")
-            #expect(refused?.details["field"] == "originationSipUri")
+            #expect(refused?.details["field"] == "origination_sip_uri")
             #expect(twilio.requests(.createTrunk).count == 1 && twilio.requests(.deleteTrunk).count == 1)
             #expect(twilio.engine.trunks.isEmpty, "no trunk that rings nowhere left at Twilio")
             #expect(try service.listTrunks(accountId: account.id).isEmpty)
@@ -371,7 +371,7 @@ extension TrunkCreationOverTwilioTests {
                 let error = await numberError {
                     _ = try await service.createManagedTrunk(accountId: account.id, name: "Prod", origination: uri)
                 }
-                #expect(error?.code == .invalidArgument && error?.details["field"] == "originationSipUri")
+                #expect(error?.code == .invalidArgument && error?.details["field"] == "origination_sip_uri")
             }
             #expect(twilio.engine.requestLog.isEmpty)
         }
