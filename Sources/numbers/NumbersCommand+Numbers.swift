@@ -404,6 +404,12 @@ struct List: AsyncParsableCommand {
                         "\(releasing) releasing on this page: not billed; any refund (of paid days) is credited when Twilio confirms the release"
                     )
                 }
+                let graceEnds = response.numbers.compactMap(\.graceEndsAt)
+                if let first = graceEnds.min() {
+                    print(
+                        "\(graceEnds.count) past due on this page: each released, refunding nothing, when its grace period ends unless the account's funds renew it — the first \(Format.date(first)) (numbers show NUM_… says when)"
+                    )
+                }
                 if !response.nextPageToken.isEmpty {
                     // The token is its filters' and its account's own: the hint repeats them as given.
                     print(Format.moreHint(response.nextPageToken, filterArguments + global.accountArguments))
@@ -457,7 +463,18 @@ func printNumber(_ n: PhoneNumber) {
         ("purchased", Format.date(n.purchasedAt)), ("next billing", n.nextBillingShown),
         ("release asked", Format.date(n.releaseRequestedAt)), ("released", Format.date(n.releasedAt)),
     ]
-    for (label, value) in rows {
+    // Past due only: when the grace period ends, and what happens then.
+    let grace =
+        n.graceEndsAt.map { ends in
+            [
+                (
+                    "grace ends",
+                    "\(Format.date(ends)): the next billing run after it releases the number, refunding nothing, unless "
+                        + "the account's funds renew it first (numberd's downtime moves it on)"
+                )
+            ]
+        } ?? []
+    for (label, value) in rows + grace {
         print("\(label.padding(toLength: 13, withPad: " ", startingAt: 0)) \(Format.visible(value))")
     }
 }

@@ -57,4 +57,48 @@ struct ReleaseRenewalChargeTests {
             }
         }
     }
+
+    /// An operator's walk: a past-due number said nothing of when numberd would release it, and its dry run's
+    /// "Prorated refund for 0 days remaining" read as a rounding. Over TLS: GetNumber and ListNumbers give
+    /// `grace_ends_at` (the mark plus the 7-day grace period), the dry run says no refund is due and why, and a
+    /// renewal paid meanwhile clears it.
+    @Test("a past-due number says when its grace period ends; its dry run says why no refund; paid, neither")
+    func pastDueGraceEnd() async throws {
+        let clock = PurchaseCapRetryTests.ScriptedClock()
+        let provider = PurchaseCapRetryTests.StockProvider()
+        let service = try await NumberService.open(
+            store: InMemoryNumberStore(), provider: provider, clock: clock, logger: quietLogger)
+        let account = try await service.createAccount(name: "Short", currency: "USD")
+        let key = try await service.createApiKey(name: "k", scope: .account, accountId: account.id)
+        var router = RPCRouter()
+        NumbersAPI(service: service, rateLimiter: RateLimiter(limits: .defaults)).register(into: &router)
+        try await withTestServer(router: router, tls: tls) { _, port in
+            try await withNumbersClient(tls.clientConfiguration(port: port, apiKey: key.secret)) { client in
+                let price = try await client.searchNumbers(SearchNumbersRequest(country: "US")).numbers[0].pricing
+                _ = try await service.addFunds(accountId: account.id, amount: price.setupFee + price.monthlyFee)
+                // Bought 2026-01-01 00:00; due 2026-02-01 00:00, with nothing left to pay it.
+                let bought = try await client.purchaseNumbers(
+                    PurchaseNumbersRequest(country: "US", numbers: [provider.stock[0]])
+                ).numbers[0].number
+                #expect(bought.graceEndsAt == nil)
+                let marked = Date(timeIntervalSince1970: 1_769_904_000 + 60)
+                clock.set(marked)
+                #expect(try await service.runBilling().markedPastDue == 1)
+                let shown = try await client.getNumber(GetNumberRequest(numberId: bought.id)).number
+                let graceEnd = marked.addingTimeInterval(
+                    TimeInterval(NumberServiceConfig.defaults.billing.gracePeriodSeconds))
+                #expect(shown.status == .pastDue && shown.graceEndsAt == graceEnd, "\(shown)")
+                let listed = try await client.listNumbers(ListNumbersRequest()).numbers
+                #expect(listed.map(\.graceEndsAt) == [graceEnd])
+                let preview = try await client.releaseNumber(ReleaseNumberRequest(numberId: bought.id, dryRun: true))
+                #expect(preview.finalBilling.proratedRefund == 0)
+                #expect(preview.finalBilling.description == "No refund: past due, no paid cycle left")
+                // Paid: renewed by the next run, no grace period any more.
+                _ = try await service.addFunds(accountId: account.id, amount: price.monthlyFee)
+                #expect(try await service.runBilling().renewed == 1)
+                let renewed = try await client.getNumber(GetNumberRequest(numberId: bought.id)).number
+                #expect(renewed.status == .active && renewed.graceEndsAt == nil, "\(renewed)")
+            }
+        }
+    }
 }

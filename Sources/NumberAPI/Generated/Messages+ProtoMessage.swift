@@ -65,6 +65,7 @@ extension PhoneNumber: ProtoMessage {
         if let pendingTrunkChange {
             try writer.writeMessage(field: 19) { try pendingTrunkChange.encodeProtoFields(to: $0) }
         }
+        try writer.write(graceEndsAt, field: 20)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -89,7 +90,8 @@ extension PhoneNumber: ProtoMessage {
             releasedAt: try reader.contains(17, .lengthDelimited) ? try reader.date(17) : nil,
             releaseRequestedAt: try reader.contains(18, .lengthDelimited) ? try reader.date(18) : nil,
             pendingTrunkChange: try reader.contains(19, .lengthDelimited)
-                ? try PendingTrunkChange(protoFields: reader.messageReader(19)) : nil
+                ? try PendingTrunkChange(protoFields: reader.messageReader(19)) : nil,
+            graceEndsAt: try reader.contains(20, .lengthDelimited) ? try reader.date(20) : nil
         )
     }
 }

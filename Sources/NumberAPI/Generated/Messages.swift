@@ -105,6 +105,10 @@ public struct PhoneNumber: Codable, Sendable, Hashable {
     /// settles it from where Twilio routes the number once none can land any more (numberd's in-flight horizon after
     /// the last call ended). Absent when none is open.
     public var pendingTrunkChange: PendingTrunkChange?
+    /// PAST_DUE: when its grace period ends, counting only the time numberd runs (its downtimes known now; a later stop
+    /// of numberd moves it on): the first billing run after it releases the number, refunding nothing, unless the
+    /// account's money renews it first. Absent for any other status.
+    public var graceEndsAt: Date?
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
@@ -126,7 +130,8 @@ public struct PhoneNumber: Codable, Sendable, Hashable {
         nextBillingDate: Date = Date(timeIntervalSince1970: 0),
         releasedAt: Date? = nil,
         releaseRequestedAt: Date? = nil,
-        pendingTrunkChange: PendingTrunkChange? = nil
+        pendingTrunkChange: PendingTrunkChange? = nil,
+        graceEndsAt: Date? = nil
     ) {
         self.id = id
         self.phoneNumber = phoneNumber
@@ -147,6 +152,7 @@ public struct PhoneNumber: Codable, Sendable, Hashable {
         self.releasedAt = releasedAt
         self.releaseRequestedAt = releaseRequestedAt
         self.pendingTrunkChange = pendingTrunkChange
+        self.graceEndsAt = graceEndsAt
     }
 
     enum CodingKeys: Int, CodingKey {
@@ -169,6 +175,7 @@ public struct PhoneNumber: Codable, Sendable, Hashable {
         case releasedAt = 17
         case releaseRequestedAt = 18
         case pendingTrunkChange = 19
+        case graceEndsAt = 20
     }
 }
 
@@ -817,7 +824,7 @@ public struct FinalBilling: Codable, Sendable, Hashable {
     public var proratedRefund: Int64
     /// Field 2, `currency`.
     public var currency: String
-    /// "Prorated refund for 15 days remaining in billing cycle"
+    /// "Prorated refund for 15 days remaining in billing cycle"; past due: "No refund: past due, no paid cycle left"
     public var description: String
     /// whole days left until the next billing date
     public var remainingDays: Int32

@@ -49,6 +49,21 @@ public struct Downtimes: Sendable, Hashable {
         return time.addingTimeInterval(-remaining)
     }
 
+    /// When the grace period of `grace` seconds of a number marked past due at `mark` ends, counting only the time
+    /// outside these downtimes: the earliest `now` at which ``graceOver(at:grace:)`` is at or after `mark`. A downtime
+    /// recorded later (numberd stopped before then) moves it on. Without downtimes, `mark + grace`.
+    public func graceEnds(markedAt mark: Date, grace: Int64) -> Date {
+        var remaining = TimeInterval(grace)
+        var time = mark
+        for interval in intervals where interval.end > time {
+            let up = max(0, interval.start.timeIntervalSince(time))
+            if up >= remaining { break }
+            remaining -= up
+            time = interval.end
+        }
+        return time.addingTimeInterval(remaining)
+    }
+
     /// These with numberd's downtime from `stop` to `start` added (merged with any it overlaps or follows within
     /// ``mergeGapSeconds``: a start that recorded its downtime and failed before its clock mark moved on), the shortest
     /// dropped while more than ``keptMax``, less those that no grace period of `grace` seconds can reach from `start`

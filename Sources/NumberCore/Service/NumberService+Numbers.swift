@@ -34,6 +34,17 @@ public struct NumberListing: Sendable, Hashable {
     public var number: OwnedNumber
     /// The name of its trunk, if it has one.
     public var trunkName: String?
+    /// For a number past due (not releasing): when its grace period ends, counting numberd's downtimes known now
+    /// (``NumberService/graceDowntimes(at:)``) — the first billing run after it releases the number unless the
+    /// account's money renews it first; a later stop of numberd (or a full disk) moves it on. nil otherwise.
+    public var graceEndsAt: Date?
+
+    /// The number with its trunk's name and, past due, when its grace period ends.
+    public init(number: OwnedNumber, trunkName: String?, graceEndsAt: Date? = nil) {
+        self.number = number
+        self.trunkName = trunkName
+        self.graceEndsAt = graceEndsAt
+    }
 }
 
 /// A page of numbers.
@@ -65,6 +76,7 @@ extension NumberService {
         let size = try Validation.pageSize(request.pageSize, limits: config.limits)
         let query = "numbers|\(request.accountId)|\(request.status?.rawValue ?? "-")|\(request.trunkId ?? "-")"
         let start = try PageToken.decode(request.pageToken, query: query) ?? 0
+        let graceEnds = pastDueGraceEnds()
         return try coordinator.read { state throws(NumberError) in
             let account = try state.requireAccount(request.accountId)
             if let trunkId = request.trunkId { _ = try state.requireTrunk(trunkId, of: account.id) }
@@ -79,7 +91,9 @@ extension NumberService {
                 let shown = number.listingStatus
                 let statusOK = request.status.map { shown == $0 } ?? (shown != .released)
                 guard statusOK, request.trunkId == nil || number.trunkId == request.trunkId else { return nil }
-                return NumberListing(number: number, trunkName: number.trunkId.flatMap { state.trunks[$0]?.name })
+                return NumberListing(
+                    number: number, trunkName: number.trunkId.flatMap { state.trunks[$0]?.name },
+                    graceEndsAt: graceEnds(number))
             }
             // Held numbers only (positions in `ids`, so a page token means the same as for the released listing).
             let positions = state.held.positions(of: account.id)
@@ -161,7 +175,8 @@ extension NumberService {
     /// One number of the account (another account's number is NOT_FOUND), by its id or by the E.164 number it holds
     /// now (a released number only by its id: the same E.164 may have been held, and released, more than once).
     public func number(accountId: String, numberId: String) throws(NumberError) -> NumberListing {
-        try coordinator.read { state throws(NumberError) in
+        let graceEnds = pastDueGraceEnds()
+        return try coordinator.read { state throws(NumberError) in
             var id = numberId
             // Only this account's holder: another's id would show in the NOT_FOUND's message.
             if numberId.hasPrefix("+"), let holder = state.phoneOwners[numberId],
@@ -170,7 +185,20 @@ extension NumberService {
                 id = holder
             }
             let number = try state.requireNumber(id, of: accountId)
-            return NumberListing(number: number, trunkName: number.trunkId.flatMap { state.trunks[$0]?.name })
+            return NumberListing(
+                number: number, trunkName: number.trunkId.flatMap { state.trunks[$0]?.name },
+                graceEndsAt: graceEnds(number))
+        }
+    }
+
+    /// When a past-due number's grace period ends (``NumberListing/graceEndsAt``), by the downtimes billing counts
+    /// now — read once, before the state's lock, for a whole page.
+    private func pastDueGraceEnds() -> @Sendable (OwnedNumber) -> Date? {
+        let downtimes = graceDowntimes(at: now())
+        let grace = config.billing.gracePeriodSeconds
+        return { number in
+            guard number.listingStatus == .pastDue, let since = number.pastDueSince else { return nil }
+            return downtimes.graceEnds(markedAt: since, grace: grace)
         }
     }
 
@@ -324,6 +352,7 @@ extension NumberService {
         accountId: String, numberId: String, trunkId: String?, keepOpen: Bool = false
     ) async throws(NumberError) -> NumberListing {
         let now = now()
+        let graceEnds = pastDueGraceEnds()
         return try await coordinator.perform { state throws(NumberError) -> ([CoreEvent], NumberListing) in
             var current = try state.requireUsableNumber(numberId, of: accountId)
             let trunk = try trunkId.map { id throws(NumberError) in try state.requireTrunk(id, of: accountId) }
@@ -332,7 +361,7 @@ extension NumberService {
             }
             guard current.trunkId != trunk?.id || stillOpen == false else {
                 // Already so, and nothing to settle, or the request stays open as it is.
-                return ([], NumberListing(number: current, trunkName: trunk?.name))
+                return ([], NumberListing(number: current, trunkName: trunk?.name, graceEndsAt: graceEnds(current)))
             }
             var events: [CoreEvent] = [.numberTrunkChanged(numberId: numberId, trunkId: trunk?.id)]
             current.trunkId = trunk?.id
@@ -347,7 +376,7 @@ extension NumberService {
             } else {
                 current.routeRequest = nil
             }
-            return (events, NumberListing(number: current, trunkName: trunk?.name))
+            return (events, NumberListing(number: current, trunkName: trunk?.name, graceEndsAt: graceEnds(current)))
         }
     }
 

@@ -13,7 +13,7 @@ public struct ReleaseResult: Sendable, Hashable {
     public var remainingDays: Int64
     /// The cycle's UTC calendar days, its first day included (``BillingCalendar/cycleDays(from:to:)``).
     public var daysInCycle: Int64
-    /// E.g. "Prorated refund for 15 days remaining in billing cycle".
+    /// E.g. "Prorated refund for 15 days remaining in billing cycle"; "No refund: past due, no paid cycle left".
     public var description: String
     /// The refund transaction (nil for a dry run or no refund).
     public var transaction: LedgerTransaction?
@@ -591,7 +591,10 @@ extension NumberService {
         ReleaseResult(
             number: number, releasedAt: at, refund: refund.amount, remainingDays: refund.remainingDays,
             daysInCycle: BillingCalendar.cycleDays(from: number.cycleStart, to: number.nextBillingDate),
-            description: "Prorated refund for \(refund.remainingDays) days remaining in billing cycle",
+            // A walk read "Prorated refund for 0 days remaining" of a past-due number as a rounding.
+            description: paidCycleEnd(number) == nil
+                ? "No refund: past due, no paid cycle left"
+                : "Prorated refund for \(refund.remainingDays) days remaining in billing cycle",
             transaction: transaction, dryRun: dryRun, nextBillingDate: paidCycleEnd(number))
     }
 }

@@ -88,7 +88,12 @@ extension NumberStatus {
 }
 
 extension PhoneNumber {
-    init(_ number: OwnedNumber, trunkName: String?) {
+    /// A listing's number: its trunk's name and, past due, when its grace period ends.
+    init(_ listing: NumberListing) {
+        self.init(listing.number, trunkName: listing.trunkName, graceEndsAt: listing.graceEndsAt)
+    }
+
+    init(_ number: OwnedNumber, trunkName: String?, graceEndsAt: Date? = nil) {
         self.init(
             id: number.id, phoneNumber: number.phoneNumber, friendlyName: number.friendlyName, country: number.country,
             region: number.region ?? "", locality: number.locality ?? "", postalCode: number.postalCode ?? "",
@@ -98,7 +103,8 @@ extension PhoneNumber {
             pricing: Pricing(setupFee: number.setupFee, monthlyFee: number.monthlyFee, currency: number.currency),
             purchasedAt: number.purchasedAt, billingCycle: .monthly, nextBillingDate: number.nextBillingDate,
             releasedAt: number.releasedAt, releaseRequestedAt: number.releaseRequestedAt,
-            pendingTrunkChange: number.routeRequest.map { PendingTrunkChange(trunkId: $0.trunkId, requestedAt: $0.at) })
+            pendingTrunkChange: number.routeRequest.map { PendingTrunkChange(trunkId: $0.trunkId, requestedAt: $0.at) },
+            graceEndsAt: graceEndsAt)
     }
 }
 

@@ -98,7 +98,7 @@ extension NumbersAPI {
                     accountId: accountId, status: try request.status.coreFilter(), trunkId: request.trunkId?.nonEmpty,
                     pageSize: Int(request.pageSize), pageToken: request.pageToken.nonEmpty))
             return ListNumbersResponse(
-                numbers: page.numbers.map { PhoneNumber($0.number, trunkName: $0.trunkName) },
+                numbers: page.numbers.map(PhoneNumber.init),
                 total: Int32(clamping: page.total), monthlyCost: page.monthlyCost, currency: page.currency,
                 nextPageToken: page.nextPageToken ?? "")
         }
@@ -106,7 +106,7 @@ extension NumbersAPI {
         router.registerSynchronous(NumbersMethods.getNumber) { request, context in
             let accountId = try authorize(context, .read, accountId: request.accountId).accountId
             let listing = try service.number(accountId: accountId, numberId: request.numberId)
-            return GetNumberResponse(number: PhoneNumber(listing.number, trunkName: listing.trunkName))
+            return GetNumberResponse(number: PhoneNumber(listing))
         }
 
         router.register(NumbersMethods.updateNumber) { request, context in
@@ -131,7 +131,7 @@ extension NumbersAPI {
                     evenIfSuspended: caller.key.scope == .admin, authorizedBy: caller.key.id)
             }
             auditIfAdmin(context, caller, "number's trunk set", audited)
-            return UpdateNumberResponse(number: PhoneNumber(listing.number, trunkName: listing.trunkName))
+            return UpdateNumberResponse(number: PhoneNumber(listing))
         }
 
         router.register(NumbersMethods.releaseNumber) { request, context in

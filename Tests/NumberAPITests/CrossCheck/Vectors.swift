@@ -92,7 +92,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                 releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25),
                 pendingTrunkChange: PendingTrunkChange(
                     trunkId: "trunk_id #201 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                    requestedAt: Date(timeIntervalSince1970: 1653359415 + 0.25))),
+                    requestedAt: Date(timeIntervalSince1970: 1653359415 + 0.25)),
+                graceEndsAt: Date(timeIntervalSince1970: 1587601815 + 0.25)),
             transaction: Transaction(
                 id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", kind: TransactionKind(rawValue: 5),
                 amount: -1000000000000103, balanceChange: 9223372036854775703,
@@ -264,7 +265,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                 releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25),
                 pendingTrunkChange: PendingTrunkChange(
                     trunkId: "trunk_id #201 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                    requestedAt: Date(timeIntervalSince1970: 1653359415 + 0.25))))),
+                    requestedAt: Date(timeIntervalSince1970: 1653359415 + 0.25)),
+                graceEndsAt: Date(timeIntervalSince1970: 1587601815 + 0.25)))),
     CrossCheckVector("empty.GetProviderAuditRequest", GetProviderAuditRequest()),
     CrossCheckVector("full.GetProviderAuditRequest", GetProviderAuditRequest()),
     CrossCheckVector("empty.GetProviderAuditResponse", GetProviderAuditResponse()),
@@ -404,7 +406,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                     releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25),
                     pendingTrunkChange: PendingTrunkChange(
                         trunkId: "trunk_id #201 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                        requestedAt: Date(timeIntervalSince1970: 1653359415 + 0.25))),
+                        requestedAt: Date(timeIntervalSince1970: 1653359415 + 0.25)),
+                    graceEndsAt: Date(timeIntervalSince1970: 1587601815 + 0.25)),
                 PhoneNumber(
                     id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                     phoneNumber: "phone_number #102 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
@@ -427,7 +430,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                     releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25),
                     pendingTrunkChange: PendingTrunkChange(
                         trunkId: "trunk_id #201 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                        requestedAt: Date(timeIntervalSince1970: 1653359415 + 0.25))),
+                        requestedAt: Date(timeIntervalSince1970: 1653359415 + 0.25)),
+                    graceEndsAt: Date(timeIntervalSince1970: 1587601815 + 0.25)),
             ], total: 2147483645, monthlyCost: -1000000000000003,
             currency: "currency #4 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
             nextPageToken: "next_page_token #5 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
@@ -517,7 +521,8 @@ let crossCheckVectors: [CrossCheckVector] = [
             releaseRequestedAt: Date(timeIntervalSince1970: 1831969815 + 0.25),
             pendingTrunkChange: PendingTrunkChange(
                 trunkId: "trunk_id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                requestedAt: Date(timeIntervalSince1970: 1650681015 + 0.25)))),
+                requestedAt: Date(timeIntervalSince1970: 1650681015 + 0.25)),
+            graceEndsAt: Date(timeIntervalSince1970: 1584837015 + 0.25))),
     CrossCheckVector("empty.Pricing", Pricing()),
     CrossCheckVector(
         "full.Pricing",
@@ -575,7 +580,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                         nextBillingDate: Date(timeIntervalSince1970: 1768890615 + 0.25),
                         releasedAt: Date(timeIntervalSince1970: 1803195015 + 0.5),
                         releaseRequestedAt: Date(timeIntervalSince1970: 1837326615 + 0.25),
-                        pendingTrunkChange: PendingTrunkChange()),
+                        pendingTrunkChange: PendingTrunkChange(),
+                        graceEndsAt: Date(timeIntervalSince1970: 1590280215 + 0.25)),
                     transaction: Transaction(
                         id: "id #201 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", kind: TransactionKind(rawValue: 5),
                         amount: -1000000000000203, balanceChange: 9223372036854775603,
@@ -604,7 +610,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                         nextBillingDate: Date(timeIntervalSince1970: 1768890615 + 0.25),
                         releasedAt: Date(timeIntervalSince1970: 1803195015 + 0.5),
                         releaseRequestedAt: Date(timeIntervalSince1970: 1837326615 + 0.25),
-                        pendingTrunkChange: PendingTrunkChange()),
+                        pendingTrunkChange: PendingTrunkChange(),
+                        graceEndsAt: Date(timeIntervalSince1970: 1590280215 + 0.25)),
                     transaction: Transaction(
                         id: "id #201 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", kind: TransactionKind(rawValue: 5),
                         amount: -1000000000000203, balanceChange: 9223372036854775603,
@@ -642,7 +649,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                 releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25),
                 pendingTrunkChange: PendingTrunkChange(
                     trunkId: "trunk_id #201 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                    requestedAt: Date(timeIntervalSince1970: 1653359415 + 0.25))),
+                    requestedAt: Date(timeIntervalSince1970: 1653359415 + 0.25)),
+                graceEndsAt: Date(timeIntervalSince1970: 1587601815 + 0.25)),
             transaction: Transaction(
                 id: "id #101 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}", kind: TransactionKind(rawValue: 5),
                 amount: -1000000000000103, balanceChange: 9223372036854775703,
@@ -856,7 +864,8 @@ let crossCheckVectors: [CrossCheckVector] = [
                 releaseRequestedAt: Date(timeIntervalSince1970: 1834734615 + 0.25),
                 pendingTrunkChange: PendingTrunkChange(
                     trunkId: "trunk_id #201 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
-                    requestedAt: Date(timeIntervalSince1970: 1653359415 + 0.25))))),
+                    requestedAt: Date(timeIntervalSince1970: 1653359415 + 0.25)),
+                graceEndsAt: Date(timeIntervalSince1970: 1587601815 + 0.25)))),
     CrossCheckVector(
         "seed.search_result",
         SearchNumbersResponse(

@@ -1,5 +1,6 @@
 import Foundation
 import NumberCore
+import TestSupport
 import Testing
 
 /// A grace period counts only numberd's uptime. Before, it ran through downtime: a number marked past due on Feb 15
@@ -155,5 +156,38 @@ struct DowntimesTests {
         }
         #expect(Downtimes(Array(many.prefix(Downtimes.keptMax))) != nil)
         #expect(Downtimes(many) == nil)
+    }
+
+    /// What a past-due number's customer is told (``NumberListing/graceEndsAt``) is when billing will find its grace
+    /// period over: the earliest time at which ``Downtimes/graceOver(at:grace:)`` reaches the mark — over random
+    /// downtimes (marks inside them too), grace periods of 0 to 10 days and marks around them.
+    @Test("graceEnds is the first moment graceOver reaches the mark, whatever the downtimes")
+    func graceEndsMatchesGraceOver() throws {
+        var random = SplitMix64(seed: 0x6A_CE_E2D5)
+        let origin = Date.utc("2025-01-01T00:00:00Z")
+        for _ in 0..<5_000 {
+            var intervals: [DateInterval] = []
+            var time = origin.addingTimeInterval(Double(random.next() % 86_400))
+            for _ in 0..<Int(random.next() % 6) {
+                let start = time.addingTimeInterval(Double(random.next() % (5 * 86_400)))
+                let end = start.addingTimeInterval(Double(1 + random.next() % (3 * 86_400)))
+                intervals.append(DateInterval(start: start, end: end))
+                time = end
+            }
+            let downtimes = try #require(Downtimes(intervals))
+            let mark = origin.addingTimeInterval(Double(random.next() % (20 * 86_400)))
+            var grace = Int64(random.next() % (10 * 86_400))
+            // One case in four ends exactly at a downtime's start: the time up to it is the whole grace period.
+            if random.next() % 4 == 0, let next = intervals.first(where: { $0.start > mark }) {
+                grace = Int64(next.start.timeIntervalSince(mark))
+            }
+            let ends = downtimes.graceEnds(markedAt: mark, grace: grace)
+            #expect(ends >= mark.addingTimeInterval(TimeInterval(grace)))
+            #expect(downtimes.graceOver(at: ends, grace: grace) >= mark, "\(intervals) \(grace) \(mark): \(ends)")
+            // A second earlier it was not over (a grace of 0 is over at the mark itself).
+            #expect(
+                grace == 0 || downtimes.graceOver(at: ends.addingTimeInterval(-1), grace: grace) < mark,
+                "\(intervals) \(grace) \(mark): \(ends)")
+        }
     }
 }

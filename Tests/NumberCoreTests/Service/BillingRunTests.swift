@@ -70,10 +70,15 @@ struct BillingRunTests {
         h.clock.set(.utc("2025-02-15T00:00:01Z"))
         let due = try await h.service.runBilling()
         #expect(due.markedPastDue == 2 && due.renewed == 0)
-        let pastDue = try h.service.number(accountId: account.id, numberId: numbers[0].id).number
+        let listing = try h.service.number(accountId: account.id, numberId: numbers[0].id)
+        let pastDue = listing.number
         #expect(pastDue.status == .pastDue && pastDue.pastDueSince == .utc("2025-02-15T00:00:01Z"))
+        // Its customer is told when: seven days from the mark, on the number and in the list.
+        #expect(listing.graceEndsAt == .utc("2025-02-22T00:00:01Z"))
+        let listed = try h.service.listNumbers(ListNumbersRequest(accountId: account.id, status: .pastDue)).numbers
+        #expect(listed.map(\.graceEndsAt) == [.utc("2025-02-22T00:00:01Z"), .utc("2025-02-22T00:00:01Z")])
         let dry = try await h.service.release(accountId: account.id, numberId: pastDue.id, dryRun: true)
-        #expect(dry.refund == 0)
+        #expect(dry.refund == 0 && dry.description == "No refund: past due, no paid cycle left", "\(dry.description)")
         h.clock.set(.utc("2025-02-18T00:00:00Z"))
         _ = try await h.service.addFunds(accountId: account.id, amount: 133)
         let rescued = try await h.service.runBilling()
@@ -86,6 +91,7 @@ struct BillingRunTests {
         #expect(grace.released == 1)
         let page = try h.service.listNumbers(ListNumbersRequest(accountId: account.id, status: nil))
         #expect(page.numbers.count == 1 && page.numbers[0].number.status == .active)
+        #expect(page.numbers[0].graceEndsAt == nil, "renewed: no grace period runs")
         #expect(page.numbers[0].number.nextBillingDate == .utc("2025-03-15T00:00:00Z"))
         let released = try h.service.listNumbers(ListNumbersRequest(accountId: account.id, status: .released)).numbers
         #expect(released.count == 1 && released[0].number.refundTransactionId == nil)
@@ -116,6 +122,9 @@ struct BillingRunTests {
         let owing = try h.service.number(accountId: account.id, numberId: number.id).number
         #expect(owing.status == .pastDue && owing.nextBillingDate == .utc("2025-03-15T00:00:00Z"))
         #expect(owing.pastDueSince == .utc("2025-03-15T00:00:00Z"), "the owed cycle's start, not the run (Mar 31)")
+        #expect(
+            try h.service.number(accountId: account.id, numberId: number.id).graceEndsAt == .utc("2025-04-29T00:00:00Z")
+        )
         // 45 days from Mar 15: Apr 29, not May 15 (nor Apr 1, the first mark's end: Feb 15 to Mar 15 is paid).
         h.clock.set(.utc("2025-04-01T00:00:31Z"))
         #expect(try await h.service.runBilling().released == 0)
@@ -244,6 +253,14 @@ struct BillingRunTests {
         let late = try await h.buy(["+14155550101"], for: second.id).numbers[0]  // due 2025-02-25
         h.clock.set(.utc("2025-02-15T00:00:30Z"))
         #expect(try await h.service.runBilling().markedPastDue == 1)
+        /// When `early`'s and `late`'s grace periods end, as their customers are told now.
+        func graceEnds() throws -> [Date?] {
+            [
+                try h.service.number(accountId: first.id, numberId: early.id).graceEndsAt,
+                try h.service.number(accountId: second.id, numberId: late.id).graceEndsAt,
+            ]
+        }
+        #expect(try graceEnds() == [.utc("2025-02-22T00:00:30Z"), nil])
         // Down from Feb 17 to Feb 25; the start records it.
         var config = h.config
         config.billing.downtimes = Downtimes().recording(
@@ -253,12 +270,16 @@ struct BillingRunTests {
         let back = try await h.service.runBilling()
         #expect(back.released == 0 && back.markedPastDue == 1)
         #expect(h.provider.ownedPhoneNumbers.count == 2)
+        #expect(
+            try graceEnds() == [.utc("2025-03-02T00:00:30Z"), .utc("2025-03-04T00:00:00Z")], "moved on by the outage")
         // A restart the next day (a deploy) adds its own minute; the outage still counts.
         config.billing.downtimes = config.billing.downtimes.recording(
             from: .utc("2025-02-26T00:00:00Z"), to: .utc("2025-02-26T00:01:00Z"), grace: grace)
         h.clock.set(.utc("2025-02-26T00:01:00Z"))
         try await h.restart(config: config)
         #expect(try await h.service.runBilling().released == 0)
+        // What the runs below find, to the second.
+        #expect(try graceEnds() == [.utc("2025-03-02T00:01:30Z"), .utc("2025-03-04T00:01:00Z")])
         // Seven days up since the mark: two before the outage, five after it and the deploy's minute.
         h.clock.set(.utc("2025-03-02T00:01:29Z"))
         #expect(try await h.service.runBilling().released == 0)
