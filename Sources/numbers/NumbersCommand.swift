@@ -280,7 +280,8 @@ struct GlobalOptions: ParsableArguments {
                 try await withNumbersClient(configuration, body)
             }
         } catch let error as TLSError {
-            // Only making the client throws one: a connection's TLS failure reaches here as CONNECT_FAILED.
+            // Only making the client throws one: a connection's TLS failure reaches here as CONNECT_FAILED (or, its
+            // certificate not verifying, CERTIFICATE_REJECTED).
             throw Self.unusableTLSFiles(error, trustRoots: configuration.trustRoots)
         } catch let error as RPCError {
             var message = Format.error(error)
@@ -336,11 +337,7 @@ struct GlobalOptions: ParsableArguments {
     /// certificate of its own (`--tls-cert`, the README's systemd unit) did not use; for a given one the failure's own
     /// words say why (another issuer, an expired certificate, another host). nil for any other failure.
     static func caAdvice(_ error: RPCError, ca: String, isDefault: Bool) -> String? {
-        // The TLS handler's code and OpenSSL's words, as the connect failure's message carries them.
-        let rejected = ["certificateVerificationFailed", "certificate verify failed"].contains {
-            error.message.contains($0)
-        }
-        guard error.reason == "CONNECT_FAILED", rejected else { return nil }
+        guard error.reason == "CERTIFICATE_REJECTED" else { return nil }
         guard isDefault else {
             return "numberd's certificate was checked against \(ca) (--ca or NUMBERS_CA)"
         }

@@ -66,6 +66,31 @@ struct ConnectionReadinessTests {
         #expect(took < .seconds(90), "took \(took)")
     }
 
+    /// A client review: a server certificate the client's trust roots did not issue (or naming another host, or
+    /// expired) failed `CONNECT_FAILED` — retried like a server restarting, three handshakes that could not succeed,
+    /// the cause only in the message's words.
+    @Test("a server certificate that does not verify: CERTIFICATE_REJECTED after one connection, not retried")
+    func certificateRejectedIsNotRetried() async throws {
+        let server = try await FakeTLSServer.start(.sendsSettings)
+        var configuration = NumbersClientConfiguration(
+            host: "127.0.0.1", port: server.port, apiKey: "nk_test",
+            trustRoots: try CertificateAuthority.generate(commonName: "another CA").trustRoots,
+            defaultTimeout: .seconds(120),
+            retry: .init(attemptsMax: 3, initialBackoff: .milliseconds(5), backoffMax: .milliseconds(20)))
+        configuration.handshakeTimeout = .seconds(60)
+        let client = try NumbersClient(configuration: configuration)
+        let error = await #expect(throws: RPCError.self) {
+            try await client.purchaseNumbers(Self.purchase, options: CallOptions(idempotencyKey: "k"))
+        }
+        let connections = server.connections
+        await client.close()
+        await server.stop()
+        #expect(error?.code == .unavailable && error?.reason == "CERTIFICATE_REJECTED", "\(String(describing: error))")
+        #expect(error?.notStarted == true && error?.idempotencyKey == nil, "\(String(describing: error))")
+        #expect(error?.message.contains("certificate verify failed") == true, "\(String(describing: error))")
+        #expect(connections == 1, "a certificate that did not verify was tried \(connections) times")
+    }
+
     @Test("the server closes right after the handshake: a keyed call fails CONNECT_FAILED after its retries")
     func closedBeforeSettingsIsAConnectFailure() async throws {
         let server = try await FakeTLSServer.start(.closesAfterHandshake)

@@ -6,8 +6,8 @@ import Synchronization
 import Testing
 
 /// The client against a real server whose certificate it does not accept: the TLS handshake fails before anything
-/// is sent, so the call fails as a connection that could not be made (`CONNECT_FAILED`, retryable), never as one
-/// lost with its outcome unknown.
+/// is sent, so the call fails as a connection that could not be made — `CERTIFICATE_REJECTED`, not tried again (it
+/// was `CONNECT_FAILED`, retried as a server restarting) — never as one lost with its outcome unknown.
 @Suite("Client: a failed TLS handshake is a failed connect")
 struct ClientHandshakeFailureTests {
     let tls: TestTLS
@@ -15,7 +15,7 @@ struct ClientHandshakeFailureTests {
     init() throws { tls = try TestTLS() }
 
     @Test(
-        "a certificate that does not verify: CONNECT_FAILED, the server never sees the call",
+        "a certificate that does not verify: CERTIFICATE_REJECTED, the server never sees the call",
         arguments: ["a CA that did not issue it", "a name it does not carry"])
     func certificateNotAccepted(mismatch: String) async throws {
         let released = CallCounter()
@@ -38,8 +38,8 @@ struct ClientHandshakeFailureTests {
                 }
             }
             #expect(error?.code == .unavailable, "\(String(describing: error))")
-            #expect(error?.reason == "CONNECT_FAILED", "\(String(describing: error))")
-            #expect(error?.details["outcome"] == nil)
+            #expect(error?.reason == "CERTIFICATE_REJECTED", "\(String(describing: error))")
+            #expect(error?.details == ["outcome": "not-started"], "\(String(describing: error))")
             #expect(error?.message.contains("certificate") == true, "\(String(describing: error))")
             #expect(released.value.load(ordering: .relaxed) == 0)
         }

@@ -115,7 +115,7 @@ struct ConnectionErrorTests {
             let run = try await runNumbers(
                 ["health", "--server", "127.0.0.1:\(server.port)"], environment: environment)
             #expect(run.status == 7, "\(run)")
-            #expect(run.stderr.contains("CONNECT_FAILED"), "\(run.stderr)")
+            #expect(run.stderr.contains("CERTIFICATE_REJECTED"), "\(run.stderr)")
             #expect(
                 run.stderr.contains("checked against \(data)/tls/ca.pem (the default: numberd's generated CA)"),
                 "\(run.stderr)")
@@ -125,7 +125,7 @@ struct ConnectionErrorTests {
                 ["health", "--server", "127.0.0.1:\(server.port)", "--ca", data + "/tls/ca.pem"],
                 environment: environment)
             #expect(given.status == 7, "\(given)")
-            #expect(given.stderr.contains("CONNECT_FAILED"), "\(given.stderr)")
+            #expect(given.stderr.contains("CERTIFICATE_REJECTED"), "\(given.stderr)")
             #expect(!given.stderr.contains("the default"), "\(given.stderr)")
             #expect(given.stderr.contains("checked against \(data)/tls/ca.pem (--ca or NUMBERS_CA)"), "\(given.stderr)")
         }

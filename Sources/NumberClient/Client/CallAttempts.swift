@@ -43,7 +43,8 @@ struct CallAttempts {
         case connectionLost(message: String, unstarted: Bool)
         /// No connection could be made: nothing was sent. `serverWentAway`: the client saw a connection to the server
         /// go away shortly before (a restart under way), which turns the restart wait on as a lost connection does.
-        case connectFailed(message: String, serverWentAway: Bool = false)
+        /// `certificateRejected`: the server's certificate did not verify — not tried again.
+        case connectFailed(message: String, serverWentAway: Bool = false, certificateRejected: Bool = false)
     }
 
     /// What to do after a failed attempt.
@@ -112,7 +113,17 @@ struct CallAttempts {
                 code: .unavailable, message: message, reason: unstarted ? "NOT_STARTED" : "CONNECTION_LOST",
                 details: outcome.map { ["outcome": $0] } ?? [:])
             return transportFailed(error, retryable: unstarted || retryClass != .unsafe)
-        case .connectFailed(let message, let wentAway):
+        case .connectFailed(let message, _, true):
+            // The trust roots, the host name or the server's certificate is wrong: every attempt would fail alike
+            // (it was tried three times, more after a restart, and said as any connect failure).
+            return .fail(
+                final(
+                    RPCError(
+                        code: .unavailable,
+                        message: message + "; not tried again: fix the client's trust roots (or serverHostname), or "
+                            + "the server's certificate",
+                        reason: "CERTIFICATE_REJECTED", details: requestSent ? [:] : ["outcome": "not-started"])))
+        case .connectFailed(let message, let wentAway, false):
             if wentAway { serverGoingAway = true }
             let error = RPCError(code: .unavailable, message: message, reason: "CONNECT_FAILED")
             // A server going away is not listening until it has restarted: waiting for it does not spend attempts.

@@ -357,7 +357,10 @@ public final class NumbersClient: Sendable {
             do {
                 connection = try await self.connection(deadline: deadline)
             } catch let error as ConnectError {
-                return .failure(.connectFailed(message: error.message, serverWentAway: error.afterServerWentAway))
+                return .failure(
+                    .connectFailed(
+                        message: error.message, serverWentAway: error.afterServerWentAway,
+                        certificateRejected: error.certificateRejected))
             } catch let full as RPCError where full.reason == "CLIENT_QUEUE_FULL" {
                 // The pool's line is full: an answer of this client's, unsent, as a connection's full queue gives.
                 return .failure(.status(full))
@@ -631,7 +634,8 @@ public final class NumbersClient: Sendable {
                 throw RPCError(code: .unavailable, message: "the client is closed", reason: "CLIENT_CLOSED")
             }
             throw ConnectError(
-                message: "cannot connect to \(configuration.host):\(configuration.port): \(Self.connectFailure(error))")
+                message: "cannot connect to \(configuration.host):\(configuration.port): \(Self.connectFailure(error))",
+                certificateRejected: (error as? TLSError)?.code == .certificateVerificationFailed)
         }
     }
 
@@ -797,6 +801,9 @@ public final class NumbersClient: Sendable {
         /// Whether the pool saw a connection go away shortly before (``Pool/wentAway``): a server restarting, whose
         /// refused connects the call waits out as it would after losing its own connection.
         var afterServerWentAway = false
+        /// Whether the server's certificate did not verify (an untrusted issuer, another host's name, expired): no
+        /// attempt again will change that.
+        var certificateRejected = false
     }
 
     /// How long after the pool saw a connection go away a failed connect counts as the server restarting

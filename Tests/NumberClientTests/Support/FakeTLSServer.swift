@@ -54,6 +54,9 @@ final class FakeTLSServer: Sendable {
     /// TLS handshakes the server completed.
     var handshakes: Int { recorded.handshakes.withLock { $0 } }
 
+    /// Connections it accepted (their handshakes completed or not).
+    var connections: Int { recorded.channels.withLock { $0.count } }
+
     /// Starts listening; with `clientCA`, a client certificate issued by it is required (mutual TLS).
     static func start(_ behaviour: Behaviour, clientCA: CertificateAuthority? = nil) async throws -> FakeTLSServer {
         let pki = try PKI.make()
