@@ -376,6 +376,21 @@ struct KeyedRetryTests {
         }
     }
 
+    /// A client review: the outcome-unknown error kept only `outcome` and `idempotencyKey`, so the request id its
+    /// server logged the last attempt's cause under (an INTERNAL's `requestId`) was lost to the caller.
+    @Test("after a lost attempt, the last answer's request id goes with the outcome-unknown error")
+    func requestIdKeptAfterLostAttempt() {
+        var attempts = CallAttempts(retryClass: .keyed, idempotencyKey: "k", policy: Self.quickRetries())
+        _ = attempts.failed(.connectionLost(message: "reset", unstarted: false))
+        let failure = RPCError(code: .internal, message: "failed", reason: "INTERNAL", details: ["requestId": "r-1"])
+        guard case .fail(let error) = attempts.failed(.status(failure)) else {
+            Issue.record("INTERNAL was retried")
+            return
+        }
+        Self.expectOutcomeUnknown(error, key: "k")
+        #expect(error.details["requestId"] == "r-1", "\(error)")
+    }
+
     @Test("a call that is neither keyed nor read-only is not retried after a lost connection, and carries no key")
     func unsafeCallNotRetried() {
         var attempts = CallAttempts(retryClass: .unsafe, idempotencyKey: nil, policy: Self.quickRetries())

@@ -279,6 +279,8 @@ struct CallAttempts {
                 reason: "CONNECTION_LOST")
         }
         unknown.details = ["outcome": "unknown", "idempotencyKey": idempotencyKey]
+        // The last answer's request id, which its server logged the cause under (a client review: it was dropped).
+        if let requestId = error.details["requestId"] { unknown.details["requestId"] = requestId }
         return unknown
     }
 
