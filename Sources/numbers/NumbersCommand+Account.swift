@@ -727,23 +727,18 @@ extension Keys.Revoke {
 
     /// `id` among the keys of `owner` (an account id; "" for the admin keys), every page; nil when it is not there.
     static func find(_ id: String, owner: String, _ client: NumbersClient) async throws -> ApiKey? {
-        var token = ""
-        var pages = 0
-        repeat {
-            // A server that hands out a next page for ever would keep the search going for ever.
-            pages += 1
-            guard pages <= keyPagesMax else {
-                throw CLIError(
-                    code: 1,
-                    message:
-                        "error: numberd listed more than \(keyPagesMax) pages of keys (\(keyPagesMax * keyPageSize), "
-                        + "past any numberd's key limit) while looking for \(id): nothing revoked")
+        let request = ListApiKeysRequest(accountId: owner, pageSize: Int32(keyPageSize))
+        do {
+            // A server that hands out a next page for ever would keep the search going for ever: at most keyPagesMax.
+            for try await page in client.pages(NumbersMethods.listApiKeys, request, pagesMax: keyPagesMax) {
+                if let key = page.apiKeys.first(where: { $0.id == id }) { return key }
             }
-            let page = try await client.listApiKeys(
-                ListApiKeysRequest(accountId: owner, pageSize: Int32(keyPageSize), pageToken: token))
-            if let key = page.apiKeys.first(where: { $0.id == id }) { return key }
-            token = page.nextPageToken
-        } while !token.isEmpty
+        } catch let error as RPCError where error.reason == "PAGE_LIMIT" {
+            throw CLIError(
+                code: 1,
+                message: "error: numberd listed more than \(keyPagesMax) pages of keys (\(keyPagesMax * keyPageSize), "
+                    + "past any numberd's key limit) while looking for \(id): nothing revoked")
+        }
         return nil
     }
 
