@@ -179,7 +179,7 @@ struct ErrorReasonsTableTests {
             try Self.sources("Sources/NumberCore").filter { !adapter.contains($0) }
             + Self.sources("Sources/NumberServer")
         let named = try [
-            #"\.invalid\(\s*"([^"]+)""#, #""field": "([^"]+)""#, #"field: "([^"]+)""#,
+            #"\.(?:invalid|limit)\(\s*"([^"]+)""#, #""field": "([^"]+)""#, #"field: "([^"]+)""#,
             #"\["field"\] = "([^"]+)""#,
         ].reduce(into: Set<String>()) { $0.formUnion(try Self.captures($1, in: code)) }
         // Not a request's: the idempotency key's metadata key; the pricing configuration's markup, refused at start;

@@ -34,15 +34,16 @@ struct FieldAdviceTests {
         }
     }
 
-    /// Found walking the CLI: `keys create --scope read-only` with no account got numberd's words and no flag (the
-    /// core names the field `accountId`, not `account_id`).
+    /// Found walking the CLI: `keys create --scope read-only` with no account got numberd's words and no flag. A
+    /// numberd before field names were spelled as numbers.proto does named it `accountId`: the CLI takes both (this
+    /// stub answers as that numberd).
     @Test("keys create of an account or read-only key with no account: exit 3, then --account")
     func keyAccountMissing() async throws {
         var router = RPCRouter()
         router.register(NumbersMethods.createApiKey) { _, _ -> CreateApiKeyResponse in
             throw RPCError(
                 code: .invalidArgument, message: "a read-only key needs an account: name the account it is for",
-                reason: "INVALID_FIELD", details: ["field": "account_id"])
+                reason: "INVALID_FIELD", details: ["field": "accountId"])
         }
         try await withStubServer(router: router) { server in
             let run = try await runNumbers(

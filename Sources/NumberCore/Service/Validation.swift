@@ -265,7 +265,7 @@ enum Validation {
         guard let value else { return nil }
         guard !value.isEmpty else { throw .invalid("idempotency-key", "idempotency key must not be empty") }
         guard value.utf8.count <= max else {
-            throw .limit("idempotencyKey", max: max, "idempotency key is longer than \(max) bytes")
+            throw .limit("idempotency-key", max: max, "idempotency key is longer than \(max) bytes")
         }
         guard value.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7e }) else {
             throw .invalid("idempotency-key", "idempotency key must be printable ASCII without spaces")
@@ -306,7 +306,7 @@ enum Validation {
         if value == 0 { return limits.pageSizeDefault }
         guard value > 0 else { throw .invalid("page_size", "page size must not be negative") }
         guard value <= limits.pageSizeMax else {
-            throw .limit("pageSize", max: limits.pageSizeMax, "page size is larger than \(limits.pageSizeMax)")
+            throw .limit("page_size", max: limits.pageSizeMax, "page size is larger than \(limits.pageSizeMax)")
         }
         return value
     }
