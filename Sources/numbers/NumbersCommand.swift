@@ -515,6 +515,9 @@ struct CLIError: Error, CustomStringConvertible {
         // UNAVAILABLE, but nothing a retry fixes: numberd's provider setup (a regulatory Bundle, credentials, the
         // base URL) is wrong until its operator fixes it, so scripts that retry exit 7 must not loop on it.
         if error.reason == "PROVIDER_MISCONFIGURED" { return 9 }
+        // Nor does a numberd certificate that the CA checked against did not issue (or naming another host, or
+        // expired): an operator's fix, not a retry.
+        if error.reason == "CERTIFICATE_REJECTED" { return 9 }
         // Exit 7 ("unavailable, retry") used to cover a connection lost after a keyed call was sent: a script that
         // retried on 7 without the key printed on stderr did it twice.
         // A response too large after a call that changes something is marked so by the client library; after a

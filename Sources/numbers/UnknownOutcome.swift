@@ -24,7 +24,7 @@ enum UnknownOutcome {
     /// decode among them).
     ///
     /// Every other failure is a known outcome: a refusal (nothing done), or one before anything was sent (no
-    /// connection, a deadline or cancellation while connecting or queued: `NOT_STARTED`, `CONNECT_FAILED`,
+    /// connection, a deadline or cancellation while connecting or queued: `NOT_STARTED`, `CONNECT_FAILED`, `CERTIFICATE_REJECTED`,
     /// `outcome=not-started`, or a bare `DEADLINE_EXCEEDED` / `CANCELLED` without `outcome=unknown`).
     static func covers(_ error: RPCError) -> Bool {
         error.outcomeUnknown

@@ -74,7 +74,8 @@ struct ConnectionErrorTests {
 
     /// Found walking the CLI: a name that does not resolve, and a server with another CA, were said with Swift's type
     /// names (`SocketAddressError.UnknownHost: …`, `TLSError.certificateVerificationFailed: …`).
-    @Test("a host that does not resolve, or a server whose certificate the CA did not issue: exit 7, no type names")
+    @Test(
+        "a host that does not resolve, or a server whose certificate the CA did not issue: exit 7 and 9, no type names")
     func resolveAndVerifyFailures() async throws {
         try await withStubServer(router: RPCRouter()) { server in
             let unresolved = try await runNumbers(
@@ -88,7 +89,7 @@ struct ConnectionErrorTests {
             defer { try? FileManager.default.removeItem(atPath: caFile) }
             let untrusted = try await runNumbers(
                 ["health", "--server", "127.0.0.1:\(server.port)", "--ca", caFile, "--timeout", "30"])
-            #expect(untrusted.status == 7, "\(untrusted)")
+            #expect(untrusted.status == 9, "\(untrusted)")
             #expect(!untrusted.stderr.contains("TLSError"), "\(untrusted.stderr)")
             #expect(untrusted.stderr.contains("certificate"), "\(untrusted.stderr)")
         }
@@ -102,7 +103,7 @@ struct ConnectionErrorTests {
     /// A numberd started with `--tls-cert` serves a certificate its generated CA did not issue, and the CLI checked it
     /// against that CA all the same (no `--ca`): `numbers backup` from the README's systemd unit failed
     /// "CONNECT_FAILED … certificate verify failed", nothing naming the CA used or `--ca`.
-    @Test("a certificate the CA does not verify: exit 7, naming the CA's path (and --ca when it was the default)")
+    @Test("a certificate the CA does not verify: exit 9, naming the CA's path (and --ca when it was the default)")
     func defaultCARejects() async throws {
         let data = Self.dataDirectory()
         try FileManager.default.createDirectory(atPath: data + "/tls", withIntermediateDirectories: true)
@@ -114,7 +115,7 @@ struct ConnectionErrorTests {
             let environment = ["NUMBERD_DATA_DIR": data]
             let run = try await runNumbers(
                 ["health", "--server", "127.0.0.1:\(server.port)"], environment: environment)
-            #expect(run.status == 7, "\(run)")
+            #expect(run.status == 9, "\(run)")
             #expect(run.stderr.contains("CERTIFICATE_REJECTED"), "\(run.stderr)")
             #expect(
                 run.stderr.contains("checked against \(data)/tls/ca.pem (the default: numberd's generated CA)"),
@@ -124,7 +125,7 @@ struct ConnectionErrorTests {
             let given = try await runNumbers(
                 ["health", "--server", "127.0.0.1:\(server.port)", "--ca", data + "/tls/ca.pem"],
                 environment: environment)
-            #expect(given.status == 7, "\(given)")
+            #expect(given.status == 9, "\(given)")
             #expect(given.stderr.contains("CERTIFICATE_REJECTED"), "\(given.stderr)")
             #expect(!given.stderr.contains("the default"), "\(given.stderr)")
             #expect(given.stderr.contains("checked against \(data)/tls/ca.pem (--ca or NUMBERS_CA)"), "\(given.stderr)")

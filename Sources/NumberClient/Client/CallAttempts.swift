@@ -116,13 +116,7 @@ struct CallAttempts {
         case .connectFailed(let message, _, true):
             // The trust roots, the host name or the server's certificate is wrong: every attempt would fail alike
             // (it was tried three times, more after a restart, and said as any connect failure).
-            return .fail(
-                final(
-                    RPCError(
-                        code: .unavailable,
-                        message: message + "; not tried again: fix the client's trust roots (or serverHostname), or "
-                            + "the server's certificate",
-                        reason: "CERTIFICATE_REJECTED", details: requestSent ? [:] : ["outcome": "not-started"])))
+            return .fail(final(Self.certificateRejected(message, requestSent: requestSent)))
         case .connectFailed(let message, let wentAway, false):
             if wentAway { serverGoingAway = true }
             let error = RPCError(code: .unavailable, message: message, reason: "CONNECT_FAILED")
@@ -133,6 +127,16 @@ struct CallAttempts {
             }
             return transportFailed(error, retryable: true)
         }
+    }
+
+    /// The error for a connection whose server's certificate did not verify (`message`: the connect failure's words),
+    /// with `outcome=not-started` unless an earlier attempt's request was sent.
+    static func certificateRejected(_ message: String, requestSent: Bool = false) -> RPCError {
+        RPCError(
+            code: .unavailable,
+            message: message + "; not tried again: fix the client's trust roots (or serverHostname), or the server's "
+                + "certificate",
+            reason: "CERTIFICATE_REJECTED", details: requestSent ? [:] : ["outcome": "not-started"])
     }
 
     /// The error for a call whose deadline passed before its next attempt, or while the attempt waited for its

@@ -716,6 +716,7 @@ public final class NumbersClient: Sendable {
         do {
             return EventLoopTaskExecutor(try await connection(deadline: nil, forCall: false).channel.eventLoop)
         } catch let error as ConnectError {
+            if error.certificateRejected { throw CallAttempts.certificateRejected(error.message) }
             throw RPCError(code: .unavailable, message: error.message, reason: "CONNECT_FAILED")
         } catch is WaitEnded {
             throw RPCError(code: .cancelled, message: "cancelled while connecting", reason: "CANCELLED")
