@@ -62,12 +62,17 @@ struct ClientPagesTests {
         }
     }
 
-    @Test("a server answering a token with the same token: PAGE_TOKEN_REPEATED, not a loop for ever")
-    func repeatedToken() async throws {
-        let pages = [
-            "": ListNumbersResponse(numbers: [Self.number("NUM_1")], nextPageToken: "t1"),
-            "t1": ListNumbersResponse(numbers: [Self.number("NUM_2")], nextPageToken: "t1"),
-        ]
+    @Test(
+        "a server answering a token with one asked with already: the page, then PAGE_TOKEN_REPEATED, not a loop for ever",
+        arguments: [["t1"], ["t1", "t2"]])
+    func repeatedToken(cycle: [String]) async throws {
+        // "" → t1 → … → the last of `cycle`, whose next token is t1 again.
+        var pages = ["": ListNumbersResponse(numbers: [Self.number("NUM_0")], nextPageToken: cycle[0])]
+        for (index, token) in cycle.enumerated() {
+            pages[token] = ListNumbersResponse(
+                numbers: [Self.number("NUM_\(index + 1)")],
+                nextPageToken: index + 1 < cycle.count ? cycle[index + 1] : cycle[0])
+        }
         try await withPages(pages) { client, asked in
             var ids: [String] = []
             let error = await #expect(throws: RPCError.self) {
@@ -76,8 +81,8 @@ struct ClientPagesTests {
                 }
             }
             #expect(error?.code == .internal && error?.reason == "PAGE_TOKEN_REPEATED", "\(String(describing: error))")
-            #expect(ids == ["NUM_1"], "the page that repeated its token is not given as if the listing went on")
-            #expect(asked.all.count == 2)
+            #expect(ids == (0...cycle.count).map { "NUM_\($0)" }, "every page read is given, the last one too")
+            #expect(asked.all.count == cycle.count + 1, "no page asked for twice")
         }
     }
 

@@ -23,16 +23,17 @@ extension ListApiKeysResponse: PagedResponse {}
 
 extension NumbersClient {
     /// The most pages ``pages(_:_:options:pagesMax:)`` asks for unless told otherwise: 100 000 (50 million entries
-    /// at the largest page size; a filtered ListNumbers page reads at most 1 000 of the account's numbers).
+    /// at the largest page size; a filtered ListNumbers page reads at most 4 × its page size, at least 1 000, of the
+    /// account's numbers).
     public static let pagesMaxDefault = 100_000
 
     /// Every page of a listing, from `request`'s page on: each asked for with the token the one before it gave, until
     /// a page comes without one. A page may be short, even empty, and still have a next one — a filtered ListNumbers
     /// reads a bounded stretch of the account's numbers per page — so a loop that stops at an empty page misses
     /// entries; this one does not. Each page is one call with `options` (its own timeout, retried as any read). It
-    /// throws the call's error; `RESOURCE_EXHAUSTED` / `PAGE_LIMIT` once `pagesMax` pages were listed and the last
-    /// has a next one; `INTERNAL` / `PAGE_TOKEN_REPEATED` if the server answers a token with the same token (a loop
-    /// that would never end).
+    /// throws the call's error; `RESOURCE_EXHAUSTED` / `PAGE_LIMIT` once `pagesMax` (at least 1) pages were listed and
+    /// the last has a next one; `INTERNAL` / `PAGE_TOKEN_REPEATED` after a page whose next token is one already asked
+    /// with (a loop that would never end: that page is given, then the error).
     ///
     /// ```swift
     /// for try await page in client.pages(NumbersMethods.listNumbers, ListNumbersRequest(status: .pastDue)) {
@@ -43,7 +44,8 @@ extension NumbersClient {
         _ method: MethodDescriptor<Request, Response>, _ request: Request, options: CallOptions = CallOptions(),
         pagesMax: Int = NumbersClient.pagesMaxDefault
     ) -> Pages<Request, Response> {
-        Pages(client: self, method: method, request: request, options: options, pagesMax: pagesMax)
+        precondition(pagesMax >= 1, "pagesMax must be at least 1")
+        return Pages(client: self, method: method, request: request, options: options, pagesMax: pagesMax)
     }
 }
 
@@ -67,8 +69,16 @@ public struct Pages<Request: PagedRequest, Response: PagedResponse>: AsyncSequen
         var next: Request?
         /// Pages given so far.
         var listed = 0
+        /// The tokens asked with so far.
+        var asked: Set<String> = []
+        /// Thrown at the next step: the page given last named a token already asked with.
+        var repeated: RPCError?
 
         public mutating func next() async throws -> Response? {
+            if let repeated {
+                self.repeated = nil
+                throw repeated
+            }
             guard var request = next else { return nil }
             next = nil
             guard listed < pages.pagesMax else {
@@ -80,14 +90,16 @@ public struct Pages<Request: PagedRequest, Response: PagedResponse>: AsyncSequen
             }
             let page = try await pages.client.call(pages.method, request, options: pages.options)
             listed += 1
-            if !page.nextPageToken.isEmpty {
-                guard page.nextPageToken != request.pageToken else {
-                    throw RPCError(
-                        code: .internal,
-                        message: "\(pages.method.method) answered page token \"\(request.pageToken)\" with the same "
-                            + "token: listing on would never end",
-                        reason: "PAGE_TOKEN_REPEATED")
-                }
+            asked.insert(request.pageToken)
+            if page.nextPageToken.isEmpty {
+                // The last page.
+            } else if asked.contains(page.nextPageToken) {
+                repeated = RPCError(
+                    code: .internal,
+                    message: "\(pages.method.method) answered page token \"\(request.pageToken)\" with "
+                        + "\"\(page.nextPageToken)\", asked with before: listing on would never end",
+                    reason: "PAGE_TOKEN_REPEATED")
+            } else {
                 request.pageToken = page.nextPageToken
                 next = request
             }
