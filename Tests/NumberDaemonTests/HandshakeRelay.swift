@@ -78,6 +78,8 @@ final class HandshakeRelay: Sendable {
         }
         let client = accept(listener, nil, nil)
         guard client >= 0 else { throw Failure(description: "accept: errno \(errno)") }
+        // One connection only: another (a client connecting again) is refused at once, not left in the backlog.
+        shutdown(listener, Int32(SHUT_RDWR))
         defer { close(client) }
         var timing = Timing(accepted: .now)
         accepted()
