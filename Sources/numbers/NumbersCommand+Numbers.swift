@@ -139,7 +139,8 @@ struct Buy: AsyncParsableCommand {
                     ["ID", "NUMBER", "TRUNK", "CHARGED", "NEXT BILLING"],
                     response.numbers.map {
                         [
-                            $0.number.id, $0.number.phoneNumber, $0.number.trunkId ?? "-",
+                            $0.number.id, $0.number.phoneNumber,
+                            Format.trunk(id: $0.number.trunkId, name: $0.number.trunkName),
                             Format.money($0.transaction.amount, $0.transaction.currency),
                             Format.date($0.number.nextBillingDate),
                         ]

@@ -58,6 +58,27 @@ struct PurchaseFieldFlagTests {
         #expect(received.accountLookUps.all.isEmpty)
     }
 
+    /// An operator's walk: `buy --trunk` printed a bare `TRK_…`, where `list` and `show` name the trunk too.
+    @Test("numbers buy names the trunk a number was bought onto, as list and show do")
+    func buyNamesTheTrunk() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.purchaseNumbers) { request, _ in
+            PurchaseNumbersResponse(
+                message: "Phone number purchased successfully",
+                numbers: [
+                    PurchasedNumber(
+                        number: PhoneNumber(
+                            id: "NUM_1", phoneNumber: "+14155550100", trunkId: request.trunkId, trunkName: "pbx-west"))
+                ], currency: "USD")
+        }
+        try await withStubServer(router: router) { server in
+            let run = try await runNumbers(
+                ["buy", "+14155550100", "--trunk", "TRK_1"] + UnknownOutcomeTests.connection(server))
+            #expect(run.status == 0, "\(run)")
+            #expect(run.stdout.contains("TRK_1 (pbx-west)"), "\(run.stdout)")
+        }
+    }
+
     @Test("numbers show prints the billing cycle and the next billing date")
     func showBilling() async throws {
         try await withStubServer(router: Self.router(Received())) { server in
