@@ -518,6 +518,9 @@ struct CLIError: Error, CustomStringConvertible {
         // Nor does a numberd certificate that the CA checked against did not issue (or naming another host, or
         // expired): an operator's fix, not a retry.
         if error.reason == "CERTIFICATE_REJECTED" { return 9 }
+        // RESOURCE_EXHAUSTED, but a request over the size limit is the input's fault, as a field over its bound is
+        // (exit 3): "retry later" (8) will not make it fit.
+        if error.reason == "REQUEST_TOO_LARGE" { return 3 }
         // Exit 7 ("unavailable, retry") used to cover a connection lost after a keyed call was sent: a script that
         // retried on 7 without the key printed on stderr did it twice.
         // A response too large after a call that changes something is marked so by the client library; after a

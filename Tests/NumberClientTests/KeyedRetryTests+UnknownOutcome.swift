@@ -113,6 +113,7 @@ extension KeyedRetryTests {
             (.unavailable, "OUTCOME_UNKNOWN", [:], true), (.aborted, "REQUEST_IN_PROGRESS", [:], true),
             (.unavailable, "STORE_FAILED", [:], true),
             (.internal, "INTERNAL", [:], true), (.unknown, "UNKNOWN", [:], true),
+            (.internal, "BACKUP_FAILED", ["requestId": "r-1"], false),
             (.resourceExhausted, "RESPONSE_TOO_LARGE", [:], true), (.resourceExhausted, "RATE_LIMITED", [:], false),
             (.deadlineExceeded, "DEADLINE_EXCEEDED", ["outcome": "not-started"], false),
             (.cancelled, "CANCELLED", ["outcome": "not-started"], false),

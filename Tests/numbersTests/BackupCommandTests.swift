@@ -44,6 +44,25 @@ struct BackupCommandTests {
         }
     }
 
+    /// An operator's walk: a backup numberd failed to write (its disk full) was reported "the outcome is unknown: the
+    /// backup may have started and may still be written", exit 10 — a cron job read a failure as a maybe.
+    @Test("a backup numberd could not write (BACKUP_FAILED): exit 1, said as failed, not as an outcome unknown")
+    func backupFailed() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.createBackup) { _, _ -> CreateBackupResponse in
+            throw RPCError(
+                code: .internal, message: "backup not written: no room", reason: "BACKUP_FAILED",
+                details: ["requestId": "r-1"])
+        }
+        try await withStubServer(router: router) { server in
+            let connection = ["--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_admin"]
+            let run = try await runNumbers(["backup"] + connection)
+            #expect(run.status == 1, "\(run)")
+            #expect(run.stderr.contains("BACKUP_FAILED") && run.stderr.contains("backup not written"), "\(run.stderr)")
+            #expect(!run.stderr.contains("unknown") && !run.stderr.contains("may still"), "\(run.stderr)")
+        }
+    }
+
     @Test("a backup's deadline is 30 minutes unless --timeout says otherwise (a large store's backup outlasts 30 s)")
     func backupDeadline() async throws {
         let deadlines = Deadlines()

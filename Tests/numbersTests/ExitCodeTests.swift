@@ -27,6 +27,7 @@ struct ExitCodeTests {
             (Self.error(.deadlineExceeded, "DEADLINE_EXCEEDED"), 7),
             (Self.error(.unavailable, "PROVIDER_MISCONFIGURED"), 9),
             (Self.error(.unavailable, "CERTIFICATE_REJECTED", ["outcome": "not-started"]), 9),
+            (Self.error(.resourceExhausted, "REQUEST_TOO_LARGE", ["outcome": "not-started"]), 3),
             (Self.error(.resourceExhausted, "PURCHASES_BUSY"), 8),
             (Self.error(.resourceExhausted, "STORE_FULL"), 8), (Self.error(.resourceExhausted, "STORE_BUSY"), 8),
             (Self.error(.resourceExhausted, "RATE_LIMITED", ["retryAfterMs": "20"]), 8),

@@ -245,12 +245,15 @@ struct CallAttempts {
     /// adoption of the number: the first of a rerun may yet succeed or fail), `UNAVAILABLE` / `STORE_FAILED` (the
     /// server stopped writing, maybe after the provider acted), `RESOURCE_EXHAUSTED` / `RESPONSE_TOO_LARGE` (the call was
     /// carried out, but its response is over this client's `maxMessagePayload`: a purchase made, its result unread)
-    /// and `INTERNAL` or `UNKNOWN` (a failure after the request arrived). Every other answer is a known outcome: a
+    /// and `INTERNAL` or `UNKNOWN` (a failure after the request arrived; not `BACKUP_FAILED`: nothing written). Every other answer is a known outcome: a
     /// refusal, nothing done.
     static func leavesOutcomeOpen(_ error: RPCError) -> Bool {
         guard !error.notStarted else { return false }
         switch error.code {
-        case .deadlineExceeded, .cancelled, .internal, .unknown: return true
+        case .deadlineExceeded, .cancelled: return true
+        // BACKUP_FAILED: the server says the backup was not written (an operator's walk: a disk-full backup was
+        // reported "may still be written", exit 10, to a cron job that should have seen it fail).
+        case .internal, .unknown: return error.reason != "BACKUP_FAILED"
         // STORE_FAILED: the server stopped writing, maybe after the provider acted (a purchase bought, not recorded).
         case .unavailable: return error.reason == "OUTCOME_UNKNOWN" || error.reason == "STORE_FAILED"
         case .aborted: return error.reason == "REQUEST_IN_PROGRESS"
