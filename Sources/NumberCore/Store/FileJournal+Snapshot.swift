@@ -134,7 +134,12 @@ extension FileJournal {
             options.logger.warning(
                 "journal snapshot skipped: the disk is nearly full",
                 metadata: ["availableBytes": "\(available)", "neededBytes": "\(needed)"])
-            throw JournalFailure(operation: "statvfs", path: layout.directory, errno: ENOSPC)
+            // An operator's walk: "statvfs …: No space left on device" with 3 MB free did not say that a snapshot
+            // keeps 64 MiB free for the journal besides itself.
+            throw JournalFailure(
+                operation: "statvfs", path: layout.directory, errno: ENOSPC,
+                detail: "\(available) bytes free, \(needed) needed: the snapshot's \(bytes) and "
+                    + "\(options.limits.snapshotFreeBytesReserve) kept free for the journal's writes")
         }
     }
 

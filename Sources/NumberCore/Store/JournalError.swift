@@ -87,6 +87,8 @@ public struct JournalFailure: Error, Sendable, Hashable, CustomStringConvertible
     public var path: String
     /// The `errno` reported, 0 if none.
     public var errno: Int32
+    /// What numberd adds to the system's words (nil: nothing), such as the room a snapshot needed.
+    public var detail: String?
 
     /// Whether the call found no room: the disk or the owner's quota full (`ENOSPC`, `EDQUOT`), or the file size limit
     /// (`EFBIG`: `RLIMIT_FSIZE`, whose `SIGXFSZ` numberd ignores).
@@ -96,14 +98,15 @@ public struct JournalFailure: Error, Sendable, Hashable, CustomStringConvertible
     public static func isNoRoom(errno: Int32) -> Bool { errno == ENOSPC || errno == EDQUOT || errno == EFBIG }
 
     /// Creates a failure report.
-    public init(operation: String, path: String, errno: Int32) {
+    public init(operation: String, path: String, errno: Int32, detail: String? = nil) {
         self.operation = operation
         self.path = path
         self.errno = errno
+        self.detail = detail
     }
 
-    /// `operation path: strerror`.
+    /// `operation path: strerror (errno N)`, then `: detail` when there is one.
     public var description: String {
-        "\(operation) \(path): \(String(cString: strerror(errno))) (errno \(errno))"
+        "\(operation) \(path): \(String(cString: strerror(errno))) (errno \(errno))" + (detail.map { ": \($0)" } ?? "")
     }
 }

@@ -42,6 +42,11 @@ struct StoreReviewTests {
         fileSystem.setAvailableBytes(size + 1000 - 1)
         let error = await #expect(throws: JournalError.self) { try await journal.writeSnapshot(state, throughSeq: 3) }
         #expect(error?.code == .io, "\(String(describing: error))")
+        // Why, in numbers: "No space left on device" alone read as a full disk with megabytes free.
+        #expect(
+            "\(String(describing: error))".contains(
+                "\(size + 999) bytes free, \(size + 1000) needed: the snapshot's \(size) and 1000 kept free"),
+            "\(String(describing: error))")
         #expect(directory.files() == files)
         #expect(recorder.recorded.isEmpty)
         #expect(try await journal.append([.note("still writing")]) == 4)
