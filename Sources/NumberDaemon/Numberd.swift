@@ -324,6 +324,14 @@ public final class Numberd: Sendable {
                 guard let audit = service.startProviderAudit(recheckAfter: .seconds(recheck)) else { return nil }
                 // Recorded and logged as a periodic audit's; the process may end first (it changes nothing).
                 Task {
+                    // Counted as the periodic audits' runs are (an operator's walk: a failed `audit --run` showed in
+                    // no metric, so the "background run failing" alert could not see it).
+                    let runs = { (outcome: String) in
+                        Counter(
+                            label: "numberd_background_runs_total",
+                            dimensions: [("service", "provider-audit"), ("outcome", outcome)], factory: gauges.factory
+                        ).increment()
+                    }
                     do {
                         let report = try await audit.value
                         // Its success is the periodic audits' only while they run: with them off, nothing is to
@@ -332,8 +340,12 @@ public final class Numberd: Sendable {
                             report, gauges: gauges, logger: logger,
                             stampSuccess: configuration.providerAuditIntervalSeconds > 0)
                         logger.notice("provider audit ran (asked for)", metadata: counts)
+                        runs("ok")
+                    } catch is CancellationError {
+                        logger.info("provider audit (asked for) cut short by the stop")
                     } catch {
-                        logger.warning("provider audit (asked for) failed", metadata: ["error": "\(error)"])
+                        logger.error("provider audit (asked for) failed", metadata: ["error": "\(error)"])
+                        runs("error")
                     }
                 }
                 return (Int64(recheck), clock.now())

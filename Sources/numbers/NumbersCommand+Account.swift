@@ -916,6 +916,18 @@ struct Audit: AsyncParsableCommand {
                             "  \(difference.kind) \(subject) \(difference.providerSid)"
                                 + (holder.isEmpty ? "" : " (" + holder.joined(separator: " of ") + ")")))
                 }
+                // An operator's walk: a later audit that failed (Twilio down) left these findings shown as the latest.
+                if let failed = response.lastFailedAt {
+                    print(
+                        Format.visible(
+                            "a later audit failed \(Format.date(failed)) (\(Self.age(since: failed)) ago): "
+                                + "\(response.lastFailure); the findings above are older than it"))
+                }
+                if let running = response.runningSince {
+                    print(
+                        "an audit is running, started \(Format.date(running)) (\(Self.age(since: running)) ago): its "
+                            + "findings replace these when it has finished")
+                }
             }
         }
     }

@@ -7,6 +7,7 @@ import NumberDaemon
 import Prometheus
 import TestSupport
 import Testing
+import TwilioSimulator
 
 /// numberd runs the provider audit on its own (`--provider-audit-interval`): a number bought behind its back shows up
 /// in its log, and a number it holds that the provider lost too; GetProviderAudit (`numbers audit`) answers the last
@@ -155,6 +156,59 @@ struct ProviderAuditDaemonTests {
                 #expect(running?.reason == "NO_AUDIT_YET", "\(String(describing: running))")
                 #expect(running?.message.contains("one is running now") == true, "\(String(describing: running))")
                 #expect(running?.details["running"] == "true")
+            }
+        }
+    }
+
+    /// An operator's walk: with Twilio down, `numbers audit --run` said "started", the failure went to a warning line
+    /// only, `numbers audit` went on showing the audit before it as the latest, and no metric counted it.
+    @Test("a RunProviderAudit that fails is said by GetProviderAudit and counted as a failed background run")
+    func failedRunIsSaid() async throws {
+        let registry = PrometheusCollectorRegistry()
+        try await withNumberd(
+            metrics: registry,
+            configure: {
+                $0.providerAuditIntervalSeconds = 0
+                $0.providerAuditRecheckSeconds = 1
+            }
+        ) { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                /// The audit as GetProviderAudit answers it once `done` says so (at most 60 s).
+                func awaitAudit(
+                    _ done: (Result<GetProviderAuditResponse, any Error>) -> Bool
+                ) async throws -> Result<GetProviderAuditResponse, any Error> {
+                    let deadline = ContinuousClock.now + .seconds(60)
+                    while true {
+                        let answer: Result<GetProviderAuditResponse, any Error>
+                        do {
+                            answer = .success(try await admin.getProviderAudit(GetProviderAuditRequest()))
+                        } catch {
+                            answer = .failure(error)
+                        }
+                        if done(answer) || ContinuousClock.now > deadline { return answer }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                }
+                func failedRuns() -> Double? {
+                    OperationalMetricsTests.value(
+                        #"numberd_background_runs_total{service="provider-audit",outcome="error"}"#,
+                        in: String(decoding: registry.emitToBuffer(), as: UTF8.self))
+                }
+                _ = try await admin.runProviderAudit(RunProviderAuditRequest())
+                let first = try await awaitAudit { (try? $0.get()) != nil }.get()
+                #expect(first.lastFailedAt == nil && first.lastFailure.isEmpty && first.runningSince == nil)
+                // Twilio's listings refused (a 400 the adapter does not retry): the next audit cannot finish.
+                numberd.simulator.engine.addFault(try FaultRule.parse("listNumbers:error:20005:400"))
+                _ = try await admin.runProviderAudit(RunProviderAuditRequest())
+                let failed = try await awaitAudit { (try? $0.get())?.lastFailedAt != nil }.get()
+                #expect(failed.finishedAt == first.finishedAt, "the findings shown are still the first audit's")
+                #expect(!failed.lastFailure.isEmpty && failed.lastFailedAt! > first.finishedAt, "\(failed)")
+                #expect(failedRuns() == 1, "\(String(describing: failedRuns()))")
+                // One that finishes after it clears it.
+                numberd.simulator.engine.clearFaults()
+                _ = try await admin.runProviderAudit(RunProviderAuditRequest())
+                let again = try await awaitAudit { (try? $0.get())?.finishedAt != first.finishedAt }.get()
+                #expect(again.lastFailedAt == nil && again.lastFailure.isEmpty, "\(again)")
             }
         }
     }

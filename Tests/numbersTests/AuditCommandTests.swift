@@ -120,6 +120,32 @@ struct AuditCommandTests {
             ])
     }
 
+    /// An operator's walk: with Twilio down an `audit --run` failed, and `numbers audit` went on showing the audit
+    /// before it as the latest; one running was not said either.
+    @Test("a later audit that failed, and one running: both said after the findings")
+    func failedAndRunning() async throws {
+        var router = RPCRouter()
+        router.register(NumbersMethods.getProviderAudit) { _, _ in
+            GetProviderAuditResponse(
+                finishedAt: Date(timeIntervalSince1970: 1_796_098_500), providerNumbers: 2, heldNumbers: 2,
+                counts: [ProviderAuditCount(kind: "unowned", count: 0)],
+                runningSince: Date(timeIntervalSince1970: 1_796_099_100),
+                lastFailedAt: Date(timeIntervalSince1970: 1_796_098_800),
+                lastFailure: "list owned numbers: connect: could not connect")
+        }
+        try await withStubServer(router: router) { server in
+            let connection = ["--server", "127.0.0.1:\(server.port)", "--ca", server.caFile, "--key", "nk_admin"]
+            let run = try await runNumbers(["audit"] + connection)
+            #expect(run.status == 0, "\(run)")
+            #expect(
+                run.stdout.contains("a later audit failed 2026-12-01T04:20:00Z (")
+                    && run.stdout.contains(
+                        "list owned numbers: connect: could not connect; the findings above are older than it"),
+                "\(run.stdout)")
+            #expect(run.stdout.contains("an audit is running, started 2026-12-01T04:25:00Z ("), "\(run.stdout)")
+        }
+    }
+
     @Test("the audit's age, roughly")
     func age() {
         let now = Date(timeIntervalSince1970: 1_796_098_500)

@@ -1207,6 +1207,9 @@ extension GetProviderAuditResponse: ProtoMessage {
         writer.write(providerTrunks, field: 5)
         for element in counts { try writer.writeMessage(field: 6) { try element.encodeProtoFields(to: $0) } }
         for element in differences { try writer.writeMessage(field: 7) { try element.encodeProtoFields(to: $0) } }
+        try writer.write(runningSince, field: 8)
+        try writer.write(lastFailedAt, field: 9)
+        writer.write(lastFailure, field: 10)
     }
 
     /// Reads the fields as the Codable conformance does, without Codable's containers.
@@ -1218,7 +1221,10 @@ extension GetProviderAuditResponse: ProtoMessage {
             trunksCompared: try reader.bool(4),
             providerTrunks: try reader.int64(5),
             counts: try reader.messageReaders(6).map { try ProviderAuditCount(protoFields: $0) },
-            differences: try reader.messageReaders(7).map { try ProviderAuditDifference(protoFields: $0) }
+            differences: try reader.messageReaders(7).map { try ProviderAuditDifference(protoFields: $0) },
+            runningSince: try reader.contains(8, .lengthDelimited) ? try reader.date(8) : nil,
+            lastFailedAt: try reader.contains(9, .lengthDelimited) ? try reader.date(9) : nil,
+            lastFailure: try reader.string(10)
         )
     }
 }

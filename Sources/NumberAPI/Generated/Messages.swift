@@ -2028,6 +2028,15 @@ public struct GetProviderAuditResponse: Codable, Sendable, Hashable {
     public var counts: [ProviderAuditCount]
     /// the first 100 of each kind (differencesListedMax); trunks first
     public var differences: [ProviderAuditDifference]
+    /// An audit running now (the periodic one, or one asked for): when it started. Its findings replace these when it
+    /// finishes. Absent when none runs.
+    public var runningSince: Date?
+    /// The last audit that could not finish (Twilio not answering, say), when it ended after finished_at — the findings
+    /// above are then older than it: when it failed, and why (the provider's words). Absent once an audit finishes after
+    /// it, and before any failed.
+    public var lastFailedAt: Date?
+    /// Field 10, `last_failure`.
+    public var lastFailure: String
 
     /// Creates the message; omitted fields take their proto3 defaults.
     public init(
@@ -2037,7 +2046,10 @@ public struct GetProviderAuditResponse: Codable, Sendable, Hashable {
         trunksCompared: Bool = false,
         providerTrunks: Int64 = 0,
         counts: [ProviderAuditCount] = [],
-        differences: [ProviderAuditDifference] = []
+        differences: [ProviderAuditDifference] = [],
+        runningSince: Date? = nil,
+        lastFailedAt: Date? = nil,
+        lastFailure: String = ""
     ) {
         self.finishedAt = finishedAt
         self.providerNumbers = providerNumbers
@@ -2046,6 +2058,9 @@ public struct GetProviderAuditResponse: Codable, Sendable, Hashable {
         self.providerTrunks = providerTrunks
         self.counts = counts
         self.differences = differences
+        self.runningSince = runningSince
+        self.lastFailedAt = lastFailedAt
+        self.lastFailure = lastFailure
     }
 
     enum CodingKeys: Int, CodingKey {
@@ -2056,6 +2071,9 @@ public struct GetProviderAuditResponse: Codable, Sendable, Hashable {
         case providerTrunks = 5
         case counts = 6
         case differences = 7
+        case runningSince = 8
+        case lastFailedAt = 9
+        case lastFailure = 10
     }
 }
 

@@ -102,6 +102,16 @@ public struct FinishedProviderAudit: Sendable, Hashable {
     public var finishedAt: Date
 }
 
+/// A provider audit that could not finish, kept for GetProviderAudit (``NumberService/lastProviderAuditFailure``)
+/// until one finishes after it: an operator's `audit --run` that failed was seen nowhere but in a log line, and the
+/// audit before it was shown as if it were the latest.
+public struct ProviderAuditFailure: Sendable, Hashable {
+    /// When it ended.
+    public var failedAt: Date
+    /// Why, in the provider's (or the store's) words.
+    public var reason: String
+}
+
 /// An audit that could not run to its end.
 public struct ProviderAuditError: Error, Sendable, CustomStringConvertible {
     /// Why.
@@ -143,17 +153,28 @@ extension NumberService {
     /// Runs the audit whose one-at-a-time claim the caller took, and lets the claim go — in the same hold of the lock
     /// that publishes the finished audit, so whoever sees it finished may start the next.
     private func runClaimedAudit(recheckAfter: Duration) async throws -> ProviderAuditReport {
+        let started = now()
+        local.withLock { $0.auditStartedAt = started }
         let report: ProviderAuditReport
         do {
             report = try await runAudit(recheckAfter: recheckAfter)
         } catch {
-            local.withLock { $0.auditing = false }
+            // Cut short by a stop: not a failure of the audit.
+            let failure =
+                error is CancellationError ? nil : ProviderAuditFailure(failedAt: now(), reason: "\(error)")
+            local.withLock { local in
+                if let failure { local.lastAuditFailure = failure }
+                local.auditing = false
+                local.auditStartedAt = nil
+            }
             throw error
         }
         let finished = FinishedProviderAudit(report: report, finishedAt: now())
         local.withLock { local in
             local.lastAudit = finished
+            local.lastAuditFailure = nil
             local.auditing = false
+            local.auditStartedAt = nil
         }
         return report
     }
@@ -232,6 +253,12 @@ extension NumberService {
 
     /// Whether a provider audit is running now (started by its interval or by an operator).
     public var providerAuditRunning: Bool { local.withLock { $0.auditing } }
+
+    /// When the provider audit running now started; nil when none runs.
+    public var providerAuditRunningSince: Date? { local.withLock { $0.auditing ? $0.auditStartedAt : nil } }
+
+    /// The last provider audit that could not finish in this process, unless one finished after it.
+    public var lastProviderAuditFailure: ProviderAuditFailure? { local.withLock { $0.lastAuditFailure } }
 
     /// One listing of the provider account compared with the store, its differences added to `findings`.
     private func auditPass(

@@ -113,6 +113,10 @@ public final class NumberService: Sendable {
         var sweepingOrphans = false
         /// Whether a provider audit is running (one at a time).
         var auditing = false
+        /// When the running provider audit started (nil: none runs).
+        var auditStartedAt: Date?
+        /// The last provider audit that could not finish, unless one finished after it.
+        var lastAuditFailure: ProviderAuditFailure?
         /// Numbers a release by the orphan sweep may still reach at the provider: no purchase may reserve one. Set by
         /// the sweep before its DELETE and kept past a DELETE that may still land until a later sweep's look-up no
         /// longer lists the number (or its watch ends). Not durable: a new service starts with every watched number

@@ -154,18 +154,24 @@ extension NumbersAPI {
         // A read of memory under a lock: answered on the event loop.
         router.registerSynchronous(NumbersMethods.getProviderAudit) { _, context in
             try authorize(context, .admin, accountId: nil)
+            let failure = service.lastProviderAuditFailure
             guard let audit = service.lastProviderAudit else {
                 // One running (an operator's RunProviderAudit, say) is said so: its two listings take a while.
                 let running = service.providerAuditRunning
+                var details = ["running": running ? "true" : "false"]
+                if let failure {
+                    details["lastFailedAt"] = failure.failedAt.iso8601Milliseconds
+                    details["lastFailure"] = failure.reason
+                }
                 throw RPCError(
                     code: .failedPrecondition,
-                    message: running
+                    message: (running
                         ? "no provider audit has finished since numberd started; one is running now (it lists the "
                             + "Twilio account twice, --provider-audit-recheck apart): ask again once it ends"
                         : "no provider audit has finished since numberd started (the first periodic one runs some "
                             + "minutes after the start, none with --provider-audit-interval 0; RunProviderAudit starts "
-                            + "one now)",
-                    reason: "NO_AUDIT_YET", details: ["running": running ? "true" : "false"])
+                            + "one now)") + (failure.map { "; the last one failed: \($0.reason)" } ?? ""),
+                    reason: "NO_AUDIT_YET", details: details)
             }
             let report = audit.report
             return GetProviderAuditResponse(
@@ -180,7 +186,9 @@ extension NumbersAPI {
                         kind: $0.kind.rawValue, phoneNumber: $0.phoneNumber, providerSid: $0.providerSid,
                         numberId: $0.numberId ?? "", accountId: $0.accountId ?? "", trunkId: $0.trunkId ?? "",
                         intentId: $0.intentId ?? "")
-                })
+                },
+                runningSince: service.providerAuditRunningSince, lastFailedAt: failure?.failedAt,
+                lastFailure: failure?.reason ?? "")
         }
     }
 }

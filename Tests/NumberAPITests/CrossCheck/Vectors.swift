@@ -298,7 +298,9 @@ let crossCheckVectors: [CrossCheckVector] = [
                     accountId: "account_id #105 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                     trunkId: "trunk_id #106 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}",
                     intentId: "intent_id #107 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}"),
-            ])),
+            ], runningSince: Date(timeIntervalSince1970: 1853742615 + 0.25),
+            lastFailedAt: Date(timeIntervalSince1970: 1863595815 + 0.5),
+            lastFailure: "last_failure #10 \u{2014} \u{fc}n\u{ef}c\u{f8}d\u{e9} \u{260e}")),
     CrossCheckVector("empty.GetStatementRequest", GetStatementRequest()),
     CrossCheckVector(
         "full.GetStatementRequest",
