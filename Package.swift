@@ -112,6 +112,8 @@ let package = Package(
             dependencies: [
                 "TwilioSimulator",
                 "NumberTLS",
+                // Only for the package's version (NumberdVersion), which `twilio-sim --version` prints.
+                "NumberAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

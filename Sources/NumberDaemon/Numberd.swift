@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import NIOCore
 import NIOPosix
+import NumberAPI
 import NumberCore
 import NumberServer
 import NumberTLS

@@ -47,6 +47,7 @@ struct NumbersCommand: AsyncParsableCommand {
             --idempotency-key and --account to rerun `buy`, `adopt`, `funds add`, `funds adjust` or `release` safely \
             (exit 10 then); a second one exits at once.
             """,
+        version: NumberdVersion.current,
         subcommands: [
             Search.self, Buy.self, List.self, Show.self, Release.self, TrunkCommand.self, Balance.self,
             Transactions.self, StatementCommand.self, Funds.self, Trunks.self, Accounts.self, Keys.self, Backup.self,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NumberAPI
 import NumberTLS
 import TwilioSimulator
 
@@ -8,7 +9,8 @@ import TwilioSimulator
 struct TwilioSimCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "twilio-sim",
-        abstract: "A local server that speaks Twilio's phone-number REST API (2010 numbers, Pricing v1, Trunking v1).")
+        abstract: "A local server that speaks Twilio's phone-number REST API (2010 numbers, Pricing v1, Trunking v1).",
+        version: NumberdVersion.current)
 
     /// Initializes OpenSSL first (``OpenSSLProcess``: an exit with connections open must not free it under them), then
     /// runs the command.

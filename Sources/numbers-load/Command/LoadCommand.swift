@@ -1,4 +1,5 @@
 import ArgumentParser
+import NumberAPI
 import NumberTLS
 
 /// `numbers-load`: the load-testing harness of numberd.
@@ -23,6 +24,7 @@ struct LoadCommand: AsyncParsableCommand {
             its report of what was done); 1 for any other \
             failure.
             """,
+        version: NumberdVersion.current,
         subcommands: [RunLoad.self, RawServerCommand.self, ConnectionsCommand.self],
         defaultSubcommand: RunLoad.self)
 

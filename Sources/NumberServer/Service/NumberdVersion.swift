@@ -1,6 +1,0 @@
-/// numberd's version, in one place: what HealthCheck reports, `numberd --version` prints and
-/// `numberd_build_info{version}` carries.
-public enum NumberdVersion {
-    /// The version string (semantic versioning).
-    public static let current = "1.0.0"
-}
