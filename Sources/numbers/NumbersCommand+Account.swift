@@ -114,9 +114,14 @@ struct PeriodOptions: ParsableArguments {
             return (start, Self.calendar.date(byAdding: .month, value: 1, to: start)!)
         }
         guard let from, let to else { throw ValidationError("--from and --to go together") }
-        guard let start = Self.time(from) else { throw ValidationError("--from takes YYYY-MM-DD or an ISO 8601 time") }
-        guard let end = Self.time(to) else { throw ValidationError("--to takes YYYY-MM-DD or an ISO 8601 time") }
-        guard end > start else { throw ValidationError("--to must be after --from") }
+        guard let start = Self.time(from) else { throw Self.notATime("--from") }
+        guard let end = Self.time(to) else { throw Self.notATime("--to") }
+        guard end > start else {
+            // An operator's walk: --from 55.4371Z --to 55.438Z were refused without the reason, the rounding.
+            throw ValidationError(
+                "--to must be after --from (times count in whole milliseconds: a finer fraction is rounded up to the "
+                    + "next, so --from \(Format.date(start)) --to \(Format.date(end)) here)")
+        }
         return (start, end)
     }
 
@@ -128,15 +133,22 @@ struct PeriodOptions: ParsableArguments {
         }
         let start = try from.map { text throws -> Date in
             guard let date = Self.time(text) else {
-                throw ValidationError("--from takes YYYY-MM-DD or an ISO 8601 time")
+                throw Self.notATime("--from")
             }
             return date
         }
         let end = try to.map { text throws -> Date in
-            guard let date = Self.time(text) else { throw ValidationError("--to takes YYYY-MM-DD or an ISO 8601 time") }
+            guard let date = Self.time(text) else { throw Self.notATime("--to") }
             return date
         }
         return (start, end)
+    }
+
+    /// A `--from` or `--to` the parser did not take (an operator's walk: `0001-01-01` was told the format it had).
+    static func notATime(_ flag: String) -> ValidationError {
+        ValidationError(
+            "\(flag) takes YYYY-MM-DD or an ISO 8601 time with its zone (2026-11-01T09:30:00Z), a real date of the "
+                + "years 1900 to 9998")
     }
 
     static let calendar: Calendar = {

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import NumberAPI
 import NumberServer
@@ -128,6 +129,30 @@ struct StatementCommandTests {
         #expect(milliseconds("2026-12-05T23:07:37Z") == 0)
         // The Date is the one a millisecond stamp makes, as for whole milliseconds.
         #expect(PeriodOptions.time("2026-12-05T23:07:37.0715Z") == PeriodOptions.time("2026-12-05T23:07:37.072Z"))
+    }
+
+    /// An operator's walk: `--from 0001-01-01` was told "--from takes YYYY-MM-DD or an ISO 8601 time", which it was;
+    /// `--from …55.4371Z --to …55.438Z`, "--to must be after --from", which it was before the rounding.
+    @Test("a date outside 1900...9998 names the years; --to not after --from once rounded says the rounding")
+    func periodRefusalsSayWhy() throws {
+        let old = try PeriodOptions.parse(["--from", "0001-01-01", "--to", "2027-01-01"])
+        do {
+            _ = try old.period(currentMonthOf: nil)
+            Issue.record("year 1 was taken")
+        } catch let error as ValidationError {
+            #expect(error.message.contains("a real date of the years 1900 to 9998"), "\(error.message)")
+        }
+        let rounded = try PeriodOptions.parse(
+            ["--from", "2026-12-05T23:07:55.4371Z", "--to", "2026-12-05T23:07:55.438Z"])
+        do {
+            _ = try rounded.period(currentMonthOf: nil)
+            Issue.record("a period empty once --from is rounded up was taken")
+        } catch let error as ValidationError {
+            #expect(
+                error.message.contains("a finer fraction is rounded up to the next")
+                    && error.message.contains("--from 2026-12-05T23:07:55.438Z --to 2026-12-05T23:07:55.438Z"),
+                "\(error.message)")
+        }
     }
 
     /// `numbers transactions` takes the same period options: a month or --from/--to, none for the whole ledger.
