@@ -121,6 +121,15 @@ public struct ProviderBinding: Codable, Equatable, Sendable, CustomStringConvert
                 return try write(directory, logger, .info, "provider binding rewritten", ["was": "unreadable"])
             }
             guard !guarded else {
+                // Both the in-process simulator: another --simulator-seed (an operator's walk was pointed at Twilio's
+                // credentials and at --rebind-provider, which would strand the numbers at an account no one serves).
+                if bound.kind == .simulator, kind == .simulator {
+                    throw ConfigurationError(
+                        "this data directory's numbers are owned at \(bound), but this start's --simulator-seed makes "
+                            + "\(self): the simulator's account follows its seed. Start with the --simulator-seed "
+                            + "(NUMBERD_SIMULATOR_SEED) the directory was started with, or use another --data-dir for "
+                            + "this seed")
+                }
                 throw ConfigurationError(
                     "this data directory's numbers are owned at \(bound), but numberd is configured for \(self); "
                         + "starting would look them up, release and buy at the wrong account. Configure the same "
