@@ -233,7 +233,7 @@ struct Serve: AsyncParsableCommand {
             do {
                 try CoreDumps.disable()
             } catch {
-                throw ValidationError("\(error)")
+                throw NumberdCommand.usageError("\(error)", of: Serve.self)
             }
         }
         let flags: [String: String?] = [
@@ -260,7 +260,7 @@ struct Serve: AsyncParsableCommand {
         do {
             configuration = try NumberdConfiguration.resolve(flags: flags.compactMapValues { $0 })
         } catch {
-            throw ValidationError("\(error)")
+            throw NumberdCommand.usageError("\(error)", of: Serve.self)
         }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -318,7 +318,7 @@ struct Verify: AsyncParsableCommand {
     @OptionGroup var storage: StorageOptions
 
     func run() async throws {
-        let configuration = try storage.resolve()
+        let configuration = try storage.resolve(for: Self.self)
         let directory = DataDirectory(root: configuration.dataDirectory)
         let store = directory.store
         do {
@@ -420,7 +420,7 @@ struct Restore: AsyncParsableCommand {
     @OptionGroup var storage: StorageOptions
 
     func run() async throws {
-        let configuration = try storage.resolve()
+        let configuration = try storage.resolve(for: Self.self)
         let directory = DataDirectory(root: configuration.dataDirectory)
         print("numberd restore: \(backup) into \(directory.store)")
         let report: BackupRestore.Report
@@ -468,7 +468,8 @@ struct BackupStopped: AsyncParsableCommand {
     func run() async throws {
         // As `serve`: a file size limit fails a write (EFBIG) instead of killing the command half-way.
         signal(SIGXFSZ, SIG_IGN)
-        let configuration = try storage.resolve(adding: ["backup-dir": backupDir, "backups-kept": backupsKept])
+        let configuration = try storage.resolve(
+            for: Self.self, adding: ["backup-dir": backupDir, "backups-kept": backupsKept])
         let directory = DataDirectory(root: configuration.dataDirectory)
         do {
             // First: another user's directory (mode 0700) reads as having no store.
@@ -568,15 +569,31 @@ struct StorageOptions: ParsableArguments {
     @Option(help: "numberd's JSON config file: its data-dir and snapshot-bytes-max apply (flags win).")
     var config: String?
 
-    /// The storage settings (``NumberdConfiguration/resolveStorage(flags:environment:)``), with a command's own
-    /// storage flags `adding`; a usage error if invalid.
-    func resolve(adding extra: [String: String?] = [:]) throws -> NumberdConfiguration {
+    /// The storage settings (``NumberdConfiguration/resolveStorage(flags:environment:)``), with `command`'s own
+    /// storage flags `adding`; a usage error of `command` if invalid.
+    func resolve(
+        for command: any ParsableCommand.Type, adding extra: [String: String?] = [:]
+    ) throws -> NumberdConfiguration {
         var flags: [String: String?] = ["data-dir": dataDir, "snapshot-bytes-max": snapshotBytesMax, "config": config]
         flags.merge(extra) { own, _ in own }
         do {
             return try NumberdConfiguration.resolveStorage(flags: flags.compactMapValues { $0 })
         } catch {
-            throw ValidationError("\(error)")
+            throw NumberdCommand.usageError("\(error)", of: command)
         }
+    }
+}
+
+extension NumberdCommand {
+    /// A setting out of range that `command` finds once it runs (its settings are resolved there), said as
+    /// ArgumentParser says a usage error it finds, with `command`'s usage line, exit 64. Thrown as a ValidationError
+    /// from `run()` it came with the root's line, `Usage: numberd <subcommand>` (an operator's walk).
+    static func usageError(_ message: String, of command: any ParsableCommand.Type) -> ExitCode {
+        let usage = usageString(for: command)
+        // The command's words at the usage line's start: `numberd backup`, `numberd serve`.
+        let name = usage.split(separator: " ").prefix { !"[<-".contains($0.first ?? "-") }.joined(separator: " ")
+        FileHandle.standardError.write(
+            Data("Error: \(message)\nUsage: \(usage)\n  See '\(name) --help' for more information.\n".utf8))
+        return .validationFailure
     }
 }

@@ -39,3 +39,36 @@ extension VersionCommandTests {
         }
     }
 }
+
+/// A setting out of range that a subcommand finds once it runs was said with the root's usage line, `Usage: numberd
+/// <subcommand>` (an operator's walk): now with the subcommand's own, as ArgumentParser says what it finds, exit 64.
+@Suite struct SubcommandUsageErrorTests {
+    @Test(arguments: [
+        (["backup", "--backups-kept", "0"], "backups-kept must be 1...1000", "numberd backup"),
+        (["serve", "--drain-timeout", "0"], "drain-timeout must be 1...86400 seconds", "numberd serve"),
+        (["--drain-timeout", "0"], "drain-timeout must be 1...86400 seconds", "numberd serve"),
+    ])
+    func saidWithTheSubcommandsUsage(arguments: [String], error: String, command: String) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("numberd-usage-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let process = SpawnedProcess()
+        process.executableURL = URL(fileURLWithPath: try BuiltProduct.path("numberd"))
+        process.arguments = arguments
+        process.environment = ["NUMBERD_DATA_DIR": directory, "PATH": "/usr/bin:/bin"]
+        let pipe = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        guard case .exited(let status) = ChildExit.waitBlocking(process, timeout: .seconds(60)) else {
+            process.send(SIGKILL)
+            Issue.record("numberd \(arguments) did not exit")
+            return
+        }
+        #expect(status == 64, "\(output)")
+        #expect(output.hasPrefix("Error: \(error)"), "\(output)")
+        #expect(output.contains("\nUsage: \(command) "), "\(output)")
+        #expect(output.contains("See '\(command) --help'"), "\(output)")
+        #expect(!FileManager.default.fileExists(atPath: directory), "a refused start made its data directory")
+    }
+}
