@@ -210,7 +210,7 @@ struct ConnectionOpener {
                             result.channels.append(try await openOne(until: attemptDeadline))
                             _ = result.latency.record(UInt64(max(1, (NIODeadline.now() - start).nanoseconds / 1000)))
                         } catch  where !Task.isCancelled {
-                            result.failures["\(error)".prefix(80).description, default: 0] += 1
+                            result.failures[ConnectionsCommand.failureReason(error), default: 0] += 1
                         } catch {
                             break
                         }
@@ -285,6 +285,21 @@ struct ConnectionOpener {
             expiry.cancel()
             channel.close(promise: nil)
             throw error
+        }
+    }
+}
+
+extension ConnectionsCommand {
+    /// How a connection attempt failed, in words a report groups by: the system's for an errno, the TLS handler's
+    /// detail, else the error's own description cut at 120 characters (an operator's walk: a reset read
+    /// "read(descriptor:pointer:size:): Connection reset by peer) (errno: 104)", cut mid-way at 80).
+    static func failureReason(_ error: any Error) -> String {
+        switch error {
+        case let error as IOError: String(cString: strerror(error.errnoCode))
+        case let error as TLSError: error.detail
+        case let error as NIOConnectionError:
+            error.connectionErrors.first.map { failureReason($0.error) } ?? "no address to connect to"
+        default: String("\(error)".prefix(120))
         }
     }
 }

@@ -23,6 +23,8 @@ struct ConnectionOpenerTests {
         let result = await opener.open(count: 2, concurrency: 1)
         #expect(result.channels.isEmpty)
         #expect(result.failures.values.reduce(0, +) == 2, "\(result.failures)")
+        // In the system's words, whole (an operator's walk: a description cut at 80 characters mid-parenthesis).
+        #expect(result.failures.keys.sorted() == ["Connection refused"], "\(result.failures)")
     }
 
     @Test("the server's RSS is read from /proc's status text, also above 9.5 GiB (no space after the tab)")
