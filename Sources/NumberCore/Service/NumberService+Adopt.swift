@@ -241,9 +241,20 @@ extension NumberService {
         do {
             if let number = try await provider.lookUp(phoneNumber: phone, type: request.type) { return number }
             if try await provider.lookUp(phoneNumber: phone) != nil {
+                // Which kind it is (an operator's walk: "adopt it as the kind it is" named none): a look-up a kind,
+                // on this refusal only.
+                var kind: NumberType?
+                for other in NumberType.allCases where other != request.type {
+                    if try await provider.lookUp(phoneNumber: phone, type: other) != nil {
+                        kind = other
+                        break
+                    }
+                }
                 throw NumberError(
                     .invalidArgument, .invalidField,
-                    "the provider has \(phone), but not as a \(request.type.rawValue) number: adopt it as the kind it is",
+                    "the provider has \(phone), but not as a \(request.type.rawValue) number: "
+                        + (kind.map { "it is a \($0.rawValue) number there; adopt it as one" }
+                            ?? "adopt it as the kind it is"),
                     details: ["field": "type", "phoneNumber": phone])
             }
         } catch {

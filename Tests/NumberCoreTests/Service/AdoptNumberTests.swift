@@ -786,6 +786,9 @@ struct AdoptNumberTests {
         }
         #expect(
             refused?.code == .invalidArgument && refused?.details["field"] == "type", "\(String(describing: refused))")
+        #expect(
+            refused?.message.hasSuffix("it is a toll_free number there; adopt it as one") == true,
+            "\(String(describing: refused))")
         #expect(h.provider.calls(.setTrunk) == 0 && h.provider.owned(Self.tollFree)?.trunkSid == nil)
         #expect(try Self.balance(h, account.id) == 10_000)
         try await h.check(leftForTheAudit: [Self.tollFree])
