@@ -69,6 +69,15 @@ public final class Numberd: Sendable {
         self.metricsAddress = metricsAddress
     }
 
+    /// The provider audit an operator asked for, while it runs (``Resources/askedAudit``).
+    final class AskedAudit: Sendable {
+        private let task = Mutex<Task<ProviderAuditReport, any Error>?>(nil)
+
+        func set(_ audit: Task<ProviderAuditReport, any Error>) { task.withLock { $0 = audit } }
+
+        func cancel() { task.withLock { $0?.cancel() } }
+    }
+
     /// What a start opens, in the order it opens them; closed newest first, by ``close()`` or by a `prepare` that
     /// fails part way (each resource opened so far).
     struct Resources: Sendable {
@@ -85,8 +94,13 @@ public final class Numberd: Sendable {
         /// The metrics endpoint's socket.
         var metricsListener: (any Channel)?
 
+        /// The provider audit an operator asked for (RunProviderAudit), while it runs: cancelled first at close, before
+        /// the provider's client shuts down under it (its failure then was logged and counted as the audit's).
+        let askedAudit = AskedAudit()
+
         /// Closes each, newest first. A listener that its service already served (and closed) is left alone.
         func close() async {
+            askedAudit.cancel()
             if let metricsListener { try? await metricsListener.close() }
             await server?.close()
             await provider?.shutdown()
@@ -320,19 +334,15 @@ public final class Numberd: Sendable {
                 // written (or failed) after that was never counted, nor its time recorded.
                 try await configuration.writeBackup(of: store, ended: { gauges.recordBackup($0) })
             },
-            runProviderAudit: {
+            runProviderAudit: { [askedAudit = resources.askedAudit] in
                 let recheck = configuration.providerAuditRecheckSeconds
                 guard let audit = service.startProviderAudit(recheckAfter: .seconds(recheck)) else { return nil }
-                // Recorded and logged as a periodic audit's; the process may end first (it changes nothing).
+                askedAudit.set(audit)
+                // Recorded and logged as a periodic audit's; a stop cancels it (it changes nothing).
                 Task {
                     // Counted as the periodic audits' runs are (an operator's walk: a failed `audit --run` showed in
                     // no metric, so the "background run failing" alert could not see it).
-                    let runs = { (outcome: String) in
-                        Counter(
-                            label: "numberd_background_runs_total",
-                            dimensions: [("service", "provider-audit"), ("outcome", outcome)], factory: gauges.factory
-                        ).increment()
-                    }
+                    let runs = { PeriodicService.runs(of: "provider-audit", $0, factory: gauges.factory).increment() }
                     do {
                         let report = try await audit.value
                         // Its success is the periodic audits' only while they run: with them off, nothing is to
@@ -342,7 +352,7 @@ public final class Numberd: Sendable {
                             stampSuccess: configuration.providerAuditIntervalSeconds > 0)
                         logger.notice("provider audit ran (asked for)", metadata: counts)
                         runs("ok")
-                    } catch is CancellationError {
+                    } catch  where audit.isCancelled {
                         logger.info("provider audit (asked for) cut short by the stop")
                     } catch {
                         logger.error("provider audit (asked for) failed", metadata: ["error": "\(error)"])
@@ -529,6 +539,10 @@ public final class Numberd: Sendable {
             periodic.metrics = gauges.factory
             periodic.createRunSeries()
             return periodic
+        }
+        // An audit asked for counts there too, periodic audits on or off: its series at 0 as well.
+        for outcome in ["ok", "error"] {
+            _ = PeriodicService.runs(of: "provider-audit", outcome, factory: gauges.factory)
         }
         return Numberd(
             services: services, server: server, service: service, dataDirectory: directory,

@@ -118,9 +118,12 @@ struct PeriodOptions: ParsableArguments {
         guard let end = Self.time(to) else { throw Self.notATime("--to") }
         guard end > start else {
             // An operator's walk: --from 55.4371Z --to 55.438Z were refused without the reason, the rounding.
+            let finer = (try? Regex(#"\.\d{4,}"#)).map { from.contains($0) } ?? false
             throw ValidationError(
-                "--to must be after --from (times count in whole milliseconds: a finer fraction is rounded up to the "
-                    + "next, so --from \(Format.date(start)) --to \(Format.date(end)) here)")
+                "--to must be after --from"
+                    + (finer
+                        ? " (times count in whole milliseconds: a finer fraction is rounded up to the next, so --from "
+                            + "\(Format.date(start)) --to \(Format.date(end)) here)" : ""))
         }
         return (start, end)
     }

@@ -21,16 +21,18 @@ struct NumbersCommand: AsyncParsableCommand {
             /proc) and in the shell history. A numberd run with --client-ca (mutual TLS) also wants a client \
             certificate, on loopback too: --cert PATH --cert-key PATH (or NUMBERS_CERT, NUMBERS_CERT_KEY).
             Exit codes: 0 ok, 1 other error (a declined question among them), 3 invalid argument (a request over a \
-            size bound among them: LIMIT_EXCEEDED for more than 20 numbers, a page over 500), 4 not found, \
+            size bound among them: LIMIT_EXCEEDED for more than 20 numbers, a page over 500; REQUEST_TOO_LARGE, a request \
+            over the 64 KiB message limit, not sent), 4 not found, \
             5 failed precondition, already exists or aborted (e.g. insufficient balance, a balance that would pass \
             its ceiling, a trunk name already taken, a release of the number already in progress, or a numberd too \
             old for an option given: SERVER_TOO_OLD, nothing sent), 6 unauthenticated or permission denied, 7 unavailable or timed out with \
             nothing done (but for an `adopt` whose routing at Twilio got no answer: that routing is recorded and held, \
             see `adopt --help`; or no usable CA file, or `health` answered not serving), 8 rate limited, at the hourly \
             purchase cap, at a count limit (accounts, trunks, numbers or keys: LIMIT_EXCEEDED, once something is \
-            freed) or numberd's disk full or behind (STORE_FULL, STORE_BUSY; nothing done: retry later), 9 numberd's \
-            provider setup is wrong \
-            (PROVIDER_MISCONFIGURED: a retry does not help; tell its operator), 10 the outcome is unknown (the call \
+            freed) or numberd's disk full or behind (STORE_FULL, STORE_BUSY; nothing done: retry later), 9 a setup is \
+            wrong and a retry does not help: numberd's provider setup (PROVIDER_MISCONFIGURED: tell its operator), or \
+            numberd's certificate does not verify against the CA checked (CERTIFICATE_REJECTED: --ca, --server's host, \
+            or the certificate), 10 the outcome is unknown (the call \
             may have been carried out, or may still be: rerun with the --idempotency-key and --account printed on \
             stderr, never a new key, within the 24 hours of numberd's running time it keeps the key; a command without \
             a key: a create says to look before running it again, a change a rerun settles says to run it again, \

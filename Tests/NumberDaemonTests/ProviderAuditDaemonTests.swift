@@ -194,22 +194,84 @@ struct ProviderAuditDaemonTests {
                         #"numberd_background_runs_total{service="provider-audit",outcome="error"}"#,
                         in: String(decoding: registry.emitToBuffer(), as: UTF8.self))
                 }
+                /// Polls `failedRuns()` (counted after the failure is published) until it is `count`, at most 60 s.
+                func failedRunsReach(_ count: Double) async throws -> Bool {
+                    let deadline = ContinuousClock.now + .seconds(60)
+                    while failedRuns() != count, ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                    return failedRuns() == count
+                }
+                // At 0 before any audit, periodic audits off: an increase sees the first failure.
+                #expect(failedRuns() == 0, "\(String(describing: failedRuns()))")
+                // Twilio's listings refused (a 400 the adapter does not retry): the first audit cannot finish, and
+                // NO_AUDIT_YET says so.
+                let refusing = try FaultRule.parse("listNumbers:error:20005:400")
+                numberd.simulator.engine.addFault(refusing)
+                _ = try await admin.runProviderAudit(RunProviderAuditRequest())
+                let none = try await awaitAudit {
+                    guard case .failure(let error as RPCError) = $0 else { return false }
+                    return error.details["lastFailure"] != nil
+                }
+                guard case .failure(let noneYet as RPCError) = none else {
+                    Issue.record("an audit finished with Twilio's listings refused: \(none)")
+                    return
+                }
+                #expect(noneYet.reason == "NO_AUDIT_YET" && noneYet.details["lastFailedAt"] != nil, "\(noneYet)")
+                #expect(noneYet.message.contains("; the last one failed: "), "\(noneYet)")
+                #expect(try await failedRunsReach(1), "\(String(describing: failedRuns()))")
+                numberd.simulator.engine.clearFaults()
                 _ = try await admin.runProviderAudit(RunProviderAuditRequest())
                 let first = try await awaitAudit { (try? $0.get()) != nil }.get()
                 #expect(first.lastFailedAt == nil && first.lastFailure.isEmpty && first.runningSince == nil)
-                // Twilio's listings refused (a 400 the adapter does not retry): the next audit cannot finish.
-                numberd.simulator.engine.addFault(try FaultRule.parse("listNumbers:error:20005:400"))
+                // A later one refused: said beside the first's findings, which are older than it.
+                numberd.simulator.engine.addFault(refusing)
                 _ = try await admin.runProviderAudit(RunProviderAuditRequest())
                 let failed = try await awaitAudit { (try? $0.get())?.lastFailedAt != nil }.get()
                 #expect(failed.finishedAt == first.finishedAt, "the findings shown are still the first audit's")
                 #expect(!failed.lastFailure.isEmpty && failed.lastFailedAt! > first.finishedAt, "\(failed)")
-                #expect(failedRuns() == 1, "\(String(describing: failedRuns()))")
+                #expect(try await failedRunsReach(2), "\(String(describing: failedRuns()))")
                 // One that finishes after it clears it.
                 numberd.simulator.engine.clearFaults()
                 _ = try await admin.runProviderAudit(RunProviderAuditRequest())
                 let again = try await awaitAudit { (try? $0.get())?.finishedAt != first.finishedAt }.get()
                 #expect(again.lastFailedAt == nil && again.lastFailure.isEmpty, "\(again)")
             }
+        }
+    }
+
+    /// A review: numberd's stop shut the provider's client down under an audit an operator asked for, which then
+    /// failed — logged at error, counted as a failed run, kept as the last failure — though the README says a run a
+    /// stop cuts short counts as neither. The stop now cancels it first.
+    @Test("an audit asked for that numberd's stop cuts short is neither a failure nor counted")
+    func stopCutsAnAskedAuditShort() async throws {
+        let lines = CapturingLogHandler.Lines()
+        let logger = Logger(label: "numberd-e2e") { _ in CapturingLogHandler(lines: lines) }
+        let registry = PrometheusCollectorRegistry()
+        try await withNumberd(
+            logger: logger, metrics: registry,
+            configure: {
+                $0.providerAuditIntervalSeconds = 0
+                $0.providerAuditRecheckSeconds = 10
+            }
+        ) { numberd in
+            try await withNumbersClient(numberd.client()) { admin in
+                _ = try await admin.runProviderAudit(RunProviderAuditRequest())
+            }
+        }
+        // The stop came within its 10 s between listings; the audit's end is logged once its task sees it.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !lines.all.contains(where: { $0.message.hasPrefix("provider audit (asked for)") }),
+            ContinuousClock.now < deadline
+        {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let ended = lines.all.filter { $0.message.hasPrefix("provider audit (asked for)") }
+        #expect(ended.map(\.message) == ["provider audit (asked for) cut short by the stop"], "\(ended)")
+        let text = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+        for outcome in ["ok", "error"] {
+            let series = #"numberd_background_runs_total{service="provider-audit",outcome=""# + outcome + #""}"#
+            #expect(OperationalMetricsTests.value(series, in: text) == 0, "\(outcome): \(text)")
         }
     }
 

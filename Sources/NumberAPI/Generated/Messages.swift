@@ -2035,7 +2035,7 @@ public struct GetProviderAuditResponse: Codable, Sendable, Hashable {
     /// above are then older than it: when it failed, and why (the provider's words). Absent once an audit finishes after
     /// it, and before any failed.
     public var lastFailedAt: Date?
-    /// Field 10, `last_failure`.
+    /// why it could not finish; empty when last_failed_at is absent
     public var lastFailure: String
 
     /// Creates the message; omitted fields take their proto3 defaults.

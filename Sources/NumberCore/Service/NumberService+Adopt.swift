@@ -242,10 +242,10 @@ extension NumberService {
             if let number = try await provider.lookUp(phoneNumber: phone, type: request.type) { return number }
             if try await provider.lookUp(phoneNumber: phone) != nil {
                 // Which kind it is (an operator's walk: "adopt it as the kind it is" named none): a look-up a kind,
-                // on this refusal only.
+                // on this refusal only, whose own failure leaves the refusal as it is.
                 var kind: NumberType?
                 for other in NumberType.allCases where other != request.type {
-                    if try await provider.lookUp(phoneNumber: phone, type: other) != nil {
+                    if (try? await provider.lookUp(phoneNumber: phone, type: other)) != nil {
                         kind = other
                         break
                     }

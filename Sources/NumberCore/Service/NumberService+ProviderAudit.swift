@@ -137,31 +137,39 @@ extension NumberService {
     /// at a time; the listing is bounded by `audit.numbersMax` and `audit.pagesMax`. Throws ``ProviderAuditError`` (or
     /// the provider's error) when it cannot finish.
     public func auditProvider(recheckAfter: Duration = .seconds(60)) async throws -> ProviderAuditReport {
-        guard claimOneAtATime(\.auditing) else {
+        guard claimAudit() else {
             throw ProviderAuditError(description: "a provider audit is already running", alreadyRunning: true)
         }
         return try await runClaimedAudit(recheckAfter: recheckAfter)
     }
 
+    /// Takes the one-at-a-time claim of a provider audit, stamping when it started; false when one runs.
+    private func claimAudit() -> Bool {
+        let started = now()
+        return local.withLock { local in
+            guard !local.auditing else { return false }
+            local.auditing = true
+            local.auditStartedAt = started
+            return true
+        }
+    }
+
     /// Starts ``auditProvider(recheckAfter:)`` in a task of its own unless an audit is running (nil then): what an
     /// operator's RunProviderAudit does, answered at once while the audit takes its two listings' time.
     public func startProviderAudit(recheckAfter: Duration) -> Task<ProviderAuditReport, any Error>? {
-        guard claimOneAtATime(\.auditing) else { return nil }
+        guard claimAudit() else { return nil }
         return Task { try await self.runClaimedAudit(recheckAfter: recheckAfter) }
     }
 
     /// Runs the audit whose one-at-a-time claim the caller took, and lets the claim go — in the same hold of the lock
     /// that publishes the finished audit, so whoever sees it finished may start the next.
     private func runClaimedAudit(recheckAfter: Duration) async throws -> ProviderAuditReport {
-        let started = now()
-        local.withLock { $0.auditStartedAt = started }
         let report: ProviderAuditReport
         do {
             report = try await runAudit(recheckAfter: recheckAfter)
         } catch {
-            // Cut short by a stop: not a failure of the audit.
-            let failure =
-                error is CancellationError ? nil : ProviderAuditFailure(failedAt: now(), reason: "\(error)")
+            // Cut short by a stop (cancelled, whatever the provider's client then threw): not a failure of the audit.
+            let failure = Task.isCancelled ? nil : ProviderAuditFailure(failedAt: now(), reason: "\(error)")
             local.withLock { local in
                 if let failure { local.lastAuditFailure = failure }
                 local.auditing = false
@@ -251,14 +259,14 @@ extension NumberService {
     /// after numberd does, or are off).
     public var lastProviderAudit: FinishedProviderAudit? { local.withLock { $0.lastAudit } }
 
-    /// Whether a provider audit is running now (started by its interval or by an operator).
-    public var providerAuditRunning: Bool { local.withLock { $0.auditing } }
-
-    /// When the provider audit running now started; nil when none runs.
-    public var providerAuditRunningSince: Date? { local.withLock { $0.auditing ? $0.auditStartedAt : nil } }
-
-    /// The last provider audit that could not finish in this process, unless one finished after it.
-    public var lastProviderAuditFailure: ProviderAuditFailure? { local.withLock { $0.lastAuditFailure } }
+    /// The provider audits at one moment (one hold of the lock: the last finished and the last failure read apart
+    /// could pair findings newer than a failure with it): the last that finished, when the one running started (nil:
+    /// none runs), and the last that could not finish unless one finished after it.
+    public var providerAuditStatus:
+        (finished: FinishedProviderAudit?, runningSince: Date?, failure: ProviderAuditFailure?)
+    {
+        local.withLock { ($0.lastAudit, $0.auditing ? $0.auditStartedAt : nil, $0.lastAuditFailure) }
+    }
 
     /// One listing of the provider account compared with the store, its differences added to `findings`.
     private func auditPass(

@@ -154,10 +154,11 @@ extension NumbersAPI {
         // A read of memory under a lock: answered on the event loop.
         router.registerSynchronous(NumbersMethods.getProviderAudit) { _, context in
             try authorize(context, .admin, accountId: nil)
-            let failure = service.lastProviderAuditFailure
-            guard let audit = service.lastProviderAudit else {
+            let status = service.providerAuditStatus
+            let failure = status.failure
+            guard let audit = status.finished else {
                 // One running (an operator's RunProviderAudit, say) is said so: its two listings take a while.
-                let running = service.providerAuditRunning
+                let running = status.runningSince != nil
                 var details = ["running": running ? "true" : "false"]
                 if let failure {
                     details["lastFailedAt"] = failure.failedAt.iso8601Milliseconds
@@ -187,7 +188,7 @@ extension NumbersAPI {
                         numberId: $0.numberId ?? "", accountId: $0.accountId ?? "", trunkId: $0.trunkId ?? "",
                         intentId: $0.intentId ?? "")
                 },
-                runningSince: service.providerAuditRunningSince, lastFailedAt: failure?.failedAt,
+                runningSince: status.runningSince, lastFailedAt: failure?.failedAt,
                 lastFailure: failure?.reason ?? "")
         }
     }
