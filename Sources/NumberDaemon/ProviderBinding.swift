@@ -125,10 +125,10 @@ public struct ProviderBinding: Codable, Equatable, Sendable, CustomStringConvert
                 // credentials and at --rebind-provider, which would strand the numbers at an account no one serves).
                 if bound.kind == .simulator, kind == .simulator {
                     throw ConfigurationError(
-                        "this data directory's numbers are owned at \(bound), but this start's --simulator-seed makes "
-                            + "\(self): the simulator's account follows its seed. Start with the --simulator-seed "
-                            + "(NUMBERD_SIMULATOR_SEED) the directory was started with, or use another --data-dir for "
-                            + "this seed")
+                        "this data directory's numbers are owned at \(bound), but this start's simulator seed "
+                            + "(--simulator-seed, NUMBERD_SIMULATOR_SEED or the config file; 1 without) makes \(self): "
+                            + "the simulator's account follows its seed. Start with the seed the directory was "
+                            + "started with, or use another --data-dir for this seed")
                 }
                 throw ConfigurationError(
                     "this data directory's numbers are owned at \(bound), but numberd is configured for \(self); "

@@ -388,7 +388,9 @@ import TwilioSimulator
                 // --rebind-provider (an operator's walk), which would strand its numbers at an account none serves.
                 let seed = name == "another simulator seed"
                 #expect(error.description.contains("--rebind-provider") != seed, "\(error)")
-                #expect(error.description.contains("Start with the --simulator-seed") == seed, "\(error)")
+                #expect(
+                    error.description.contains("Start with the seed the directory was started with") == seed, "\(error)"
+                )
             }
         }
         let after = try files.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }

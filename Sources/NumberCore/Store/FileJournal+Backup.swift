@@ -87,9 +87,7 @@ extension FileJournal {
         let needed = Int64(bytes) + Int64(options.limits.snapshotFreeBytesReserve)
         guard available >= needed else {
             throw JournalError(
-                .io,
-                "no room for the backup's snapshot: \(needed) bytes needed (the snapshot and a reserve of "
-                    + "\(options.limits.snapshotFreeBytesReserve)), \(available) available",
+                .io, "no room for the backup's snapshot: \(roomShortfall(available: available, snapshotBytes: bytes))",
                 file: folder)
         }
     }

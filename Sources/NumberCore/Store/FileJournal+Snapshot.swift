@@ -138,9 +138,16 @@ extension FileJournal {
             // keeps 64 MiB free for the journal besides itself.
             throw JournalFailure(
                 operation: "statvfs", path: layout.directory, errno: ENOSPC,
-                detail: "\(available) bytes free, \(needed) needed: the snapshot's \(bytes) and "
-                    + "\(options.limits.snapshotFreeBytesReserve) kept free for the journal's writes")
+                detail: roomShortfall(available: available, snapshotBytes: bytes))
         }
+    }
+
+    /// What a snapshot without room for itself and the reserve lacks, in numbers: "3104768 bytes free, 67112406
+    /// needed: the snapshot's 2390 and 67108864 kept free for the journal's writes".
+    func roomShortfall(available: Int64, snapshotBytes: Int) -> String {
+        let reserve = options.limits.snapshotFreeBytesReserve
+        return "\(available) bytes free, \(Int64(snapshotBytes) + Int64(reserve)) needed: the snapshot's "
+            + "\(snapshotBytes) and \(reserve) kept free for the journal's writes"
     }
 
     /// Creates the temp file and writes it `snapshotChunkBytes` at a time, each chunk followed by `fdatasync`: the

@@ -298,7 +298,9 @@ extension ConnectionsCommand {
         case let error as IOError: String(cString: strerror(error.errnoCode))
         case let error as TLSError: error.detail
         case let error as NIOConnectionError:
-            error.connectionErrors.first.map { failureReason($0.error) } ?? "no address to connect to"
+            error.connectionErrors.first.map { failureReason($0.error) }
+                ?? (error.dnsAError ?? error.dnsAAAAError).map { "cannot resolve \(error.host): \($0)" }
+                ?? "no address to connect to"
         default: String("\(error)".prefix(120))
         }
     }
