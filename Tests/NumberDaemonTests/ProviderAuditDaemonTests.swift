@@ -14,18 +14,25 @@ import TwilioSimulator
 /// audit's findings.
 @Suite("numberd: the periodic provider audit", .serialized)
 struct ProviderAuditDaemonTests {
+    /// A numberd whose audits run every `interval` seconds (0: only when asked), their listings `recheck` apart,
+    /// logging into `lines`, its metrics in `registry`.
+    static func withAuditing(
+        interval: Int, recheck: Int, lines: CapturingLogHandler.Lines = .init(),
+        registry: PrometheusCollectorRegistry = .init(), _ body: (RunningNumberd) async throws -> Void
+    ) async throws {
+        try await withNumberd(
+            logger: Logger(label: "numberd-e2e") { _ in CapturingLogHandler(lines: lines) }, metrics: registry,
+            configure: {
+                $0.providerAuditIntervalSeconds = interval
+                $0.providerAuditRecheckSeconds = recheck
+            }, body)
+    }
+
     @Test("a number bought in the provider's console and one released there are logged by the periodic audit")
     func periodicAuditReportsDifferences() async throws {
         let lines = CapturingLogHandler.Lines()
-        let logger = Logger(label: "numberd-e2e") { _ in CapturingLogHandler(lines: lines) }
         let registry = PrometheusCollectorRegistry()
-        try await withNumberd(
-            logger: logger, metrics: registry,
-            configure: {
-                $0.providerAuditIntervalSeconds = 1
-                $0.providerAuditRecheckSeconds = 0
-            }
-        ) { numberd in
+        try await Self.withAuditing(interval: 1, recheck: 0, lines: lines, registry: registry) { numberd in
             let phones = numberd.simulator.engine.availableNumbers(country: "US", type: .local, limit: 2)
                 .map(\.phoneNumber)
             try #require(phones.count == 2)
@@ -165,13 +172,7 @@ struct ProviderAuditDaemonTests {
     @Test("a RunProviderAudit that fails is said by GetProviderAudit and counted as a failed background run")
     func failedRunIsSaid() async throws {
         let registry = PrometheusCollectorRegistry()
-        try await withNumberd(
-            metrics: registry,
-            configure: {
-                $0.providerAuditIntervalSeconds = 0
-                $0.providerAuditRecheckSeconds = 1
-            }
-        ) { numberd in
+        try await Self.withAuditing(interval: 0, recheck: 1, registry: registry) { numberd in
             try await withNumbersClient(numberd.client()) { admin in
                 /// The audit as GetProviderAudit answers it once `done` says so (at most 60 s).
                 func awaitAudit(
@@ -246,15 +247,8 @@ struct ProviderAuditDaemonTests {
     @Test("an audit asked for that numberd's stop cuts short is neither a failure nor counted")
     func stopCutsAnAskedAuditShort() async throws {
         let lines = CapturingLogHandler.Lines()
-        let logger = Logger(label: "numberd-e2e") { _ in CapturingLogHandler(lines: lines) }
         let registry = PrometheusCollectorRegistry()
-        try await withNumberd(
-            logger: logger, metrics: registry,
-            configure: {
-                $0.providerAuditIntervalSeconds = 0
-                $0.providerAuditRecheckSeconds = 10
-            }
-        ) { numberd in
+        try await Self.withAuditing(interval: 0, recheck: 10, lines: lines, registry: registry) { numberd in
             try await withNumbersClient(numberd.client()) { admin in
                 _ = try await admin.runProviderAudit(RunProviderAuditRequest())
             }
