@@ -340,7 +340,7 @@ struct GlobalOptions: ParsableArguments {
     /// certificate of its own (`--tls-cert`, the README's systemd unit) did not use; for a given one the failure's own
     /// words say why (another issuer, an expired certificate, another host). nil for any other failure.
     static func caAdvice(_ error: RPCError, ca: String, isDefault: Bool) -> String? {
-        guard error.reason == "CERTIFICATE_REJECTED" else { return nil }
+        guard error.reason == "CERTIFICATE_REJECTED", error.details["certificate"] != "client" else { return nil }
         guard isDefault else {
             return "numberd's certificate was checked against \(ca) (--ca or NUMBERS_CA)"
         }
@@ -352,7 +352,7 @@ struct GlobalOptions: ParsableArguments {
     /// `--client-ca`) that was not given, or refusing the one given: the TLS alert alone ("tlsv13 alert certificate
     /// required") named no flag. nil for any other failure.
     func clientCertificateAdvice(_ error: RPCError) -> String? {
-        guard error.reason == "CONNECT_FAILED" else { return nil }
+        guard error.reason == "CERTIFICATE_REJECTED" || error.reason == "CONNECT_FAILED" else { return nil }
         let given = cert != nil || environment["NUMBERS_CERT"] != nil
         if !given, error.message.contains("alert certificate required") {
             return "numberd asks for a client certificate (it runs with --client-ca): give --cert PATH --cert-key PATH "

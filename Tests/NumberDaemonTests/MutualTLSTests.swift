@@ -48,8 +48,9 @@ struct MutualTLSTests {
                     try await withNumbersClient(client(refused)) { try await $0.healthCheck(HealthCheckRequest()) }
                 }
                 #expect(error?.code == .unavailable)
-                #expect(error?.reason == "CONNECT_FAILED", "\(String(describing: error))")
-                #expect(error?.details["outcome"] == nil, "\(String(describing: error))")
+                // Not tried again (each try was a handshake failure counted at numberd): an operator's walk.
+                #expect(error?.reason == "CERTIFICATE_REJECTED", "\(String(describing: error))")
+                #expect(error?.details["certificate"] == "client", "\(String(describing: error))")
             }
             // A keyed purchase with its retries: still a connect failure, not "may have run" under its key.
             let quick = NumbersClientConfiguration.RetryPolicy(
@@ -60,8 +61,8 @@ struct MutualTLSTests {
                         PurchaseNumbersRequest(accountId: "ACC_1", country: "US", numbers: ["+14155550100"]))
                 }
             }
-            #expect(purchase?.reason == "CONNECT_FAILED", "\(String(describing: purchase))")
-            #expect(purchase?.details["outcome"] == nil, "\(String(describing: purchase))")
+            #expect(purchase?.reason == "CERTIFICATE_REJECTED", "\(String(describing: purchase))")
+            #expect(purchase?.details["outcome"] == "not-started", "\(String(describing: purchase))")
             #expect(purchase?.details["idempotencyKey"] == nil, "\(String(describing: purchase))")
             try await cliPresentsCertificate(service, port: port, caFile: numberd.dataDirectory.caCertificate)
             await group.triggerGracefulShutdown()
@@ -96,7 +97,7 @@ struct MutualTLSTests {
         #expect(fromVariables.status == 0, "\(fromVariables.text)")
 
         let without = try await ChildProcess.run(numbers, health, environment: environment)
-        #expect(without.status == 7, "\(without.text)")
+        #expect(without.status == 9, "\(without.text)")
         // The TLS alert alone named no flag (a walk of the README).
         #expect(without.text.contains("numberd asks for a client certificate"), "\(without.text)")
         #expect(without.text.contains("--cert PATH --cert-key PATH"), "\(without.text)")

@@ -39,7 +39,8 @@ struct ClientHandshakeFailureTests {
             }
             #expect(error?.code == .unavailable, "\(String(describing: error))")
             #expect(error?.reason == "CERTIFICATE_REJECTED", "\(String(describing: error))")
-            #expect(error?.details == ["outcome": "not-started"], "\(String(describing: error))")
+            #expect(
+                error?.details == ["certificate": "server", "outcome": "not-started"], "\(String(describing: error))")
             #expect(error?.message.contains("certificate") == true, "\(String(describing: error))")
             #expect(released.value.load(ordering: .relaxed) == 0)
         }

@@ -43,8 +43,17 @@ struct CallAttempts {
         case connectionLost(message: String, unstarted: Bool)
         /// No connection could be made: nothing was sent. `serverWentAway`: the client saw a connection to the server
         /// go away shortly before (a restart under way), which turns the restart wait on as a lost connection does.
-        /// `certificateRejected`: the server's certificate did not verify — not tried again.
-        case connectFailed(message: String, serverWentAway: Bool = false, certificateRejected: Bool = false)
+        /// `certificateRejected`: whose certificate was refused — not tried again.
+        case connectFailed(
+            message: String, serverWentAway: Bool = false, certificateRejected: CertificateRejection? = nil)
+    }
+
+    /// Whose certificate a connection's TLS handshake refused.
+    enum CertificateRejection: Sendable {
+        /// The server's did not verify against this client's trust roots (or for its host name).
+        case serverCertificate
+        /// The server refused this client's (mutual TLS): none given, or one its CA did not issue, or expired.
+        case clientCertificate
     }
 
     /// What to do after a failed attempt.
@@ -113,11 +122,11 @@ struct CallAttempts {
                 code: .unavailable, message: message, reason: unstarted ? "NOT_STARTED" : "CONNECTION_LOST",
                 details: outcome.map { ["outcome": $0] } ?? [:])
             return transportFailed(error, retryable: unstarted || retryClass != .unsafe)
-        case .connectFailed(let message, _, true):
-            // The trust roots, the host name or the server's certificate is wrong: every attempt would fail alike
-            // (it was tried three times, more after a restart, and said as any connect failure).
-            return .fail(final(Self.certificateRejected(message, requestSent: requestSent)))
-        case .connectFailed(let message, let wentAway, false):
+        case .connectFailed(let message, _, .some(let whose)):
+            // A certificate is wrong: every attempt would fail alike (it was tried three times, more after a
+            // restart, and said as any connect failure).
+            return .fail(final(Self.certificateRejected(message, whose, requestSent: requestSent)))
+        case .connectFailed(let message, let wentAway, nil):
             if wentAway { serverGoingAway = true }
             let error = RPCError(code: .unavailable, message: message, reason: "CONNECT_FAILED")
             // A server going away is not listening until it has restarted: waiting for it does not spend attempts.
@@ -129,14 +138,23 @@ struct CallAttempts {
         }
     }
 
-    /// The error for a connection whose server's certificate did not verify (`message`: the connect failure's words),
-    /// with `outcome=not-started` unless an earlier attempt's request was sent.
-    static func certificateRejected(_ message: String, requestSent: Bool = false) -> RPCError {
-        RPCError(
-            code: .unavailable,
-            message: message + "; not tried again: fix the client's trust roots (or serverHostname), or the server's "
-                + "certificate",
-            reason: "CERTIFICATE_REJECTED", details: requestSent ? [:] : ["outcome": "not-started"])
+    /// The error for a connection whose handshake refused a certificate, `whose` (`message`: the connect failure's
+    /// words), with `outcome=not-started` unless an earlier attempt's request was sent.
+    static func certificateRejected(
+        _ message: String, _ whose: CertificateRejection, requestSent: Bool = false
+    ) -> RPCError {
+        let fix =
+            switch whose {
+            case .serverCertificate: "fix the client's trust roots (or serverHostname), or the server's certificate"
+            case .clientCertificate:
+                "the server refused this client's certificate (clientCertificate: none given, or one its CA did not "
+                    + "issue, or expired)"
+            }
+        var details = ["certificate": whose == .serverCertificate ? "server" : "client"]
+        if !requestSent { details["outcome"] = "not-started" }
+        return RPCError(
+            code: .unavailable, message: message + "; not tried again: " + fix, reason: "CERTIFICATE_REJECTED",
+            details: details)
     }
 
     /// The error for a call whose deadline passed before its next attempt, or while the attempt waited for its

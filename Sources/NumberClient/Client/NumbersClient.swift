@@ -635,7 +635,7 @@ public final class NumbersClient: Sendable {
             }
             throw ConnectError(
                 message: "cannot connect to \(configuration.host):\(configuration.port): \(Self.connectFailure(error))",
-                certificateRejected: (error as? TLSError)?.code == .certificateVerificationFailed)
+                certificateRejected: Self.certificateRejection(error))
         }
     }
 
@@ -716,7 +716,7 @@ public final class NumbersClient: Sendable {
         do {
             return EventLoopTaskExecutor(try await connection(deadline: nil, forCall: false).channel.eventLoop)
         } catch let error as ConnectError {
-            if error.certificateRejected { throw CallAttempts.certificateRejected(error.message) }
+            if let whose = error.certificateRejected { throw CallAttempts.certificateRejected(error.message, whose) }
             throw RPCError(code: .unavailable, message: error.message, reason: "CONNECT_FAILED")
         } catch is WaitEnded {
             throw RPCError(code: .cancelled, message: "cancelled while connecting", reason: "CANCELLED")
@@ -802,9 +802,24 @@ public final class NumbersClient: Sendable {
         /// Whether the pool saw a connection go away shortly before (``Pool/wentAway``): a server restarting, whose
         /// refused connects the call waits out as it would after losing its own connection.
         var afterServerWentAway = false
-        /// Whether the server's certificate did not verify (an untrusted issuer, another host's name, expired): no
-        /// attempt again will change that.
-        var certificateRejected = false
+        /// Whose certificate was refused, if one was (no attempt again changes that): the server's did not verify here
+        /// (an untrusted issuer, another host's name, expired), or the server refused this client's (mutual TLS).
+        var certificateRejected: CallAttempts.CertificateRejection? = nil
+    }
+
+    /// Whose certificate a failed connect's `error` says was refused; nil for any other failure. The server refusing
+    /// this client's is its TLS alert, in OpenSSL's words (`tlsv13 alert certificate required`, `tlsv1 alert unknown
+    /// ca`, …): an operator's walk saw each CLI run against a numberd with --client-ca try three handshakes, each
+    /// counted in its `numberd_tls_handshake_failures_total{reason="certificate"}`.
+    static func certificateRejection(_ error: any Error) -> CallAttempts.CertificateRejection? {
+        guard let error = error as? TLSError else { return nil }
+        if error.code == .certificateVerificationFailed { return .serverCertificate }
+        let alerts = [
+            "alert certificate required", "alert unknown ca", "alert bad certificate", "alert certificate unknown",
+            "alert certificate expired", "alert certificate revoked", "alert unsupported certificate",
+        ]
+        let refused = error.openSSLErrors.contains { reason in alerts.contains { reason.contains($0) } }
+        return refused ? .clientCertificate : nil
     }
 
     /// How long after the pool saw a connection go away a failed connect counts as the server restarting
