@@ -106,6 +106,13 @@ struct GlobalOptions: ParsableArguments {
         help: "A file holding the API key, mode 0600 (env NUMBERS_KEY_FILE, or the key itself in NUMBERS_KEY).")
     var keyFile: String?
     @Option(help: "CA certificate PEM to trust (env NUMBERS_CA; default the local data directory's).") var ca: String?
+    @Option(
+        name: .customLong("data-dir"),
+        help: """
+            numberd's data directory, for the local defaults: its CA and admin key (default $NUMBERD_DATA_DIR, else \
+            $XDG_DATA_HOME/numberd, else ~/.local/share/numberd), as numberd and numbers-load take it.
+            """)
+    var dataDir: String?
     @Option(help: "Client certificate PEM for a numberd run with --client-ca (env NUMBERS_CERT; with --cert-key).")
     var cert: String?
     @Option(name: .customLong("cert-key"), help: "The private key PEM of --cert (env NUMBERS_CERT_KEY).")
@@ -123,7 +130,13 @@ struct GlobalOptions: ParsableArguments {
     /// `--timeout`, else `fallback`.
     func deadlineSeconds(_ fallback: Int = timeoutSecondsDefault) -> Int { timeout ?? fallback }
 
-    var environment: [String: String] { ProcessInfo.processInfo.environment }
+    /// The process's environment, `--data-dir` in it as `NUMBERD_DATA_DIR` (an operator's walk: numberd and
+    /// numbers-load take `--data-dir`, `numbers` did not): every local default is looked up through it.
+    var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        if let dataDir { environment["NUMBERD_DATA_DIR"] = dataDir }
+        return environment
+    }
 
     var accountId: String { account ?? environment["NUMBERS_ACCOUNT"] ?? "" }
 
@@ -324,7 +337,7 @@ struct GlobalOptions: ParsableArguments {
 
     /// How the CLI finds a numberd run with `--data-dir`: the variable is the only way to point it there, and a
     /// missing CA or admin key said nothing of it.
-    static let dataDirectoryHint = "or set NUMBERD_DATA_DIR to numberd's --data-dir"
+    static let dataDirectoryHint = "or give numberd's --data-dir (--data-dir or NUMBERD_DATA_DIR)"
 
     /// Why no call is made: no CA file at `path`. The default one (`isDefault`) is looked for in the local data
     /// directory, so the message also says how to name numberd's.

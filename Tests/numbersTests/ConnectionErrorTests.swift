@@ -159,16 +159,17 @@ struct ConnectionErrorTests {
         }
     }
 
-    /// `NUMBERD_DATA_DIR` is the only way to point the CLI at a numberd run with `--data-dir`; the messages for a
-    /// missing CA and a missing admin key did not mention it.
-    @Test("no CA in the data directory, no admin key there: each message names NUMBERD_DATA_DIR")
+    /// `NUMBERD_DATA_DIR` (or, since an operator's walk found numberd and numbers-load taking `--data-dir` and
+    /// `numbers` not, `--data-dir`) points the CLI at a numberd run with `--data-dir`; the messages for a missing CA
+    /// and a missing admin key did not mention it.
+    @Test("no CA in the data directory, no admin key there: each message names --data-dir and NUMBERD_DATA_DIR")
     func dataDirectoryNamed() async throws {
         let data = Self.dataDirectory()
         let environment = ["NUMBERD_DATA_DIR": data]
         let noCA = try await runNumbers(["health", "--server", "127.0.0.1:7443"], environment: environment)
         #expect(noCA.status == 7, "\(noCA)")
         #expect(noCA.stderr.contains("no CA certificate at \(data)/tls/ca.pem"), "\(noCA.stderr)")
-        #expect(noCA.stderr.contains("set NUMBERD_DATA_DIR to numberd's --data-dir"), "\(noCA.stderr)")
+        #expect(noCA.stderr.contains("or give numberd's --data-dir (--data-dir or NUMBERD_DATA_DIR)"), "\(noCA.stderr)")
         // One named with --ca: not "pass --ca", which it did.
         let namedCA = try await runNumbers(
             ["health", "--server", "127.0.0.1:7443", "--ca", data + "/nowhere.pem"], environment: environment)
@@ -183,6 +184,13 @@ struct ConnectionErrorTests {
             environment: environment)
         #expect(noKey.status == 64, "\(noKey)")
         #expect(noKey.stderr.contains("there is no local admin key (\(data)/admin.key)"), "\(noKey.stderr)")
-        #expect(noKey.stderr.contains("set NUMBERD_DATA_DIR to numberd's --data-dir"), "\(noKey.stderr)")
+        #expect(
+            noKey.stderr.contains("or give numberd's --data-dir (--data-dir or NUMBERD_DATA_DIR)"), "\(noKey.stderr)")
+        // --data-dir in place of the variable, over it: the same directory looked in.
+        let flagged = try await runNumbers(
+            ["health", "--server", "127.0.0.1:7443", "--data-dir", data],
+            environment: ["NUMBERD_DATA_DIR": data + "/elsewhere"])
+        #expect(flagged.status == 7, "\(flagged)")
+        #expect(flagged.stderr.contains("no CA certificate at \(data)/tls/ca.pem"), "\(flagged.stderr)")
     }
 }
