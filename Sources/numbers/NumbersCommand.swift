@@ -31,8 +31,8 @@ struct NumbersCommand: AsyncParsableCommand {
             purchase cap, at a count limit (accounts, trunks, numbers or keys: LIMIT_EXCEEDED, once something is \
             freed) or numberd's disk full or behind (STORE_FULL, STORE_BUSY; nothing done: retry later), 9 a setup is \
             wrong and a retry does not help: numberd's provider setup (PROVIDER_MISCONFIGURED: tell its operator), or \
-            numberd's certificate does not verify against the CA checked (CERTIFICATE_REJECTED: --ca, --server's host, \
-            or the certificate), 10 the outcome is unknown (the call \
+            numberd's certificate does not verify against the CA checked, or numberd refused the client certificate \
+            (CERTIFICATE_REJECTED: --ca, --server's host, the certificate, or --cert), 10 the outcome is unknown (the call \
             may have been carried out, or may still be: rerun with the --idempotency-key and --account printed on \
             stderr, never a new key, within the 24 hours of numberd's running time it keeps the key; a command without \
             a key: a create says to look before running it again, a change a rerun settles says to run it again, \
@@ -335,8 +335,7 @@ struct GlobalOptions: ParsableArguments {
             + "one at its next start (restart it), or pass --key-file with a working key"
     }
 
-    /// How the CLI finds a numberd run with `--data-dir`: the variable is the only way to point it there, and a
-    /// missing CA or admin key said nothing of it.
+    /// How the CLI finds a numberd run with `--data-dir`: a missing CA or admin key said nothing of it.
     static let dataDirectoryHint = "or give numberd's --data-dir (--data-dir or NUMBERD_DATA_DIR)"
 
     /// Why no call is made: no CA file at `path`. The default one (`isDefault`) is looked for in the local data
@@ -363,18 +362,14 @@ struct GlobalOptions: ParsableArguments {
 
     /// What to add to a connect failure whose cause is numberd asking for a client certificate (it runs with
     /// `--client-ca`) that was not given, or refusing the one given: the TLS alert alone ("tlsv13 alert certificate
-    /// required") named no flag. nil for any other failure.
+    /// required") named no flag. The client library tells which (`certificate=client`, from the alert); nil for any
+    /// other failure.
     func clientCertificateAdvice(_ error: RPCError) -> String? {
-        guard error.reason == "CERTIFICATE_REJECTED" || error.reason == "CONNECT_FAILED" else { return nil }
-        let given = cert != nil || environment["NUMBERS_CERT"] != nil
-        if !given, error.message.contains("alert certificate required") {
+        guard error.reason == "CERTIFICATE_REJECTED", error.details["certificate"] == "client" else { return nil }
+        guard cert != nil || environment["NUMBERS_CERT"] != nil else {
             return "numberd asks for a client certificate (it runs with --client-ca): give --cert PATH --cert-key PATH "
                 + "(or NUMBERS_CERT, NUMBERS_CERT_KEY)"
         }
-        let refused = ["alert unknown ca", "alert bad certificate", "alert certificate unknown"].contains {
-            error.message.contains($0)
-        }
-        guard given, refused else { return nil }
         return "numberd refused the client certificate given (--cert or NUMBERS_CERT): it must be issued by the CA "
             + "numberd's --client-ca names, and be valid now"
     }
@@ -531,8 +526,8 @@ struct CLIError: Error, CustomStringConvertible {
         // UNAVAILABLE, but nothing a retry fixes: numberd's provider setup (a regulatory Bundle, credentials, the
         // base URL) is wrong until its operator fixes it, so scripts that retry exit 7 must not loop on it.
         if error.reason == "PROVIDER_MISCONFIGURED" { return 9 }
-        // Nor does a numberd certificate that the CA checked against did not issue (or naming another host, or
-        // expired): an operator's fix, not a retry.
+        // Nor does a certificate refused (numberd's, which the CA checked against did not issue, naming another
+        // host or expired; or, under mutual TLS, the one this CLI gave or did not): an operator's fix, not a retry.
         if error.reason == "CERTIFICATE_REJECTED" { return 9 }
         // RESOURCE_EXHAUSTED, but a request over the size limit is the input's fault, as a field over its bound is
         // (exit 3): "retry later" (8) will not make it fit.
